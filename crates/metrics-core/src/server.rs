@@ -1,0 +1,306 @@
+//! The HTTP server every exporter runs: `/metrics` (or its configured path, plus any extra
+//! metric paths such as `/probe`), `/health`, `/` and the service's own routes; gzip when the
+//! scraper accepts it; SIGTERM and SIGINT stop it gracefully.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::dev::ServerHandle;
+use actix_web::http::header::{self, ContentType};
+use actix_web::middleware::Compress;
+use actix_web::web::{self, Bytes};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer};
+use serde_json::{json, Map, Value};
+
+use crate::process::ProcessMetrics;
+use crate::scrape::{Encoded, SingleFlight};
+use crate::{MetricSet, Scrape, ScrapeError, Service, WebConfig};
+
+/// The Prometheus text exposition format.
+pub const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// A service that turns a snapshot of its backend into metrics.
+pub trait Exporter: Send + Sync + 'static {
+    /// Builds every family for one scrape. A backend that is down is a normal result carrying
+    /// `*_up 0`; an error is only for a request that cannot be answered at all.
+    fn collect(&self, scrape: &Scrape) -> impl Future<Output = Result<MetricSet, ScrapeError>> + Send;
+
+    /// Whether the backend answers, for `/health`. Services without a backend keep the default.
+    fn health(&self) -> impl Future<Output = BackendHealth> + Send {
+        async { BackendHealth::no_backend() }
+    }
+}
+
+/// The backend part of `/health`: `reachable` decides 200 or 503, `fields` are added to the JSON.
+#[derive(Debug, Clone, Default)]
+pub struct BackendHealth {
+    pub reachable: bool,
+    pub fields: Map<String, Value>,
+}
+
+impl BackendHealth {
+    pub fn no_backend() -> Self {
+        Self {
+            reachable: true,
+            fields: Map::new(),
+        }
+    }
+
+    /// `{"backend": {"name": .., "reachable": .., "error": ..}}`.
+    pub fn backend(name: &str, result: Result<(), String>) -> Self {
+        let mut backend = Map::new();
+        backend.insert("name".into(), name.into());
+        backend.insert("reachable".into(), result.is_ok().into());
+        if let Err(e) = &result {
+            backend.insert("error".into(), e.clone().into());
+        }
+        let mut fields = Map::new();
+        fields.insert("backend".into(), Value::Object(backend));
+        Self {
+            reachable: result.is_ok(),
+            fields,
+        }
+    }
+}
+
+type Routes = Arc<dyn Fn(&mut web::ServiceConfig) + Send + Sync>;
+
+/// Builder for one service's HTTP server.
+pub struct Server<E> {
+    service: Service,
+    web: WebConfig,
+    exporter: Arc<E>,
+    extra_metric_paths: Vec<String>,
+    routes: Option<Routes>,
+}
+
+struct State<E> {
+    service: Service,
+    web: WebConfig,
+    exporter: Arc<E>,
+    flights: SingleFlight,
+    process: ProcessMetrics,
+    started: Instant,
+    metric_paths: Vec<String>,
+}
+
+impl<E: Exporter> Server<E> {
+    pub fn new(service: Service, web: WebConfig, exporter: Arc<E>) -> Self {
+        Self {
+            service,
+            web,
+            exporter,
+            extra_metric_paths: Vec::new(),
+            routes: None,
+        }
+    }
+
+    /// Another path answered by [`Exporter::collect`] (e.g. `/probe` for multi-target use); the
+    /// exporter tells them apart by [`Scrape::path`]. No `process_*` metrics are added there.
+    pub fn metrics_path(mut self, path: &str) -> Self {
+        self.extra_metric_paths.push(path.to_string());
+        self
+    }
+
+    /// The service's own routes (JSON APIs, pages).
+    pub fn routes(mut self, f: impl Fn(&mut web::ServiceConfig) + Send + Sync + 'static) -> Self {
+        self.routes = Some(Arc::new(f));
+        self
+    }
+
+    /// Binds and starts serving; the returned server runs until stopped or signalled.
+    pub fn start(self) -> io::Result<RunningServer> {
+        let addrs = self
+            .web
+            .bind_addrs()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        let mut metric_paths = vec![self.web.telemetry_path.clone()];
+        metric_paths.extend(self.extra_metric_paths);
+        let state = web::Data::new(State {
+            service: self.service,
+            web: self.web.clone(),
+            exporter: self.exporter,
+            flights: SingleFlight::default(),
+            process: ProcessMetrics::new(),
+            started: Instant::now(),
+            metric_paths: metric_paths.clone(),
+        });
+        let routes = self.routes;
+        let workers = self.web.workers.max(1);
+        let server = HttpServer::new(move || {
+            let mut app = App::new()
+                .wrap(Compress::default())
+                .app_data(state.clone())
+                .route("/health", web::get().to(health::<E>))
+                .route("/", web::get().to(landing::<E>));
+            for path in &metric_paths {
+                app = app.route(path, web::get().to(metrics::<E>));
+            }
+            if let Some(routes) = &routes {
+                let routes = routes.clone();
+                app = app.configure(move |cfg| routes(cfg));
+            }
+            app
+        })
+        .workers(workers)
+        .disable_signals()
+        .shutdown_timeout(10)
+        .bind(&addrs[..])?;
+        let local = server.addrs();
+        let server = server.run();
+        tracing::info!(service = self.service.name, version = self.service.version, address = ?local, "listening");
+        Ok(RunningServer {
+            addrs: local,
+            server,
+        })
+    }
+}
+
+/// A started server.
+pub struct RunningServer {
+    pub addrs: Vec<SocketAddr>,
+    server: actix_web::dev::Server,
+}
+
+impl RunningServer {
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until SIGTERM or SIGINT, then stops accepting, lets in-flight requests finish and
+    /// returns.
+    pub async fn run_until_signal(self) -> io::Result<()> {
+        let handle = self.server.handle();
+        tokio::spawn(async move {
+            let signal = shutdown_signal().await;
+            tracing::info!(signal, "shutting down gracefully");
+            handle.stop(true).await;
+        });
+        self.server.await
+    }
+
+    /// Serves until stopped through [`RunningServer::handle`].
+    pub async fn run(self) -> io::Result<()> {
+        self.server.await
+    }
+}
+
+async fn shutdown_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        (Ok(mut term), Ok(mut int)) => tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        },
+        _ => {
+            tracing::error!("cannot install signal handlers; only SIGKILL will stop this process");
+            std::future::pending().await
+        }
+    }
+}
+
+/// The scrape timeout: ours, lowered to Prometheus' own minus a margin when it sends one.
+fn scrape_timeout(req: &HttpRequest, configured: Duration) -> Duration {
+    let header = req
+        .headers()
+        .get("X-Prometheus-Scrape-Timeout-Seconds")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0);
+    match header {
+        Some(secs) => {
+            let margin = if secs > 1.0 { 0.5 } else { secs * 0.1 };
+            configured.min(Duration::from_secs_f64(secs - margin))
+        }
+        None => configured,
+    }
+}
+
+async fn metrics<E: Exporter>(req: HttpRequest, state: web::Data<State<E>>) -> HttpResponse {
+    let query: Vec<(String, String)> = match serde_urlencoded::from_str(req.query_string()) {
+        Ok(q) => q,
+        Err(e) => return HttpResponse::BadRequest().body(format!("bad query string: {e}\n")),
+    };
+    let timeout = scrape_timeout(&req, state.web.scrape_timeout);
+    let scrape = Scrape::new(req.path(), query, timeout);
+    let key = format!("{}?{}", req.path(), req.query_string());
+    let with_process = req.path() == state.web.telemetry_path;
+    let collect = || collect_encoded(&state, &scrape, with_process);
+    let result = match tokio::time::timeout(timeout, state.flights.run(&key, collect)).await {
+        Ok(result) => result,
+        Err(_) => {
+            tracing::warn!(path = req.path(), timeout = ?timeout, "scrape timed out");
+            Err(ScrapeError::Unavailable(format!(
+                "scrape timed out after {:.1}s",
+                timeout.as_secs_f64()
+            )))
+        }
+    };
+    match result {
+        Ok(body) => HttpResponse::Ok()
+            .insert_header((header::CONTENT_TYPE, TEXT_FORMAT))
+            .body(body),
+        Err(ScrapeError::BadRequest(msg)) => HttpResponse::BadRequest().body(format!("{msg}\n")),
+        Err(ScrapeError::Unavailable(msg)) => {
+            HttpResponse::ServiceUnavailable().body(format!("{msg}\n"))
+        }
+    }
+}
+
+async fn collect_encoded<E: Exporter>(state: &State<E>, scrape: &Scrape, with_process: bool) -> Encoded {
+    let mut set = state.exporter.collect(scrape).await?;
+    if with_process {
+        state.process.collect_into(&mut set);
+    }
+    let mut buf = Vec::with_capacity(64 * 1024);
+    set.encode_text(&mut buf).map_err(|e| {
+        tracing::error!(error = %e, "cannot encode metrics");
+        ScrapeError::Unavailable(format!("cannot encode metrics: {e}"))
+    })?;
+    Ok(Bytes::from(buf))
+}
+
+async fn health<E: Exporter>(state: web::Data<State<E>>) -> HttpResponse {
+    let backend = match tokio::time::timeout(Duration::from_secs(5), state.exporter.health()).await {
+        Ok(b) => b,
+        Err(_) => BackendHealth {
+            reachable: false,
+            fields: Map::from_iter([("error".to_string(), Value::from("health check timed out"))]),
+        },
+    };
+    let mut body = json!({
+        "status": if backend.reachable { "ok" } else { "unavailable" },
+        "service": state.service.name,
+        "version": state.service.version,
+        "uptime_seconds": state.started.elapsed().as_secs_f64(),
+    });
+    if let Value::Object(map) = &mut body {
+        map.extend(backend.fields);
+    }
+    let mut response = if backend.reachable {
+        HttpResponse::Ok()
+    } else {
+        HttpResponse::ServiceUnavailable()
+    };
+    response.json(body)
+}
+
+async fn landing<E: Exporter>(state: web::Data<State<E>>) -> HttpResponse {
+    let links: String = state
+        .metric_paths
+        .iter()
+        .chain(std::iter::once(&"/health".to_string()))
+        .map(|p| format!("<li><a href=\"{p}\">{p}</a></li>"))
+        .collect();
+    let page = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{name}</title></head>\
+         <body><h1>{name}</h1><p>{about}</p><p>Version {version}</p><ul>{links}</ul></body></html>\n",
+        name = state.service.name,
+        about = state.service.about,
+        version = state.service.version,
+    );
+    HttpResponse::Ok().content_type(ContentType::html()).body(page)
+}

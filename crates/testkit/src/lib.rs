@@ -1,0 +1,40 @@
+//! Helpers for clustermon's integration tests: start a service binary on a free port, scrape it
+//! over plain HTTP, parse the Prometheus text format, and run `promtool check metrics`.
+//!
+//! Test-only code: failures panic with a message that says what is missing and how to get it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod exposition;
+pub mod http;
+pub mod process;
+
+pub use exposition::{parse as parse_exposition, Family, Sample};
+pub use http::{get, Response};
+pub use process::{free_port, require_command, ServiceProcess};
+
+/// Runs `promtool check metrics` on `text`; returns its complaints (empty when clean).
+pub fn promtool_check_metrics(text: &str) -> String {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let promtool = require_command("promtool", "prometheus");
+    let mut child = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start promtool");
+    child
+        .stdin
+        .take()
+        .expect("promtool stdin")
+        .write_all(text.as_bytes())
+        .expect("write to promtool");
+    let out = child.wait_with_output().expect("promtool output");
+    let mut complaints = String::from_utf8_lossy(&out.stdout).into_owned();
+    complaints.push_str(&String::from_utf8_lossy(&out.stderr));
+    if !out.status.success() && complaints.trim().is_empty() {
+        complaints = format!("promtool exited with {}", out.status);
+    }
+    complaints.trim().to_string()
+}
