@@ -36,7 +36,7 @@ pub enum CliError {
     #[error(transparent)]
     Usage(#[from] clap::Error),
     #[error(transparent)]
-    Config(#[from] ConfigError),
+    Config(#[from] Box<ConfigError>),
 }
 
 /// Parses `std::env::args`, printing a clear message and exiting with code 2 on a bad flag,
@@ -68,7 +68,8 @@ where
     let mut overrides = generic_env_overrides(service.env_prefix);
     overrides.extend(flag_overrides(&command, &matches));
     let file = matches.get_one::<PathBuf>("config.file").cloned();
-    let config = config::load::<C>(service.env_prefix, file.as_deref(), &overrides)?;
+    let config =
+        config::load::<C>(service.env_prefix, file.as_deref(), &overrides).map_err(Box::new)?;
     let mode = match matches.subcommand_name() {
         Some("healthcheck") => Mode::Healthcheck,
         _ => Mode::Serve,
@@ -274,7 +275,11 @@ mod tests {
     }
 
     fn parse(argv: &[&str]) -> Result<Invocation<Sample>, CliError> {
-        try_parse_from(&SVC, args(), std::iter::once("sample-exporter").chain(argv.iter().copied()))
+        try_parse_from(
+            &SVC,
+            args(),
+            std::iter::once("sample-exporter").chain(argv.iter().copied()),
+        )
     }
 
     #[test]
@@ -291,8 +296,8 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(inv.config.web.listen_address, "127.0.0.1:1234");
-        assert_eq!(inv.config.collectors["cpu"], false);
-        assert_eq!(inv.config.collectors["wifi"], true);
+        assert!(!inv.config.collectors["cpu"]);
+        assert!(inv.config.collectors["wifi"]);
         assert_eq!(inv.config.log.level, LogLevel::Debug);
         assert_eq!(inv.config.targets, vec!["a", "b"]);
         assert_eq!(inv.mode, Mode::Serve);
@@ -316,12 +321,17 @@ mod tests {
     fn healthcheck_subcommand_is_recognised() {
         let inv = parse(&["--web.listen-address=:4321", "healthcheck"]).unwrap();
         assert_eq!(inv.mode, Mode::Healthcheck);
-        assert_eq!(inv.config.web.local_url("/health").unwrap(), "http://127.0.0.1:4321/health");
+        assert_eq!(
+            inv.config.web.local_url("/health").unwrap(),
+            "http://127.0.0.1:4321/health"
+        );
     }
 
     #[test]
     fn help_shows_defaults_from_the_config_struct() {
-        let help = command::<Sample>(&SVC, args()).render_long_help().to_string();
+        let help = command::<Sample>(&SVC, args())
+            .render_long_help()
+            .to_string();
         assert!(help.contains("[default: :9999]"), "{help}");
         assert!(help.contains("--no-collector.cpu"), "{help}");
     }

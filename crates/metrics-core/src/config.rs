@@ -144,7 +144,8 @@ pub fn load<C>(
 where
     C: Serialize + DeserializeOwned + Default,
 {
-    let mut builder = config::Config::builder().add_source(config::Config::try_from(&C::default())?);
+    let mut builder =
+        config::Config::builder().add_source(config::Config::try_from(&C::default())?);
     if let Some(path) = file {
         if !path.is_file() {
             return Err(ConfigError::File {
@@ -209,7 +210,6 @@ pub fn flatten_defaults<C: Serialize + Default>() -> Vec<(String, String)> {
     out
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,7 +232,11 @@ mod tests {
     fn file_then_flags_override_defaults() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.yml");
-        std::fs::write(&path, "web:\n  listen_address: ':9999'\n  scrape_timeout: 3s\nname: from-file\n").unwrap();
+        std::fs::write(
+            &path,
+            "web:\n  listen_address: ':9999'\n  scrape_timeout: 3s\nname: from-file\n",
+        )
+        .unwrap();
         let c: Sample = load(
             "CMTEST_B",
             Some(&path),
@@ -261,14 +265,23 @@ mod tests {
             &[("web.scrape_timeout".into(), Override::One("soon".into()))],
         )
         .unwrap_err();
-        assert!(err.to_string().contains("soon") || err.to_string().contains("scrape_timeout"), "{err}");
+        assert!(
+            err.to_string().contains("soon") || err.to_string().contains("scrape_timeout"),
+            "{err}"
+        );
     }
 
     #[test]
     fn colon_port_binds_all_interfaces_and_health_uses_loopback() {
         let web = WebConfig::on_port(9100);
-        assert_eq!(web.bind_addrs().unwrap(), vec![SocketAddr::from(([0, 0, 0, 0], 9100))]);
-        assert_eq!(web.local_url("/health").unwrap(), "http://127.0.0.1:9100/health");
+        assert_eq!(
+            web.bind_addrs().unwrap(),
+            vec![SocketAddr::from(([0, 0, 0, 0], 9100))]
+        );
+        assert_eq!(
+            web.local_url("/health").unwrap(),
+            "http://127.0.0.1:9100/health"
+        );
     }
 
     #[test]

@@ -38,6 +38,10 @@ pub struct Service {
 pub fn exit_if_healthcheck<C: ServiceConfig>(invocation: &Invocation<C>) {
     if invocation.mode == Mode::Healthcheck {
         let code = healthcheck::run(invocation.config.web());
-        std::process::exit(if code == std::process::ExitCode::SUCCESS { 0 } else { 1 });
+        std::process::exit(if code == std::process::ExitCode::SUCCESS {
+            0
+        } else {
+            1
+        });
     }
 }

@@ -92,7 +92,8 @@ impl MetricSet {
                     self.families[i].mut_metric().extend(samples);
                 }
                 None => {
-                    self.index.insert(family.name().to_string(), self.families.len());
+                    self.index
+                        .insert(family.name().to_string(), self.families.len());
                     self.families.push(family);
                 }
             }
@@ -103,7 +104,9 @@ impl MetricSet {
     pub fn extend_families(&mut self, families: Vec<MetricFamily>) {
         let mut other = MetricSet::new();
         for family in families {
-            other.index.insert(family.name().to_string(), other.families.len());
+            other
+                .index
+                .insert(family.name().to_string(), other.families.len());
             other.families.push(family);
         }
         self.append(other);
@@ -111,7 +114,13 @@ impl MetricSet {
 
     /// Records how one collector went, as node_exporter does:
     /// `{ns}_scrape_collector_success{collector}` and `{ns}_scrape_collector_duration_seconds{collector}`.
-    pub fn record_collector(&mut self, namespace: &str, collector: &str, elapsed: Duration, ok: bool) {
+    pub fn record_collector(
+        &mut self,
+        namespace: &str,
+        collector: &str,
+        elapsed: Duration,
+        ok: bool,
+    ) {
         let labels = [("collector", collector)];
         self.gauge(
             &format!("{namespace}_scrape_collector_duration_seconds"),
@@ -253,7 +262,10 @@ mod tests {
         assert!(!ok);
         assert!(set.get("half_done").is_none());
         let out = text(&set);
-        assert!(out.contains("node_scrape_collector_success{collector=\"broken\"} 0"), "{out}");
+        assert!(
+            out.contains("node_scrape_collector_success{collector=\"broken\"} 0"),
+            "{out}"
+        );
     }
 
     #[test]

@@ -164,10 +164,16 @@ mod tests {
     fn repeated_query_parameters_are_kept() {
         let s = Scrape::new(
             "/metrics",
-            vec![("collect[]".into(), "cpu".into()), ("collect[]".into(), "meminfo".into())],
+            vec![
+                ("collect[]".into(), "cpu".into()),
+                ("collect[]".into(), "meminfo".into()),
+            ],
             Duration::from_secs(1),
         );
-        assert_eq!(s.params("collect[]").collect::<Vec<_>>(), vec!["cpu", "meminfo"]);
+        assert_eq!(
+            s.params("collect[]").collect::<Vec<_>>(),
+            vec!["cpu", "meminfo"]
+        );
         assert_eq!(s.param("target"), None);
     }
 }

@@ -26,7 +26,10 @@ pub const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 pub trait Exporter: Send + Sync + 'static {
     /// Builds every family for one scrape. A backend that is down is a normal result carrying
     /// `*_up 0`; an error is only for a request that cannot be answered at all.
-    fn collect(&self, scrape: &Scrape) -> impl Future<Output = Result<MetricSet, ScrapeError>> + Send;
+    fn collect(
+        &self,
+        scrape: &Scrape,
+    ) -> impl Future<Output = Result<MetricSet, ScrapeError>> + Send;
 
     /// Whether the backend answers, for `/health`. Services without a backend keep the default.
     fn health(&self) -> impl Future<Output = BackendHealth> + Send {
@@ -190,7 +193,10 @@ impl RunningServer {
 
 async fn shutdown_signal() -> &'static str {
     use tokio::signal::unix::{signal, SignalKind};
-    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
         (Ok(mut term), Ok(mut int)) => tokio::select! {
             _ = term.recv() => "SIGTERM",
             _ = int.recv() => "SIGINT",
@@ -250,7 +256,11 @@ async fn metrics<E: Exporter>(req: HttpRequest, state: web::Data<State<E>>) -> H
     }
 }
 
-async fn collect_encoded<E: Exporter>(state: &State<E>, scrape: &Scrape, with_process: bool) -> Encoded {
+async fn collect_encoded<E: Exporter>(
+    state: &State<E>,
+    scrape: &Scrape,
+    with_process: bool,
+) -> Encoded {
     let mut set = state.exporter.collect(scrape).await?;
     if with_process {
         state.process.collect_into(&mut set);
@@ -264,7 +274,8 @@ async fn collect_encoded<E: Exporter>(state: &State<E>, scrape: &Scrape, with_pr
 }
 
 async fn health<E: Exporter>(state: web::Data<State<E>>) -> HttpResponse {
-    let backend = match tokio::time::timeout(Duration::from_secs(5), state.exporter.health()).await {
+    let backend = match tokio::time::timeout(Duration::from_secs(5), state.exporter.health()).await
+    {
         Ok(b) => b,
         Err(_) => BackendHealth {
             reachable: false,
@@ -302,5 +313,7 @@ async fn landing<E: Exporter>(state: web::Data<State<E>>) -> HttpResponse {
         about = state.service.about,
         version = state.service.version,
     );
-    HttpResponse::Ok().content_type(ContentType::html()).body(page)
+    HttpResponse::Ok()
+        .content_type(ContentType::html())
+        .body(page)
 }

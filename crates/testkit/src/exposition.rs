@@ -34,7 +34,11 @@ impl Family {
     pub fn value(&self, labels: &[(&str, &str)]) -> Option<f64> {
         self.samples
             .iter()
-            .find(|s| labels.iter().all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v)))
+            .find(|s| {
+                labels
+                    .iter()
+                    .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
+            })
             .map(|s| s.value)
     }
 }

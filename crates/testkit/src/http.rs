@@ -21,22 +21,33 @@ impl Response {
 }
 
 /// GETs `http://host:port/path`, with extra request headers; errors are strings for tests.
-pub fn get_with(url: &str, headers: &[(&str, &str)], timeout: Duration) -> Result<Response, String> {
+pub fn get_with(
+    url: &str,
+    headers: &[(&str, &str)],
+    timeout: Duration,
+) -> Result<Response, String> {
     let rest = url.strip_prefix("http://").ok_or("only http:// URLs")?;
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
     };
-    let mut stream = TcpStream::connect(authority).map_err(|e| format!("connect {authority}: {e}"))?;
-    stream.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    let mut stream =
+        TcpStream::connect(authority).map_err(|e| format!("connect {authority}: {e}"))?;
+    stream
+        .set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
     let mut request = format!("GET {path} HTTP/1.0\r\nHost: {authority}\r\n");
     for (k, v) in headers {
         request.push_str(&format!("{k}: {v}\r\n"));
     }
     request.push_str("\r\n");
-    stream.write_all(request.as_bytes()).map_err(|e| format!("send: {e}"))?;
+    stream
+        .write_all(request.as_bytes())
+        .map_err(|e| format!("send: {e}"))?;
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).map_err(|e| format!("read {url}: {e}"))?;
+    stream
+        .read_to_end(&mut raw)
+        .map_err(|e| format!("read {url}: {e}"))?;
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")

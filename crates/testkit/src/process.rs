@@ -55,7 +55,10 @@ impl ServiceProcess {
         let program = program.into();
         let log = std::env::temp_dir().join(format!(
             "clustermon-test-{}-{}-{port}.log",
-            program.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+            program
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
             std::process::id()
         ));
         let log_file = std::fs::File::create(&log).expect("create log file");
@@ -75,14 +78,21 @@ impl ServiceProcess {
         let start = Instant::now();
         while start.elapsed() < limit {
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("process exited early with {status}; its log:\n{}", self.logs());
+                panic!(
+                    "process exited early with {status}; its log:\n{}",
+                    self.logs()
+                );
             }
             if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
                 return;
             }
             std::thread::sleep(Duration::from_millis(25));
         }
-        panic!("nothing listened on port {} within {limit:?}; log:\n{}", self.port, self.logs());
+        panic!(
+            "nothing listened on port {} within {limit:?}; log:\n{}",
+            self.port,
+            self.logs()
+        );
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -1,0 +1,330 @@
+//! Runs one of clustermon's exporters and the upstream tool it replaces side by side, in
+//! alternating rounds, and prints CPU per scrape, latency under load, memory, body size and
+//! series count with the ratios (ours / upstream). A benchmark, not a test: it asserts nothing.
+//!
+//! `cargo run --release -p bench -- host [--rounds 3] [--scrapes 200] [--load-seconds 5]`
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use testkit::{free_port, require_command, ServiceProcess};
+
+/// One exporter under test: how to start it, and where to scrape it.
+struct Contender {
+    label: String,
+    program: PathBuf,
+    args: Vec<String>,
+    path: String,
+    port: u16,
+}
+
+/// Figures for one contender, summed over rounds.
+#[derive(Default, Clone)]
+struct Figures {
+    cpu_ms_per_scrape: Vec<f64>,
+    p50_ms: Vec<f64>,
+    p99_ms: Vec<f64>,
+    rss_kib: Vec<f64>,
+    body_bytes: usize,
+    series: usize,
+}
+
+struct Options {
+    target: String,
+    rounds: usize,
+    scrapes: usize,
+    load_seconds: u64,
+}
+
+fn main() -> Result<()> {
+    let options = parse_options()?;
+    let (ours, upstream) = contenders(&options.target)?;
+    let report = run(&options, ours, upstream)?;
+    print!("{report}");
+    Ok(())
+}
+
+fn parse_options() -> Result<Options> {
+    let mut args = std::env::args().skip(1);
+    let mut options = Options {
+        target: args
+            .next()
+            .context("usage: bench <host> [--rounds N] [--scrapes N] [--load-seconds N]")?,
+        rounds: 3,
+        scrapes: 200,
+        load_seconds: 5,
+    };
+    while let Some(flag) = args.next() {
+        let value: usize = args
+            .next()
+            .with_context(|| format!("{flag} needs a value"))?
+            .parse()
+            .with_context(|| format!("{flag} needs a number"))?;
+        match flag.as_str() {
+            "--rounds" => options.rounds = value,
+            "--scrapes" => options.scrapes = value,
+            "--load-seconds" => options.load_seconds = value as u64,
+            other => bail!("unknown flag {other}"),
+        }
+    }
+    Ok(options)
+}
+
+/// Our release binary, built by `cargo build --release -p <crate>` beforehand.
+fn our_binary(name: &str) -> Result<PathBuf> {
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from);
+    let path = target.join("release").join(name);
+    if !path.is_file() {
+        bail!(
+            "{} not found: run `cargo build --release -p {name}` first",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+fn contenders(target: &str) -> Result<(Contender, Contender)> {
+    match target {
+        "host" => {
+            let (a, b) = (free_port(), free_port());
+            Ok((
+                Contender {
+                    label: "host-exporter".into(),
+                    program: our_binary("host-exporter")?,
+                    args: vec![format!("--web.listen-address=127.0.0.1:{a}")],
+                    path: "/metrics".into(),
+                    port: a,
+                },
+                Contender {
+                    label: "node_exporter".into(),
+                    program: require_command(
+                        "prometheus-node-exporter",
+                        "prometheus-node-exporter",
+                    ),
+                    args: vec![format!("--web.listen-address=127.0.0.1:{b}")],
+                    path: "/metrics".into(),
+                    port: b,
+                },
+            ))
+        }
+        other => bail!("unknown target {other:?}; known: host"),
+    }
+}
+
+fn run(options: &Options, ours: Contender, upstream: Contender) -> Result<String> {
+    let wrk = require_command("wrk", "wrk");
+    let contenders = [ours, upstream];
+    let mut figures = vec![Figures::default(), Figures::default()];
+    let processes: Vec<ServiceProcess> = contenders
+        .iter()
+        .map(|c| ServiceProcess::start(&c.program, &c.args, c.port))
+        .collect();
+    // Warm up both (first scrapes fill caches and allocate buffers).
+    for c in &contenders {
+        for _ in 0..5 {
+            scrape(c)?;
+        }
+    }
+    for round in 0..options.rounds {
+        // Alternate who goes first, so drift on a shared machine hits both alike.
+        let order: Vec<usize> = if round % 2 == 0 {
+            vec![0, 1]
+        } else {
+            vec![1, 0]
+        };
+        for i in order {
+            let (c, p, f) = (&contenders[i], &processes[i], &mut figures[i]);
+            let before = cpu_ticks(p.pid())?;
+            for _ in 0..options.scrapes {
+                scrape_as_prometheus(c)?;
+            }
+            let ticks = cpu_ticks(p.pid())? - before;
+            f.cpu_ms_per_scrape
+                .push(ticks as f64 * 1000.0 / clock_ticks() / options.scrapes as f64);
+            let (p50, p99) = latency_under_load(&wrk, c, options.load_seconds)?;
+            f.p50_ms.push(p50);
+            f.p99_ms.push(p99);
+            f.rss_kib.push(rss_kib(p.pid())?);
+        }
+    }
+    for (c, f) in contenders.iter().zip(figures.iter_mut()) {
+        let body = scrape(c)?;
+        f.body_bytes = body.len();
+        f.series = body
+            .lines()
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .count();
+    }
+    Ok(render(options, &contenders, &figures))
+}
+
+/// A scrape as Prometheus sends it (gzip accepted), for the CPU figure.
+fn scrape_as_prometheus(c: &Contender) -> Result<()> {
+    fetch(c, &[("Accept-Encoding", "gzip")]).map(drop)
+}
+
+/// A plain scrape, for the body size and series count.
+fn scrape(c: &Contender) -> Result<String> {
+    fetch(c, &[])
+}
+
+fn fetch(c: &Contender, headers: &[(&str, &str)]) -> Result<String> {
+    let r = testkit::http::get_with(
+        &format!("http://127.0.0.1:{}{}", c.port, c.path),
+        headers,
+        Duration::from_secs(30),
+    )
+    .map_err(anyhow::Error::msg)?;
+    if r.status != 200 {
+        bail!("{} answered {}: {}", c.label, r.status, r.body);
+    }
+    Ok(r.body)
+}
+
+/// utime + stime of a process, in clock ticks.
+fn cpu_ticks(pid: u32) -> Result<u64> {
+    let stat =
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).context("read /proc/PID/stat")?;
+    let after_comm = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .context("malformed stat")?;
+    let fields: Vec<&str> = after_comm.split_whitespace().collect();
+    // Fields after the command: state is index 0, utime 11, stime 12.
+    let utime: u64 = fields.get(11).context("no utime")?.parse()?;
+    let stime: u64 = fields.get(12).context("no stime")?.parse()?;
+    Ok(utime + stime)
+}
+
+fn clock_ticks() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+fn rss_kib(pid: u32) -> Result<f64> {
+    let status =
+        std::fs::read_to_string(format!("/proc/{pid}/status")).context("read /proc/PID/status")?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .context("no VmRSS")
+}
+
+/// p50 and p99 in milliseconds from a closed-loop wrk run (4 connections, gzip like Prometheus).
+fn latency_under_load(wrk: &PathBuf, c: &Contender, seconds: u64) -> Result<(f64, f64)> {
+    let out = Command::new(wrk)
+        .args([
+            "-t1",
+            "-c4",
+            &format!("-d{seconds}s"),
+            "--latency",
+            "-H",
+            "Accept-Encoding: gzip",
+        ])
+        .arg(format!("http://127.0.0.1:{}{}", c.port, c.path))
+        .output()
+        .context("run wrk")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let pick = |pct: &str| -> Result<f64> {
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with(pct))
+            .with_context(|| format!("no {pct} line in wrk output:\n{text}"))?;
+        parse_wrk_duration(line.split_whitespace().nth(1).unwrap_or(""))
+    };
+    Ok((pick("50%")?, pick("99%")?))
+}
+
+/// wrk prints durations like `812.00us`, `1.43ms`, `2.01s`.
+fn parse_wrk_duration(s: &str) -> Result<f64> {
+    let (number, factor) = if let Some(n) = s.strip_suffix("us") {
+        (n, 0.001)
+    } else if let Some(n) = s.strip_suffix("ms") {
+        (n, 1.0)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1000.0)
+    } else {
+        bail!("unknown wrk duration {s:?}")
+    };
+    Ok(number.parse::<f64>()? * factor)
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+fn render(options: &Options, contenders: &[Contender; 2], f: &[Figures]) -> String {
+    let rows: [(&str, f64, f64); 6] = [
+        (
+            "CPU per scrape (ms)",
+            median(&f[0].cpu_ms_per_scrape),
+            median(&f[1].cpu_ms_per_scrape),
+        ),
+        (
+            "p50 latency under load (ms)",
+            median(&f[0].p50_ms),
+            median(&f[1].p50_ms),
+        ),
+        (
+            "p99 latency under load (ms)",
+            median(&f[0].p99_ms),
+            median(&f[1].p99_ms),
+        ),
+        (
+            "RSS (MiB)",
+            median(&f[0].rss_kib) / 1024.0,
+            median(&f[1].rss_kib) / 1024.0,
+        ),
+        (
+            "body size (KiB, uncompressed)",
+            f[0].body_bytes as f64 / 1024.0,
+            f[1].body_bytes as f64 / 1024.0,
+        ),
+        ("series", f[0].series as f64, f[1].series as f64),
+    ];
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "## {} vs {}\n\n{} rounds, alternating; {} sequential scrapes per round for CPU; wrk -t1 -c4 for {} s with gzip for latency; medians over rounds.\n",
+        contenders[0].label, contenders[1].label, options.rounds, options.scrapes, options.load_seconds
+    );
+    let _ = writeln!(
+        out,
+        "| figure | {} | {} | ratio |",
+        contenders[0].label, contenders[1].label
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|");
+    for (name, ours, theirs) in rows {
+        let _ = writeln!(
+            out,
+            "| {name} | {ours:.3} | {theirs:.3} | {:.2} |",
+            ours / theirs
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrk_durations_convert_to_milliseconds() {
+        assert_eq!(parse_wrk_duration("812.00us").unwrap(), 0.812);
+        assert_eq!(parse_wrk_duration("1.50ms").unwrap(), 1.5);
+        assert_eq!(parse_wrk_duration("2.00s").unwrap(), 2000.0);
+        assert!(parse_wrk_duration("5m").is_err());
+    }
+}
