@@ -137,10 +137,10 @@ impl<E: Exporter> Server<E> {
             let mut app = App::new()
                 .wrap(Compress::default())
                 .app_data(state.clone())
-                .route("/health", web::get().to(health::<E>))
-                .route("/", web::get().to(landing::<E>));
+                .service(read_only("/", get_or_head().to(landing::<E>)))
+                .service(read_only("/health", get_or_head().to(health::<E>)));
             for path in &metric_paths {
-                app = app.route(path, web::get().to(metrics::<E>));
+                app = app.service(read_only(path, get_or_head().to(metrics::<E>)));
             }
             if let Some(routes) = &routes {
                 let routes = routes.clone();
@@ -160,6 +160,28 @@ impl<E: Exporter> Server<E> {
             server,
         })
     }
+}
+
+fn get_or_head() -> actix_web::Route {
+    use actix_web::guard;
+    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
+}
+
+/// A resource answering GET and HEAD; any other method gets a JSON 405 naming the allowed ones
+/// (actix's own default is an empty body, which JSON clients cannot read).
+fn read_only(path: &str, route: actix_web::Route) -> actix_web::Resource {
+    web::resource(path)
+        .route(route)
+        .default_service(web::to(method_not_allowed))
+}
+
+async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
+    HttpResponse::MethodNotAllowed()
+        .insert_header((header::ALLOW, "GET, HEAD"))
+        .json(json!({
+            "error": format!("method {} not allowed on {}", req.method(), req.path()),
+            "status": 405,
+        }))
 }
 
 /// A started server.

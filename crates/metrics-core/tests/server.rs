@@ -238,3 +238,20 @@ async fn graceful_stop_lets_an_in_flight_scrape_finish() {
     assert_eq!(scrape.await.unwrap(), 200);
     running.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn other_methods_get_a_json_405_and_head_is_served() {
+    let (base, _, server) = start(Duration::ZERO, true);
+    let handle = server.handle();
+    tokio::spawn(server.run());
+    for path in ["/metrics", "/probe", "/health", "/"] {
+        let r = client().post(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(r.status(), 405, "{path}");
+        assert_eq!(r.headers()["allow"], "GET, HEAD");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["status"], 405);
+        let head = client().head(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(head.status(), 200, "HEAD {path}");
+    }
+    handle.stop(true).await;
+}
