@@ -155,11 +155,19 @@ where
         }
         builder = builder.add_source(config::File::from(path).required(true));
     }
+    // Only `{PREFIX}_SECTION__KEY` variables: a single-underscore name such as
+    // `REDIS_EXPORTER_WEB_LISTEN_ADDRESS` is an upstream flag's variable, read by clap, and
+    // would otherwise be taken as an unknown top-level key.
+    let lead = format!("{env_prefix}_");
+    let generic: config::Map<String, String> = std::env::vars()
+        .filter(|(name, _)| name.strip_prefix(&lead).is_some_and(|rest| rest.contains("__")))
+        .collect();
     builder = builder.add_source(
         config::Environment::with_prefix(env_prefix)
             .prefix_separator("_")
             .separator("__")
-            .try_parsing(true),
+            .try_parsing(true)
+            .source(Some(generic)),
     );
     for (key, value) in overrides {
         builder = match value {
@@ -255,6 +263,15 @@ mod tests {
         std::fs::write(&path, "web:\n  listen_adress: ':1'\n").unwrap();
         let err = load::<Sample>("CMTEST_C", Some(&path), &[]).unwrap_err();
         assert!(err.to_string().contains("listen_adress"), "{err}");
+    }
+
+    #[test]
+    fn single_underscore_variables_under_the_prefix_are_not_config_keys() {
+        // Upstream flag variables such as REDIS_EXPORTER_WEB_LISTEN_ADDRESS are clap's business.
+        std::env::set_var("CMTEST_E_WEB_LISTEN_ADDRESS", ":1234");
+        std::env::set_var("CMTEST_E_WEB__LISTEN_ADDRESS", ":5678");
+        let c: Sample = load("CMTEST_E", None, &[]).unwrap();
+        assert_eq!(c.web.listen_address, ":5678");
     }
 
     #[test]
