@@ -160,7 +160,10 @@ where
     // would otherwise be taken as an unknown top-level key.
     let lead = format!("{env_prefix}_");
     let generic: config::Map<String, String> = std::env::vars()
-        .filter(|(name, _)| name.strip_prefix(&lead).is_some_and(|rest| rest.contains("__")))
+        .filter(|(name, _)| {
+            name.strip_prefix(&lead)
+                .is_some_and(|rest| rest.contains("__"))
+        })
         .collect();
     builder = builder.add_source(
         config::Environment::with_prefix(env_prefix)
