@@ -1,0 +1,330 @@
+//! Checks of a running clustermon stack: the seed's deployment steps 4–6 (every exporter answers
+//! with its backend up, every Prometheus target is UP, the alert rule groups are loaded) and its
+//! example PromQL queries. `scripts/verify` runs them from the command line; the end-to-end test
+//! (`tests/stack.rs`) runs them against a stack it brings up itself.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// The alert rule groups of `prometheus/alerts/rules.yml`, with their rule counts (the seed's).
+pub const RULE_GROUPS: &[(&str, usize)] = &[
+    ("container_alerts", 4),
+    ("database_alerts", 4),
+    ("host_alerts", 3),
+    ("service_health_alerts", 3),
+];
+
+/// Scrape jobs that every stack has (Grafana and MinIO only exist in the online stack).
+pub const REQUIRED_JOBS: &[&str] = &[
+    "prometheus",
+    "alertmanager",
+    "cadvisor",
+    "postgres",
+    "redis",
+    "node",
+];
+
+/// One of our exporters, reached on its published host port.
+#[derive(Debug, Clone)]
+pub struct Exporter {
+    pub service: &'static str,
+    pub url: String,
+    /// What its metrics must show for the exporter and its backend to count as working.
+    pub expect: Expect,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum Expect {
+    /// A gauge such as `pg_up` that must be 1.
+    Up(&'static str),
+    /// A family that must have at least one sample.
+    Family(&'static str),
+}
+
+/// Where the stack is: host ports as published by `compose/docker-compose.yml`.
+#[derive(Debug, Clone)]
+pub struct Stack {
+    pub prometheus: String,
+    pub exporters: Vec<Exporter>,
+    /// Prefix of the container names (`cluster` gives `cluster-postgres`, ...).
+    pub container_prefix: String,
+}
+
+impl Stack {
+    /// The stack as the compose file publishes it, given a way to look up its environment
+    /// (`CLUSTERMON_PORT_<NAME>` and `CLUSTERMON_NAME`, the same variables compose reads).
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Self {
+        let port = |name: &str, default: u16| {
+            var(&format!("CLUSTERMON_PORT_{name}"))
+                .and_then(|p| p.parse::<u16>().ok())
+                .unwrap_or(default)
+        };
+        let url = |name: &str, default: u16| format!("http://127.0.0.1:{}", port(name, default));
+        Self {
+            prometheus: url("PROMETHEUS", 9090),
+            exporters: vec![
+                Exporter {
+                    service: "host-exporter",
+                    url: url("HOST_EXPORTER", 9100),
+                    expect: Expect::Family("node_cpu_seconds_total"),
+                },
+                Exporter {
+                    service: "pg-exporter",
+                    url: url("PG_EXPORTER", 9187),
+                    expect: Expect::Up("pg_up"),
+                },
+                Exporter {
+                    service: "redis-exporter",
+                    url: url("REDIS_EXPORTER", 9121),
+                    expect: Expect::Up("redis_up"),
+                },
+                Exporter {
+                    service: "container-exporter",
+                    url: url("CONTAINER_EXPORTER", 8080),
+                    expect: Expect::Family("container_cpu_usage_seconds_total"),
+                },
+            ],
+            container_prefix: var("CLUSTERMON_NAME").unwrap_or_else(|| "cluster".into()),
+        }
+    }
+
+    /// The seed's "Test Prometheus Queries", for this stack's container names.
+    pub fn seed_queries(&self) -> Vec<String> {
+        vec![
+            format!(
+                r#"rate(container_cpu_usage_seconds_total{{name=~"{}-.*"}}[5m])"#,
+                self.container_prefix
+            ),
+            "(container_memory_usage_bytes / container_spec_memory_limit_bytes) * 100".into(),
+            "pg_stat_activity_count".into(),
+            "redis_memory_used_bytes".into(),
+            r#"100 - (avg by (instance) (rate(node_cpu_seconds_total{mode="idle"}[5m])) * 100)"#
+                .into(),
+        ]
+    }
+
+    /// Everything that is wrong with the stack, one line each; empty when all is well.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for exporter in &self.exporters {
+            if let Err(e) = check_exporter(exporter) {
+                problems.push(format!("{}: {e}", exporter.service));
+            }
+        }
+        match self.targets() {
+            Ok(targets) => problems.extend(target_problems(&targets)),
+            Err(e) => problems.push(format!("prometheus targets: {e}")),
+        }
+        match self.api("/api/v1/rules") {
+            Ok(rules) => problems.extend(rule_problems(&rules)),
+            Err(e) => problems.push(format!("prometheus rules: {e}")),
+        }
+        for query in self.seed_queries() {
+            match self.query(&query) {
+                Ok(0) => problems.push(format!("query returned no data: {query}")),
+                Ok(_) => {}
+                Err(e) => problems.push(format!("query {query}: {e}")),
+            }
+        }
+        problems
+    }
+
+    /// Prometheus' active targets (`/api/v1/targets`).
+    pub fn targets(&self) -> Result<Vec<Target>, String> {
+        let data = self.api("/api/v1/targets?state=active")?;
+        let list = data["activeTargets"]
+            .as_array()
+            .ok_or("no activeTargets in the answer")?;
+        Ok(list
+            .iter()
+            .map(|t| Target {
+                job: t["labels"]["job"].as_str().unwrap_or("").to_string(),
+                instance: t["labels"]["instance"].as_str().unwrap_or("").to_string(),
+                health: t["health"].as_str().unwrap_or("").to_string(),
+                last_error: t["lastError"].as_str().unwrap_or("").to_string(),
+            })
+            .collect())
+    }
+
+    /// Runs an instant query; returns how many series it gave.
+    pub fn query(&self, promql: &str) -> Result<usize, String> {
+        let data = self.api(&format!("/api/v1/query?query={}", percent_encode(promql)))?;
+        data["result"]
+            .as_array()
+            .map(Vec::len)
+            .ok_or_else(|| "no result in the answer".to_string())
+    }
+
+    /// Instant query returning the first series' value.
+    pub fn query_value(&self, promql: &str) -> Result<Option<f64>, String> {
+        let data = self.api(&format!("/api/v1/query?query={}", percent_encode(promql)))?;
+        Ok(data["result"][0]["value"][1]
+            .as_str()
+            .and_then(|v| v.parse().ok()))
+    }
+
+    /// GETs a Prometheus API path and returns its `data`.
+    pub fn api(&self, path: &str) -> Result<Value, String> {
+        let url = format!("{}{path}", self.prometheus);
+        let response = testkit::http::get_with(&url, &[], Duration::from_secs(10))?;
+        let body: Value = serde_json::from_str(&response.body)
+            .map_err(|e| format!("{url}: HTTP {}, not JSON: {e}", response.status))?;
+        if body["status"] != "success" {
+            return Err(format!(
+                "{url}: HTTP {}: {}",
+                response.status, body["error"]
+            ));
+        }
+        Ok(body["data"].clone())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    pub job: String,
+    pub instance: String,
+    pub health: String,
+    pub last_error: String,
+}
+
+fn check_exporter(exporter: &Exporter) -> Result<(), String> {
+    let url = format!("{}/metrics", exporter.url);
+    let response = testkit::http::get_with(&url, &[], Duration::from_secs(10))?;
+    if response.status != 200 {
+        return Err(format!("{url}: HTTP {}", response.status));
+    }
+    let families = testkit::parse_exposition(&response.body)?;
+    match exporter.expect {
+        Expect::Up(name) => match families.get(name).and_then(|f| f.value(&[])) {
+            Some(1.0) => Ok(()),
+            Some(v) => Err(format!("{name} is {v}, not 1")),
+            None => Err(format!("no {name} in {url}")),
+        },
+        Expect::Family(name) => match families.get(name) {
+            Some(f) if !f.samples.is_empty() => Ok(()),
+            _ => Err(format!("no {name} samples in {url}")),
+        },
+    }
+}
+
+/// Targets that are not UP, and required jobs that have no target at all.
+pub fn target_problems(targets: &[Target]) -> Vec<String> {
+    let mut problems: Vec<String> = targets
+        .iter()
+        .filter(|t| t.health != "up")
+        .map(|t| {
+            format!(
+                "target {} ({}) is {}{}",
+                t.job,
+                t.instance,
+                if t.health.is_empty() { "?" } else { &t.health },
+                if t.last_error.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", t.last_error)
+                }
+            )
+        })
+        .collect();
+    for job in REQUIRED_JOBS {
+        if !targets.iter().any(|t| t.job == *job) {
+            problems.push(format!("no target for scrape job {job}"));
+        }
+    }
+    problems
+}
+
+/// Rule groups of [`RULE_GROUPS`] that are missing or have another number of rules.
+pub fn rule_problems(rules: &Value) -> Vec<String> {
+    let groups = rules["groups"].as_array().cloned().unwrap_or_default();
+    RULE_GROUPS
+        .iter()
+        .filter_map(|(name, count)| {
+            let group = groups.iter().find(|g| g["name"] == *name);
+            match group.and_then(|g| g["rules"].as_array()).map(Vec::len) {
+                None => Some(format!("rule group {name} is not loaded")),
+                Some(n) if n != *count => {
+                    Some(format!("rule group {name} has {n} rules, expected {count}"))
+                }
+                Some(_) => None,
+            }
+        })
+        .collect()
+}
+
+/// Percent-encodes a query parameter value (everything but RFC 3986's unreserved characters).
+pub fn percent_encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() * 3);
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_encode_escapes_promql() {
+        assert_eq!(
+            percent_encode(r#"up{job="x"}[5m] * 100"#),
+            "up%7Bjob%3D%22x%22%7D%5B5m%5D%20%2A%20100"
+        );
+    }
+
+    #[test]
+    fn down_target_and_missing_job_are_reported() {
+        let mut targets: Vec<Target> = REQUIRED_JOBS
+            .iter()
+            .map(|job| Target {
+                job: job.to_string(),
+                instance: format!("{job}:1"),
+                health: "up".into(),
+                last_error: String::new(),
+            })
+            .collect();
+        assert!(target_problems(&targets).is_empty());
+        targets[0].health = "down".into();
+        targets[0].last_error = "connection refused".into();
+        targets.pop();
+        let problems = target_problems(&targets);
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].contains("is down: connection refused"));
+        assert!(problems[1].contains("no target for scrape job node"));
+    }
+
+    #[test]
+    fn rule_groups_are_checked_by_name_and_count() {
+        let rules = serde_json::json!({"groups": [
+            {"name": "container_alerts", "rules": [1, 2, 3, 4]},
+            {"name": "database_alerts", "rules": [1, 2, 3]},
+            {"name": "host_alerts", "rules": [1, 2, 3]},
+        ]});
+        let problems = rule_problems(&rules);
+        assert_eq!(
+            problems,
+            vec![
+                "rule group database_alerts has 3 rules, expected 4".to_string(),
+                "rule group service_health_alerts is not loaded".to_string(),
+            ]
+        );
+    }
+
+    #[test]
+    fn ports_and_names_come_from_the_compose_variables() {
+        let stack = Stack::from_vars(|k| match k {
+            "CLUSTERMON_PORT_PROMETHEUS" => Some("19090".into()),
+            "CLUSTERMON_NAME" => Some("t1".into()),
+            _ => None,
+        });
+        assert_eq!(stack.prometheus, "http://127.0.0.1:19090");
+        assert_eq!(stack.exporters[1].url, "http://127.0.0.1:9187");
+        assert!(stack.seed_queries()[0].contains(r#"name=~"t1-.*""#));
+    }
+}

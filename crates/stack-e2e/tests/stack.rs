@@ -1,0 +1,405 @@
+//! End-to-end test of the stack; needs Docker and docker-compose (or Compose v2), and the Debian
+//! packages `scripts/install-test-deps` installs (the offline images are built from them).
+//!
+//! Builds every image offline (`scripts/build-images`), brings the offline stack up under a
+//! project and container names of its own, with every published port on a free loopback port,
+//! and checks what the issue asks: every container healthy, limits / users / read-only roots /
+//! dropped capabilities as `docker inspect` reports them, every Prometheus target UP within 30 s
+//! of `up` returning, `scripts/verify` passing, and the Redis and PostgreSQL fault drills. The
+//! stack is torn down with its volumes when the test ends, whether it passed or not.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use stack_e2e::{target_problems, Stack};
+
+/// Our services: (container suffix, image, NanoCpus, Memory) as the seed's table sets them.
+const RUST_SERVICES: &[(&str, &str, i64, i64)] = &[
+    (
+        "host-exporter",
+        "clustermon/host-exporter",
+        500_000_000,
+        256 << 20,
+    ),
+    (
+        "pg-exporter",
+        "clustermon/pg-exporter",
+        500_000_000,
+        256 << 20,
+    ),
+    (
+        "redis-exporter",
+        "clustermon/redis-exporter",
+        500_000_000,
+        256 << 20,
+    ),
+    (
+        "container-exporter",
+        "clustermon/container-exporter",
+        1_000_000_000,
+        512 << 20,
+    ),
+];
+
+const MAX_IMAGE_BYTES: i64 = 15_000_000;
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A compose project of this test; `down -v` when dropped, so a failing test leaves nothing.
+struct Project {
+    program: Vec<String>,
+    name: String,
+    files: Vec<PathBuf>,
+    env: Vec<(String, String)>,
+    /// Holds the test's compose override file.
+    scratch: tempfile::TempDir,
+}
+
+impl Project {
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(&self.program[0]);
+        cmd.args(&self.program[1..]).args(["-p", &self.name]);
+        for f in &self.files {
+            cmd.arg("-f").arg(f);
+        }
+        cmd.args(args).envs(self.env.iter().map(|(k, v)| (k, v)));
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> String {
+        let out = self.command(args).output().expect("run compose");
+        assert_success(&format!("compose {}", args.join(" ")), &out);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn container(&self, suffix: &str) -> String {
+        format!("{}-{suffix}", self.name)
+    }
+}
+
+impl Drop for Project {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            if let Ok(out) = self.command(&["ps"]).output() {
+                eprintln!("{}", String::from_utf8_lossy(&out.stdout));
+            }
+            if let Ok(out) = self.command(&["logs", "--tail=30", "--no-color"]).output() {
+                eprintln!("{}", String::from_utf8_lossy(&out.stdout));
+            }
+        }
+        let _ = self
+            .command(&["down", "-v", "--remove-orphans", "--timeout", "5"])
+            .output();
+    }
+}
+
+fn assert_success(what: &str, out: &Output) {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `docker compose` when Compose v2 is installed, else docker-compose 1.29.
+fn compose_program() -> Vec<String> {
+    testkit::require_command("docker", "docker.io");
+    let v2 = Command::new("docker")
+        .args(["compose", "version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if v2 {
+        vec!["docker".into(), "compose".into()]
+    } else {
+        testkit::require_command("docker-compose", "docker-compose");
+        vec!["docker-compose".into()]
+    }
+}
+
+fn docker_inspect(what: &str) -> Value {
+    let out = Command::new("docker")
+        .args(["inspect", what])
+        .output()
+        .expect("run docker inspect");
+    assert_success(&format!("docker inspect {what}"), &out);
+    let list: Value = serde_json::from_slice(&out.stdout).expect("docker inspect JSON");
+    list[0].clone()
+}
+
+fn docker(args: &[&str]) {
+    let out = Command::new("docker")
+        .args(args)
+        .output()
+        .expect("run docker");
+    assert_success(&format!("docker {}", args.join(" ")), &out);
+}
+
+/// Polls `check` every 500 ms until it returns Ok or `limit` passes; returns the time it took.
+fn wait_for(
+    what: &str,
+    limit: Duration,
+    mut check: impl FnMut() -> Result<(), String>,
+) -> Duration {
+    let start = Instant::now();
+    loop {
+        match check() {
+            Ok(()) => return start.elapsed(),
+            Err(e) if start.elapsed() >= limit => {
+                panic!("{what}: not within {limit:?}: {e}")
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(500)),
+        }
+    }
+}
+
+fn metric(stack: &Stack, service: &str, name: &str) -> Result<f64, String> {
+    let exporter = stack
+        .exporters
+        .iter()
+        .find(|e| e.service == service)
+        .expect("known exporter");
+    let url = format!("{}/metrics", exporter.url);
+    let response = testkit::http::get_with(&url, &[], Duration::from_secs(10))?;
+    let families = testkit::parse_exposition(&response.body)?;
+    families
+        .get(name)
+        .and_then(|f| f.value(&[]))
+        .ok_or_else(|| format!("no {name} from {service}"))
+}
+
+fn target_health(stack: &Stack, job: &str) -> Result<String, String> {
+    let targets = stack.targets()?;
+    targets
+        .iter()
+        .find(|t| t.job == job)
+        .map(|t| t.health.clone())
+        .ok_or_else(|| format!("no target for job {job}"))
+}
+
+#[test]
+fn offline_stack_comes_up_with_every_target_up_within_30s() {
+    let program = compose_program();
+    let root = repo_root();
+
+    let t = Instant::now();
+    let out = Command::new(root.join("scripts/build-images"))
+        .output()
+        .expect("run scripts/build-images");
+    assert_success("scripts/build-images", &out);
+    eprintln!(
+        "images built in {:.0?}:\n{}",
+        t.elapsed(),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = Command::new(root.join("scripts/stack"))
+        .arg("secrets")
+        .output()
+        .expect("run scripts/stack secrets");
+    assert_success("scripts/stack secrets", &out);
+
+    let name = format!("cmtest{}", std::process::id());
+    let mut env: Vec<(String, String)> = vec![("CLUSTERMON_NAME".into(), name.clone())];
+    for port in [
+        "PROMETHEUS",
+        "ALERTMANAGER",
+        "GRAFANA",
+        "MINIO",
+        "MINIO_CONSOLE",
+        "HOST_EXPORTER",
+        "PG_EXPORTER",
+        "REDIS_EXPORTER",
+        "CONTAINER_EXPORTER",
+    ] {
+        env.push((
+            format!("CLUSTERMON_PORT_{port}"),
+            testkit::free_port().to_string(),
+        ));
+    }
+    let docker_gid = std::fs::metadata("/var/run/docker.sock")
+        .map(|m| std::os::unix::fs::MetadataExt::gid(&m).to_string())
+        .expect("stat /var/run/docker.sock");
+    env.push(("DOCKER_GID".into(), docker_gid));
+
+    // Every container of the test carries clustermon.test=1, so CI's cleanup finds leftovers.
+    let scratch = tempfile::tempdir().expect("create a temp dir");
+    let compose_dir = root.join("compose");
+    let mut files = vec![
+        compose_dir.join("docker-compose.yml"),
+        compose_dir.join("docker-compose.offline.yml"),
+    ];
+    let mut project = Project {
+        program,
+        name: name.clone(),
+        files: files.clone(),
+        env: env.clone(),
+        scratch,
+    };
+    let services = project.run(&["config", "--services"]);
+    // Grafana and MinIO are in the file but not in the offline stack.
+    let expected_containers = services.lines().filter(|s| !s.trim().is_empty()).count() - 2;
+    let mut override_yaml = String::from("services:\n");
+    for service in services.lines().filter(|s| !s.trim().is_empty()) {
+        override_yaml.push_str(&format!(
+            "  {service}:\n    labels:\n      clustermon.test: \"1\"\n"
+        ));
+    }
+    let override_file = project.scratch.path().join("test-labels.yml");
+    std::fs::write(&override_file, override_yaml).expect("write the labels override");
+    files.push(override_file);
+    project.files = files;
+
+    let t = Instant::now();
+    project.run(&["up", "-d"]);
+    let up_returned = Instant::now();
+    eprintln!("`up -d` took {:.1?}", t.elapsed());
+
+    let stack = Stack::from_vars(|k| env.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone()));
+
+    // Every Prometheus target UP within 30 s of `up` returning (the seed waits 90 s).
+    let all_up = wait_for(
+        "every Prometheus target UP",
+        Duration::from_secs(30),
+        || {
+            let problems = target_problems(&stack.targets()?);
+            if problems.is_empty() {
+                Ok(())
+            } else {
+                Err(problems.join("; "))
+            }
+        },
+    );
+    eprintln!("every Prometheus target UP {all_up:.1?} after `up` returned");
+    assert!(up_returned.elapsed() >= all_up);
+
+    // Every container healthy.
+    let ids = project.run(&["ps", "-q"]);
+    let ids: Vec<&str> = ids.lines().filter(|l| !l.is_empty()).collect();
+    assert_eq!(
+        ids.len(),
+        expected_containers,
+        "containers of the offline stack: {ids:?}"
+    );
+    let healthy = wait_for("every container healthy", Duration::from_secs(60), || {
+        let unhealthy: Vec<String> = ids
+            .iter()
+            .map(|id| docker_inspect(id))
+            .filter(|c| c["State"]["Health"]["Status"] != "healthy")
+            .map(|c| format!("{} is {}", c["Name"], c["State"]["Health"]["Status"]))
+            .collect();
+        if unhealthy.is_empty() {
+            Ok(())
+        } else {
+            Err(unhealthy.join(", "))
+        }
+    });
+    eprintln!(
+        "every container healthy {:.1?} after `up` returned (waited {healthy:.1?} more)",
+        up_returned.elapsed()
+    );
+
+    // What docker inspect reports for our services: limits, user, read-only root, capabilities.
+    let secret = std::fs::read_to_string(compose_dir.join("secrets/postgres_password"))
+        .expect("read the generated postgres password");
+    for (suffix, image, cpus, memory) in RUST_SERVICES {
+        let c = docker_inspect(&project.container(suffix));
+        let host = &c["HostConfig"];
+        assert_eq!(host["NanoCpus"], *cpus, "{suffix} NanoCpus");
+        assert_eq!(host["Memory"], *memory, "{suffix} Memory");
+        assert_eq!(c["Config"]["User"], "65532:65532", "{suffix} user");
+        assert_eq!(host["ReadonlyRootfs"], true, "{suffix} read-only root");
+        assert_eq!(
+            host["CapDrop"],
+            serde_json::json!(["ALL"]),
+            "{suffix} CapDrop"
+        );
+        assert!(
+            host["SecurityOpt"]
+                .as_array()
+                .is_some_and(|o| o.iter().any(|s| s == "no-new-privileges:true")),
+            "{suffix} no-new-privileges: {}",
+            host["SecurityOpt"]
+        );
+        for bindings in host["PortBindings"]
+            .as_object()
+            .into_iter()
+            .flat_map(|m| m.values())
+        {
+            for b in bindings.as_array().into_iter().flatten() {
+                assert_eq!(
+                    b["HostIp"], "127.0.0.1",
+                    "{suffix} publishes on loopback only"
+                );
+            }
+        }
+        let env = c["Config"]["Env"].to_string();
+        assert!(
+            !env.contains(secret.trim()),
+            "{suffix}: a secret is in the environment"
+        );
+        for mount in c["Mounts"].as_array().into_iter().flatten() {
+            if mount["Source"] == "/var/run/docker.sock" {
+                assert_eq!(
+                    mount["RW"], false,
+                    "{suffix}: Docker socket must be read-only"
+                );
+            }
+        }
+        let size = docker_inspect(&format!("{image}:latest"))["Size"]
+            .as_i64()
+            .expect("image size");
+        eprintln!("{image}: {:.1} MB", size as f64 / 1e6);
+        assert!(
+            size <= MAX_IMAGE_BYTES,
+            "{image} is {size} bytes, over 15 MB"
+        );
+    }
+
+    // scripts/verify: exporters up, targets UP, rule groups, the seed's queries (the rate()
+    // queries need two scrapes of a 30 s job, hence the wait).
+    let t = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_stack-verify"))
+        .args(["--wait", "90"])
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .expect("run stack-verify");
+    assert_success("scripts/verify (stack-verify)", &out);
+    eprintln!("scripts/verify passed after {:.1?}", t.elapsed());
+
+    // Faults: a stopped backend shows as *_up 0 while its target stays UP; it recovers.
+    for (backend, exporter, up, job) in [
+        ("redis", "redis-exporter", "redis_up", "redis"),
+        ("postgres", "pg-exporter", "pg_up", "postgres"),
+    ] {
+        docker(&["stop", "--time", "5", &project.container(backend)]);
+        wait_for(
+            &format!("{up} 0 with {backend} stopped"),
+            Duration::from_secs(20),
+            || match metric(&stack, exporter, up)? {
+                0.0 => Ok(()),
+                v => Err(format!("{up} is {v}")),
+            },
+        );
+        assert_eq!(
+            target_health(&stack, job).unwrap(),
+            "up",
+            "{job} target with {backend} down"
+        );
+        docker(&["start", &project.container(backend)]);
+        let back = wait_for(
+            &format!("{up} 1 after {backend} restarts"),
+            Duration::from_secs(30),
+            || match metric(&stack, exporter, up)? {
+                1.0 => Ok(()),
+                v => Err(format!("{up} is {v}")),
+            },
+        );
+        eprintln!("{up} back to 1 {back:.1?} after `docker start {backend}`");
+    }
+}
