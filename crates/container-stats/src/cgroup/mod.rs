@@ -1,0 +1,297 @@
+//! Where a container's cgroup lives, on cgroup v1 and v2, with either Docker cgroup driver.
+//!
+//! The hierarchy is detected the way cAdvisor does it: v2 only when the cgroup root itself is a
+//! cgroup2 mount. Roots are configurable, so the same code reads `/host/sys` inside a container
+//! or a fixture tree in tests; a cgroup2 mount root is recognised by its `cgroup.controllers`
+//! file, which a v1 root (a tmpfs holding one mount per controller) never has.
+
+pub mod psi;
+pub mod v1;
+pub mod v2;
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::stats::CgroupVersion;
+use crate::Error;
+
+/// What to read beyond the basic CPU, memory, block I/O and pids figures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadOptions {
+    /// Per-CPU usage (v1's `cpuacct.usage_percpu`).
+    pub per_cpu: bool,
+    /// Process and thread counts (`cgroup.procs`, `tasks`).
+    pub processes: bool,
+    /// Open file descriptors: one directory listing per process, so off unless wanted.
+    pub file_descriptors: bool,
+    /// Network counters from the container's `/proc/<pid>/net/dev`.
+    pub network: bool,
+    /// Pressure stall totals.
+    pub pressure: bool,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        Self {
+            per_cpu: false,
+            processes: true,
+            file_descriptors: false,
+            network: true,
+            pressure: true,
+        }
+    }
+}
+
+/// Read and write counters of one block device.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct IoCounter {
+    pub major: u32,
+    pub minor: u32,
+    pub read: u64,
+    pub write: u64,
+}
+
+/// The cgroup hierarchy of this host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Layout {
+    /// One hierarchy per controller under `root` (`root/cpu`, `root/memory`...), and, on a
+    /// hybrid host, a controller-less v2 tree holding the PSI files.
+    V1 {
+        root: PathBuf,
+        unified: Option<PathBuf>,
+    },
+    /// One unified hierarchy.
+    V2 { root: PathBuf },
+}
+
+/// The directories of one located cgroup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CgroupDirs {
+    V1(v1::V1Dirs),
+    V2(PathBuf),
+}
+
+impl Layout {
+    /// Finds the hierarchy under `<sysfs>/fs/cgroup`.
+    pub fn detect(sysfs: &Path) -> Result<Layout, Error> {
+        let root = sysfs.join("fs/cgroup");
+        if root.join("cgroup.controllers").is_file() {
+            return Ok(Layout::V2 { root });
+        }
+        if root.join("cpuacct").is_dir() || root.join("memory").is_dir() {
+            let unified = root.join("unified");
+            let unified = unified
+                .join("cgroup.controllers")
+                .is_file()
+                .then_some(unified);
+            return Ok(Layout::V1 { root, unified });
+        }
+        Err(Error::NoCgroups { path: root })
+    }
+
+    pub fn version(&self) -> CgroupVersion {
+        match self {
+            Layout::V1 { .. } => CgroupVersion::V1,
+            Layout::V2 { .. } => CgroupVersion::V2,
+        }
+    }
+
+    /// The directories of the cgroup at `rel` (`/` for the root).
+    pub fn dirs(&self, rel: &str) -> CgroupDirs {
+        let rel = rel.trim_start_matches('/');
+        match self {
+            Layout::V1 { root, unified } => CgroupDirs::V1(v1::V1Dirs {
+                cpu: root.join("cpu").join(rel),
+                cpuacct: root.join("cpuacct").join(rel),
+                memory: root.join("memory").join(rel),
+                blkio: root.join("blkio").join(rel),
+                pids: root.join("pids").join(rel),
+                unified: unified.as_ref().map(|u| u.join(rel)),
+            }),
+            Layout::V2 { root } => CgroupDirs::V2(root.join(rel)),
+        }
+    }
+
+    /// Whether a cgroup exists at `rel`.
+    fn exists(&self, rel: &str) -> bool {
+        let rel = rel.trim_start_matches('/');
+        match self {
+            Layout::V1 { root, .. } => root
+                .join("cpuacct")
+                .join(rel)
+                .join("cpuacct.usage")
+                .is_file(),
+            Layout::V2 { root } => root.join(rel).join("cpu.stat").is_file(),
+        }
+    }
+
+    /// Finds a container's cgroup path (relative to the hierarchy root, e.g. `/docker/<id>`).
+    ///
+    /// Tried in order: what `/proc/<pid>/cgroup` says (unless it points outside our cgroup
+    /// namespace), the container's `--cgroup-parent`, then the two drivers' defaults
+    /// (`/docker/<id>` for cgroupfs, `/system.slice/docker-<id>.scope` for systemd).
+    pub fn locate(
+        &self,
+        id: &str,
+        pid: Option<u32>,
+        cgroup_parent: &str,
+        procfs: &Path,
+    ) -> Option<String> {
+        let mut candidates: Vec<String> = Vec::with_capacity(4);
+        if let Some(pid) = pid.filter(|p| *p > 0) {
+            if let Ok(text) = std::fs::read_to_string(procfs.join(pid.to_string()).join("cgroup")) {
+                if let Some(rel) = parse_proc_cgroup(&text, self.version()) {
+                    candidates.push(rel);
+                }
+            }
+        }
+        if !cgroup_parent.is_empty() {
+            if let Some(slice) = cgroup_parent.strip_suffix(".slice") {
+                candidates.push(format!("{}/docker-{id}.scope", expand_slice(slice)));
+            } else {
+                candidates.push(format!("/{}/{id}", cgroup_parent.trim_matches('/')));
+            }
+        }
+        candidates.push(format!("/docker/{id}"));
+        candidates.push(format!("/system.slice/docker-{id}.scope"));
+        candidates.into_iter().find(|rel| self.exists(rel))
+    }
+}
+
+/// The cgroup path in `/proc/<pid>/cgroup`: the `0::` line on v2, the `cpuacct` line on v1.
+/// Paths starting with `/..` lie outside the reader's cgroup namespace and are not usable.
+pub fn parse_proc_cgroup(text: &str, version: CgroupVersion) -> Option<String> {
+    text.lines().find_map(|line| {
+        let mut parts = line.splitn(3, ':');
+        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+        let wanted = match version {
+            CgroupVersion::V2 => controllers.is_empty(),
+            CgroupVersion::V1 => controllers.split(',').any(|c| c == "cpuacct"),
+        };
+        (wanted && path.starts_with('/') && !path.starts_with("/..")).then(|| path.to_string())
+    })
+}
+
+/// systemd's slice naming: `a-b.slice` lives at `/a.slice/a-b.slice`.
+fn expand_slice(slice: &str) -> String {
+    let mut out = String::new();
+    let mut prefix = String::new();
+    for part in slice.split('-') {
+        if !prefix.is_empty() {
+            prefix.push('-');
+        }
+        prefix.push_str(part);
+        out.push('/');
+        out.push_str(&prefix);
+        out.push_str(".slice");
+    }
+    out
+}
+
+/// Reads a file that must exist while the cgroup does; a missing file means the cgroup is gone.
+pub(crate) fn read_required<'b>(path: &Path, buf: &'b mut String) -> Result<&'b str, Error> {
+    buf.clear();
+    match std::fs::File::open(path).and_then(|mut f| io::Read::read_to_string(&mut f, buf)) {
+        Ok(_) => Ok(buf.as_str()),
+        Err(e) if matches!(e.kind(), io::ErrorKind::NotFound) || e.raw_os_error() == Some(19) => {
+            Err(Error::Gone {
+                path: path.to_path_buf(),
+            })
+        }
+        Err(source) => Err(Error::Read {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// Reads a file the kernel or controller set may not offer.
+pub(crate) fn read_optional<'b>(path: &Path, buf: &'b mut String) -> Option<&'b str> {
+    buf.clear();
+    std::fs::File::open(path)
+        .and_then(|mut f| io::Read::read_to_string(&mut f, buf))
+        .ok()
+        .map(|_| buf.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FIX: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+
+    #[test]
+    fn proc_cgroup_lines_of_this_host() {
+        let text = "9:name=systemd:/docker/abc\n2:cpuacct:/docker/abc\n1:cpu:/docker/abc\n0::/docker/abc\n";
+        assert_eq!(
+            parse_proc_cgroup(text, CgroupVersion::V1).as_deref(),
+            Some("/docker/abc")
+        );
+        assert_eq!(
+            parse_proc_cgroup(text, CgroupVersion::V2).as_deref(),
+            Some("/docker/abc")
+        );
+        let combined = "3:cpu,cpuacct:/system.slice/docker-abc.scope\n";
+        assert_eq!(
+            parse_proc_cgroup(combined, CgroupVersion::V1).as_deref(),
+            Some("/system.slice/docker-abc.scope")
+        );
+        // Seen from inside another cgroup namespace: not a path we can use.
+        assert_eq!(
+            parse_proc_cgroup("0::/../docker/abc\n", CgroupVersion::V2),
+            None
+        );
+    }
+
+    #[test]
+    fn systemd_slices_nest_by_dash() {
+        assert_eq!(expand_slice("system"), "/system.slice");
+        assert_eq!(expand_slice("my-app"), "/my.slice/my-app.slice");
+    }
+
+    #[test]
+    fn pure_v2_fixture_is_detected_and_both_drivers_are_located() {
+        let sysfs = PathBuf::from(format!("{FIX}/v2/sys"));
+        let procfs = PathBuf::from(format!("{FIX}/v2/proc"));
+        let layout = Layout::detect(&sysfs).unwrap();
+        assert_eq!(layout.version(), CgroupVersion::V2);
+        let a = "a".repeat(64);
+        let b = "b".repeat(64);
+        assert_eq!(
+            layout.locate(&a, Some(4242), "", &procfs),
+            Some(format!("/docker/{a}"))
+        );
+        // No pid known (daemon not asked yet): the systemd driver's default name is found.
+        assert_eq!(
+            layout.locate(&b, None, "", &procfs),
+            Some(format!("/system.slice/docker-{b}.scope"))
+        );
+        assert_eq!(layout.locate(&"c".repeat(64), None, "", &procfs), None);
+    }
+
+    #[test]
+    fn a_tmpfs_root_with_controller_dirs_is_v1() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("fs/cgroup");
+        std::fs::create_dir_all(root.join("cpuacct/docker/x")).unwrap();
+        std::fs::create_dir_all(root.join("unified")).unwrap();
+        std::fs::write(root.join("unified/cgroup.controllers"), "\n").unwrap();
+        std::fs::write(root.join("cpuacct/docker/x/cpuacct.usage"), "1\n").unwrap();
+        let layout = Layout::detect(dir.path()).unwrap();
+        assert_eq!(layout.version(), CgroupVersion::V1);
+        assert!(matches!(
+            &layout,
+            Layout::V1 {
+                unified: Some(_),
+                ..
+            }
+        ));
+        assert_eq!(
+            layout.locate("x", None, "", Path::new("/nonexistent")),
+            Some("/docker/x".into())
+        );
+        assert!(Layout::detect(Path::new("/nonexistent")).is_err());
+    }
+}

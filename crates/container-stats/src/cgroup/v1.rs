@@ -1,0 +1,396 @@
+//! cgroup v1 files: one hierarchy per controller (`cpu`, `cpuacct`, `memory`, `blkio`, `pids`).
+//!
+//! Parsers are pure functions from the file's text; [`read`] puts them together for one cgroup.
+
+use std::path::Path;
+
+use crate::cgroup::{read_optional, read_required, IoCounter, ReadOptions};
+use crate::parse::{self, keyed, parse_limit, parse_u64, ParseError};
+use crate::stats::{CfsStats, CpuStats, FaultCounts, MemoryStats, PidsStats};
+use crate::Error;
+
+/// Nanoseconds per USER_HZ tick: `cpuacct.stat` counts in ticks of 1/100 s on every Linux
+/// architecture that Docker runs on (USER_HZ is fixed at 100 for user space).
+const NS_PER_TICK: u64 = 10_000_000;
+
+/// The directories of one cgroup, one per v1 controller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct V1Dirs {
+    pub cpu: std::path::PathBuf,
+    pub cpuacct: std::path::PathBuf,
+    pub memory: std::path::PathBuf,
+    pub blkio: std::path::PathBuf,
+    pub pids: std::path::PathBuf,
+    /// The same cgroup in the hybrid unified tree, where the PSI files live.
+    pub unified: Option<std::path::PathBuf>,
+}
+
+/// `cpuacct.stat`: user and system time, converted from ticks to nanoseconds.
+pub fn parse_cpuacct_stat(text: &str) -> (Option<u64>, Option<u64>) {
+    let mut user = None;
+    let mut system = None;
+    for (key, value) in keyed(text) {
+        match key {
+            "user" => user = Some(value * NS_PER_TICK),
+            "system" => system = Some(value * NS_PER_TICK),
+            _ => {}
+        }
+    }
+    (user, system)
+}
+
+/// `cpuacct.usage_percpu`: nanoseconds per CPU, space separated.
+pub fn parse_usage_percpu(text: &str) -> Result<Vec<u64>, ParseError> {
+    text.split_ascii_whitespace()
+        .map(|v| {
+            v.parse()
+                .map_err(|_| ParseError::new("cpuacct.usage_percpu", text))
+        })
+        .collect()
+}
+
+/// v1 `cpu.stat`: `nr_periods`, `nr_throttled`, `throttled_time` (ns).
+pub fn parse_cpu_stat(text: &str) -> CfsStats {
+    let mut cfs = CfsStats::default();
+    for (key, value) in keyed(text) {
+        match key {
+            "nr_periods" => cfs.periods = value,
+            "nr_throttled" => cfs.throttled_periods = value,
+            "throttled_time" => cfs.throttled_ns = value,
+            _ => {}
+        }
+    }
+    cfs
+}
+
+/// `cpu.cfs_quota_us`: `-1` means no quota.
+pub fn parse_quota(text: &str) -> Result<Option<u64>, ParseError> {
+    let v: i64 = text
+        .trim()
+        .parse()
+        .map_err(|_| ParseError::new("cpu.cfs_quota_us", text))?;
+    Ok(u64::try_from(v).ok().filter(|v| *v > 0))
+}
+
+/// `memory.stat`, using the `total_*` (hierarchical) keys as cAdvisor and the docker CLI do.
+pub fn parse_memory_stat(text: &str, memory: &mut MemoryStats) {
+    for (key, value) in keyed(text) {
+        match key {
+            "total_cache" => memory.cache_bytes = value,
+            "total_rss" => memory.rss_bytes = value,
+            "total_mapped_file" => memory.mapped_file_bytes = value,
+            "total_swap" => memory.swap_bytes = Some(value),
+            "total_active_file" => memory.active_file_bytes = value,
+            "total_inactive_file" => memory.inactive_file_bytes = value,
+            "pgfault" => memory.pgfault.pgfault = value,
+            "pgmajfault" => memory.pgfault.pgmajfault = value,
+            "total_pgfault" => memory.pgfault_hierarchy.pgfault = value,
+            "total_pgmajfault" => memory.pgfault_hierarchy.pgmajfault = value,
+            _ => {}
+        }
+    }
+}
+
+/// `memory.oom_control`: the `oom_kill` count (kernels since 4.13).
+pub fn parse_oom_control(text: &str) -> Option<u64> {
+    keyed(text).find(|(k, _)| *k == "oom_kill").map(|(_, v)| v)
+}
+
+/// `blkio.*io_service_bytes_recursive` / `io_serviced_recursive`: `MAJ:MIN Op value` lines; the
+/// `Total` line and ops other than Read and Write are left out.
+pub fn parse_blkio(text: &str) -> Vec<IoCounter> {
+    let mut out: Vec<IoCounter> = Vec::new();
+    for line in text.lines() {
+        let mut parts = line.split_ascii_whitespace();
+        let (Some(dev), Some(op), Some(value)) = (parts.next(), parts.next(), parts.next()) else {
+            continue;
+        };
+        let (Some((major, minor)), Ok(value)) = (parse::parse_device(dev), value.parse::<u64>())
+        else {
+            continue;
+        };
+        let entry = match out
+            .iter_mut()
+            .position(|c| c.major == major && c.minor == minor)
+        {
+            Some(i) => &mut out[i],
+            None => {
+                out.push(IoCounter {
+                    major,
+                    minor,
+                    ..IoCounter::default()
+                });
+                let last = out.len() - 1;
+                &mut out[last]
+            }
+        };
+        match op {
+            "Read" => entry.read += value,
+            "Write" => entry.write += value,
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The figures of one v1 cgroup.
+pub(crate) struct V1Reading {
+    pub cpu: CpuStats,
+    pub memory: MemoryStats,
+    pub io_bytes: Vec<IoCounter>,
+    pub io_ops: Vec<IoCounter>,
+    pub pids: PidsStats,
+}
+
+pub(crate) fn read(
+    dirs: &V1Dirs,
+    options: &ReadOptions,
+    buf: &mut String,
+) -> Result<V1Reading, Error> {
+    // cpuacct.usage is the file every running container has: when it is gone, so is the container.
+    let usage_ns = parse_u64(read_required(&dirs.cpuacct.join("cpuacct.usage"), buf)?)
+        .map_err(|e| Error::parse(&dirs.cpuacct.join("cpuacct.usage"), e))?;
+    let mut cpu = CpuStats {
+        usage_ns,
+        ..CpuStats::default()
+    };
+    if let Some(text) = read_optional(&dirs.cpuacct.join("cpuacct.stat"), buf) {
+        (cpu.user_ns, cpu.system_ns) = parse_cpuacct_stat(text);
+    }
+    if options.per_cpu {
+        if let Some(text) = read_optional(&dirs.cpuacct.join("cpuacct.usage_percpu"), buf) {
+            cpu.per_cpu_ns = parse_usage_percpu(text).unwrap_or_default();
+        }
+    }
+    cpu.cfs = read_optional(&dirs.cpu.join("cpu.stat"), buf).map(parse_cpu_stat);
+    cpu.quota_us = read_optional(&dirs.cpu.join("cpu.cfs_quota_us"), buf)
+        .and_then(|t| parse_quota(t).ok())
+        .flatten();
+    cpu.period_us = optional_u64(&dirs.cpu.join("cpu.cfs_period_us"), buf);
+    cpu.shares = optional_u64(&dirs.cpu.join("cpu.shares"), buf);
+
+    let mut memory = MemoryStats {
+        usage_bytes: optional_u64(&dirs.memory.join("memory.usage_in_bytes"), buf).unwrap_or(0),
+        max_usage_bytes: optional_u64(&dirs.memory.join("memory.max_usage_in_bytes"), buf),
+        failcnt: optional_u64(&dirs.memory.join("memory.failcnt"), buf),
+        ..MemoryStats::default()
+    };
+    if let Some(text) = read_optional(&dirs.memory.join("memory.stat"), buf) {
+        parse_memory_stat(text, &mut memory);
+    }
+    memory.working_set_bytes = memory
+        .usage_bytes
+        .saturating_sub(memory.inactive_file_bytes);
+    memory.oom_kills =
+        read_optional(&dirs.memory.join("memory.oom_control"), buf).and_then(parse_oom_control);
+    memory.limit_bytes = optional_limit(&dirs.memory.join("memory.limit_in_bytes"), buf);
+    memory.reservation_bytes = optional_limit(&dirs.memory.join("memory.soft_limit_in_bytes"), buf);
+    memory.swap_limit_bytes = optional_limit(&dirs.memory.join("memory.memsw.limit_in_bytes"), buf);
+    if memory.pgfault_hierarchy == FaultCounts::default() {
+        memory.pgfault_hierarchy = memory.pgfault;
+    }
+
+    // cAdvisor's order: the BFQ scheduler's counters when present, then CFQ's, then the
+    // throttle layer's, which sees every bio whatever the scheduler.
+    let mut io_bytes = Vec::new();
+    let mut io_ops = Vec::new();
+    for prefix in ["blkio.bfq.", "blkio.", "blkio.throttle."] {
+        let bytes = dirs
+            .blkio
+            .join(format!("{prefix}io_service_bytes_recursive"));
+        if let Some(text) = read_optional(&bytes, buf) {
+            io_bytes = parse_blkio(text);
+            if let Some(text) = read_optional(
+                &dirs.blkio.join(format!("{prefix}io_serviced_recursive")),
+                buf,
+            ) {
+                io_ops = parse_blkio(text);
+            }
+            if !io_bytes.is_empty() {
+                break;
+            }
+        }
+    }
+
+    let mut pids = PidsStats {
+        current: optional_u64(&dirs.pids.join("pids.current"), buf),
+        limit: optional_limit(&dirs.pids.join("pids.max"), buf),
+        ..PidsStats::default()
+    };
+    if options.processes {
+        pids.processes =
+            read_optional(&dirs.pids.join("cgroup.procs"), buf).map(parse::count_lines);
+        pids.threads = read_optional(&dirs.pids.join("tasks"), buf).map(parse::count_lines);
+    }
+    Ok(V1Reading {
+        cpu,
+        memory,
+        io_bytes,
+        io_ops,
+        pids,
+    })
+}
+
+fn optional_u64(path: &Path, buf: &mut String) -> Option<u64> {
+    read_optional(path, buf).and_then(|t| parse_u64(t).ok())
+}
+
+fn optional_limit(path: &Path, buf: &mut String) -> Option<u64> {
+    read_optional(path, buf)
+        .and_then(|t| parse_limit(t).ok())
+        .flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Captured from a container started here with `--cpus 0.5 -m 64m` running a busy loop.
+    const FIX: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/v1");
+
+    fn fixture(name: &str) -> String {
+        std::fs::read_to_string(format!("{FIX}/{name}")).unwrap()
+    }
+
+    #[test]
+    fn cpuacct_stat_ticks_become_nanoseconds() {
+        assert_eq!(
+            parse_cpuacct_stat(&fixture("cpuacct.stat")),
+            (Some(361 * NS_PER_TICK), Some(2 * NS_PER_TICK))
+        );
+    }
+
+    #[test]
+    fn per_cpu_usage_has_one_value_per_cpu() {
+        let per_cpu = parse_usage_percpu(&fixture("cpuacct.usage_percpu")).unwrap();
+        assert_eq!(per_cpu, vec![1_321_787_031, 2_314_529_383]);
+        let total = parse_u64(&fixture("cpuacct.usage")).unwrap();
+        // The total is read a moment apart from the per-CPU file, but both count the same time.
+        assert!(per_cpu.iter().sum::<u64>().abs_diff(total) < total / 10);
+    }
+
+    #[test]
+    fn cfs_throttling_of_a_half_cpu_busy_loop() {
+        let cfs = parse_cpu_stat(&fixture("cpu.stat"));
+        assert_eq!(
+            cfs,
+            CfsStats {
+                periods: 73,
+                throttled_periods: 71,
+                throttled_ns: 2_480_488_314
+            }
+        );
+        assert_eq!(parse_quota(&fixture("cpu.cfs_quota_us")), Ok(Some(50_000)));
+        assert_eq!(parse_quota("-1\n"), Ok(None));
+        assert_eq!(parse_u64(&fixture("cpu.cfs_period_us")), Ok(100_000));
+    }
+
+    #[test]
+    fn memory_stat_uses_hierarchical_totals() {
+        let mut m = MemoryStats::default();
+        parse_memory_stat(&fixture("memory.stat"), &mut m);
+        assert_eq!(m.cache_bytes, 1_744_896);
+        assert_eq!(m.rss_bytes, 61_440);
+        assert_eq!(m.mapped_file_bytes, 1_355_776);
+        assert_eq!(m.swap_bytes, Some(0));
+        assert_eq!(m.inactive_file_bytes, 1_740_800);
+        assert_eq!(
+            m.pgfault,
+            FaultCounts {
+                pgfault: 1211,
+                pgmajfault: 27
+            }
+        );
+        assert_eq!(
+            parse_limit(&fixture("memory.limit_in_bytes")),
+            Ok(Some(67_108_864))
+        );
+        assert_eq!(
+            parse_limit(&fixture("memory.soft_limit_in_bytes")),
+            Ok(None)
+        );
+        assert_eq!(parse_oom_control(&fixture("memory.oom_control")), Some(0));
+    }
+
+    #[test]
+    fn blkio_sums_reads_and_writes_per_device() {
+        // This host's kernel accounts no block I/O to containers (the captured files hold only
+        // `Total 0`); the device lines follow the kernel's blkio-controller documentation.
+        assert!(parse_blkio(&fixture("blkio.throttle.io_service_bytes_recursive")).is_empty());
+        let text =
+            "8:0 Read 4096\n8:0 Write 1048576\n8:0 Sync 1052672\n8:0 Async 0\n8:0 Discard 0\n\
+                    8:0 Total 1052672\n253:1 Read 512\n253:1 Write 0\nTotal 1053184\n";
+        let io = parse_blkio(text);
+        assert_eq!(
+            io,
+            vec![
+                IoCounter {
+                    major: 8,
+                    minor: 0,
+                    read: 4096,
+                    write: 1_048_576
+                },
+                IoCounter {
+                    major: 253,
+                    minor: 1,
+                    read: 512,
+                    write: 0
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn read_puts_a_captured_cgroup_together() {
+        let dir = tempfile::tempdir().unwrap();
+        for entry in std::fs::read_dir(FIX).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+        }
+        std::fs::write(dir.path().join("cgroup.procs"), "13597\n").unwrap();
+        let p = dir.path().to_path_buf();
+        let dirs = V1Dirs {
+            cpu: p.clone(),
+            cpuacct: p.clone(),
+            memory: p.clone(),
+            blkio: p.clone(),
+            pids: p.clone(),
+            unified: None,
+        };
+        let options = ReadOptions {
+            per_cpu: true,
+            processes: true,
+            ..ReadOptions::default()
+        };
+        let r = read(&dirs, &options, &mut String::new()).unwrap();
+        assert_eq!(r.cpu.usage_ns, 3_632_374_323);
+        assert_eq!(r.cpu.quota_us, Some(50_000));
+        assert_eq!(r.cpu.shares, Some(1024));
+        assert_eq!(r.cpu.per_cpu_ns.len(), 2);
+        assert_eq!(r.memory.usage_bytes, 2_560_000);
+        assert_eq!(r.memory.working_set_bytes, 2_560_000 - 1_740_800);
+        assert_eq!(r.memory.max_usage_bytes, Some(4_337_664));
+        assert_eq!(r.memory.swap_limit_bytes, Some(134_217_728));
+        assert_eq!(r.pids.current, Some(1));
+        assert_eq!(r.pids.limit, None);
+        assert_eq!(r.pids.processes, Some(1));
+        assert_eq!(r.pids.threads, Some(1));
+    }
+
+    #[test]
+    fn a_vanished_cgroup_is_gone_not_zero() {
+        let missing = std::path::PathBuf::from("/nonexistent/cgroup");
+        let dirs = V1Dirs {
+            cpu: missing.clone(),
+            cpuacct: missing.clone(),
+            memory: missing.clone(),
+            blkio: missing.clone(),
+            pids: missing,
+            unified: None,
+        };
+        assert!(matches!(
+            read(&dirs, &ReadOptions::default(), &mut String::new()),
+            Err(Error::Gone { .. })
+        ));
+    }
+}

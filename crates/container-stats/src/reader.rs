@@ -1,0 +1,326 @@
+//! Reading one typed sample per container from cgroupfs and `/proc`, on demand.
+//!
+//! Nothing here runs in the background: a caller asks for samples when it needs them (a scrape,
+//! a sampler tick) and gets them from the files as they are at that moment. Each container's
+//! cgroup is located once and remembered until it disappears.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use crate::cgroup::{
+    psi, read_optional, read_required, v1, v2, CgroupDirs, IoCounter, Layout, ReadOptions,
+};
+use crate::discovery::ContainerInfo;
+use crate::parse::{self, ParseError};
+use crate::proc;
+use crate::stats::{
+    BlkioDevice, BlkioStats, CgroupVersion, ContainerStats, HostCpu, InterfaceStats, MachineInfo,
+    PressureStats,
+};
+use crate::Error;
+
+/// Where the host's `/sys` and `/proc` are visible: `/sys` and `/proc` on the host, typically
+/// `/host/sys` and `/host/proc` (mounted read-only) inside a container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Roots {
+    pub sysfs: PathBuf,
+    pub procfs: PathBuf,
+}
+
+impl Default for Roots {
+    fn default() -> Self {
+        Self {
+            sysfs: PathBuf::from("/sys"),
+            procfs: PathBuf::from("/proc"),
+        }
+    }
+}
+
+/// One container's outcome in [`StatsReader::read_all`].
+pub type Sampled<'c> = (&'c ContainerInfo, Result<ContainerStats, Error>);
+
+/// Reads container samples. Cheap to share (`Arc`) between tasks; every method takes `&self`.
+#[derive(Debug)]
+pub struct StatsReader {
+    roots: Roots,
+    layout: Layout,
+    options: ReadOptions,
+    located: Mutex<HashMap<String, String>>,
+    device_names: Mutex<HashMap<(u32, u32), String>>,
+}
+
+impl StatsReader {
+    /// Detects the cgroup hierarchy under `roots.sysfs`.
+    pub fn new(roots: Roots, options: ReadOptions) -> Result<Self, Error> {
+        let layout = Layout::detect(&roots.sysfs)?;
+        Ok(Self {
+            roots,
+            layout,
+            options,
+            located: Mutex::new(HashMap::new()),
+            device_names: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn cgroup_version(&self) -> CgroupVersion {
+        self.layout.version()
+    }
+
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    pub fn options(&self) -> &ReadOptions {
+        &self.options
+    }
+
+    /// The host's CPU time and online CPUs, read once per batch of samples.
+    pub fn host_cpu(&self) -> Result<HostCpu, Error> {
+        let path = self.roots.procfs.join("stat");
+        let text = std::fs::read_to_string(&path).map_err(|source| Error::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let (ticks, cpus) =
+            parse::parse_proc_stat_cpu(&text).map_err(|e| Error::parse(&path, e))?;
+        // USER_HZ is 100 for user space on every Linux architecture Docker supports.
+        Ok(HostCpu {
+            system_cpu_usage_ns: ticks.saturating_mul(10_000_000),
+            online_cpus: cpus.max(1),
+        })
+    }
+
+    /// The machine's size and identity (read once at start-up by callers).
+    pub fn machine_info(&self) -> MachineInfo {
+        let read = |p: PathBuf| {
+            std::fs::read_to_string(p)
+                .map(|s| s.trim().to_string())
+                .unwrap_or_default()
+        };
+        let cpu_cores = self.host_cpu().map(|h| h.online_cpus).unwrap_or(1);
+        let memory_bytes = std::fs::read_to_string(self.roots.procfs.join("meminfo"))
+            .ok()
+            .and_then(|t| proc::parse_mem_total(&t).ok())
+            .unwrap_or(0);
+        MachineInfo {
+            cpu_cores,
+            memory_bytes,
+            boot_id: read(self.roots.procfs.join("sys/kernel/random/boot_id")),
+            machine_id: read(PathBuf::from("/etc/machine-id")),
+            system_uuid: read(self.roots.sysfs.join("class/dmi/id/product_uuid")),
+        }
+    }
+
+    /// One container's sample. [`Error::Gone`] when its cgroup has disappeared (it stopped);
+    /// [`Error::NotFound`] when no cgroup could be found for it at all.
+    pub fn read(&self, container: &ContainerInfo, host: HostCpu) -> Result<ContainerStats, Error> {
+        let rel = self.locate(container)?;
+        let result = self.read_at(&container.id, &rel, container.pid, host);
+        if matches!(result, Err(Error::Gone { .. })) {
+            self.forget(&container.id);
+        }
+        result
+    }
+
+    /// The host's root cgroup, as cAdvisor's `id="/"`.
+    pub fn read_root(&self, host: HostCpu) -> Result<ContainerStats, Error> {
+        self.read_at("", "/", Some(1), host)
+    }
+
+    /// Samples of every container given, in order, with the host figures read once. Containers
+    /// whose cgroup is gone are left out; other failures come back as errors beside the rest.
+    pub fn read_all<'c>(
+        &self,
+        containers: impl IntoIterator<Item = &'c ContainerInfo>,
+    ) -> Result<Vec<Sampled<'c>>, Error> {
+        let host = self.host_cpu()?;
+        Ok(containers
+            .into_iter()
+            .map(|c| (c, self.read(c, host)))
+            .filter(|(_, r)| !matches!(r, Err(Error::Gone { .. })))
+            .collect())
+    }
+
+    /// Drops a container's remembered cgroup path.
+    pub fn forget(&self, id: &str) {
+        lock(&self.located).remove(id);
+    }
+
+    fn locate(&self, container: &ContainerInfo) -> Result<String, Error> {
+        if let Some(rel) = lock(&self.located).get(&container.id) {
+            return Ok(rel.clone());
+        }
+        let rel = self
+            .layout
+            .locate(
+                &container.id,
+                container.pid,
+                &container.cgroup_parent,
+                &self.roots.procfs,
+            )
+            .ok_or_else(|| Error::NotFound {
+                id: container.id.clone(),
+            })?;
+        lock(&self.located).insert(container.id.clone(), rel.clone());
+        Ok(rel)
+    }
+
+    fn read_at(
+        &self,
+        id: &str,
+        rel: &str,
+        pid: Option<u32>,
+        host: HostCpu,
+    ) -> Result<ContainerStats, Error> {
+        let mut buf = String::with_capacity(4096);
+        let timestamp = SystemTime::now();
+        let dirs = self.layout.dirs(rel);
+        let (cpu, memory, io_bytes, io_ops, mut pids, procs_dir, psi_dir) = match &dirs {
+            CgroupDirs::V1(d) => {
+                let r = v1::read(d, &self.options, &mut buf)?;
+                (
+                    r.cpu,
+                    r.memory,
+                    r.io_bytes,
+                    r.io_ops,
+                    r.pids,
+                    d.pids.clone(),
+                    d.unified.clone(),
+                )
+            }
+            CgroupDirs::V2(d) => {
+                let r = v2::read(d, &self.options, &mut buf)?;
+                (
+                    r.cpu,
+                    r.memory,
+                    r.io_bytes,
+                    r.io_ops,
+                    r.pids,
+                    d.clone(),
+                    Some(d.clone()),
+                )
+            }
+        };
+        let pressure = match (&psi_dir, self.options.pressure) {
+            (Some(dir), true) => PressureStats {
+                cpu: read_optional(&dir.join("cpu.pressure"), &mut buf)
+                    .and_then(psi::parse_pressure),
+                memory: read_optional(&dir.join("memory.pressure"), &mut buf)
+                    .and_then(psi::parse_pressure),
+                io: read_optional(&dir.join("io.pressure"), &mut buf).and_then(psi::parse_pressure),
+            },
+            _ => PressureStats::default(),
+        };
+        let procs = || -> Vec<u32> {
+            let mut b = String::new();
+            read_optional(&procs_dir.join("cgroup.procs"), &mut b)
+                .map(|t| t.lines().filter_map(|l| l.trim().parse().ok()).collect())
+                .unwrap_or_default()
+        };
+        let network = if self.options.network {
+            let pid = pid.filter(|p| *p > 0).or_else(|| procs().first().copied());
+            match pid {
+                Some(pid) => self.read_network(pid, &mut buf)?,
+                None => Vec::new(),
+            }
+        } else {
+            Vec::new()
+        };
+        if self.options.file_descriptors {
+            let fds = procs()
+                .iter()
+                .filter_map(|p| {
+                    std::fs::read_dir(self.roots.procfs.join(p.to_string()).join("fd")).ok()
+                })
+                .map(|d| d.count() as u64)
+                .sum();
+            pids.file_descriptors = Some(fds);
+        }
+        Ok(ContainerStats {
+            id: id.to_string(),
+            cgroup: rel.to_string(),
+            cgroup_version: self.layout.version(),
+            timestamp,
+            cpu,
+            memory,
+            blkio: self.blkio(&io_bytes, &io_ops),
+            pids,
+            network,
+            pressure,
+            system_cpu_usage_ns: host.system_cpu_usage_ns,
+            online_cpus: host.online_cpus,
+        })
+    }
+
+    fn read_network(&self, pid: u32, buf: &mut String) -> Result<Vec<InterfaceStats>, Error> {
+        let path = self.roots.procfs.join(pid.to_string()).join("net/dev");
+        match read_required(&path, buf) {
+            Ok(text) => proc::parse_net_dev(text).map_err(|e| Error::parse(&path, e)),
+            // The process exited between listing and reading: no figures this time.
+            Err(Error::Gone { .. }) => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn blkio(&self, bytes: &[IoCounter], ops: &[IoCounter]) -> BlkioStats {
+        let devices = bytes
+            .iter()
+            .map(|b| {
+                let o = ops
+                    .iter()
+                    .find(|o| o.major == b.major && o.minor == b.minor);
+                BlkioDevice {
+                    major: b.major,
+                    minor: b.minor,
+                    device: self.device_name(b.major, b.minor),
+                    read_bytes: b.read,
+                    write_bytes: b.write,
+                    reads: o.map_or(0, |o| o.read),
+                    writes: o.map_or(0, |o| o.write),
+                }
+            })
+            .collect();
+        BlkioStats { devices }
+    }
+
+    /// `/dev/<name>` of a block device, from sysfs (remembered; device names do not change while
+    /// the device exists).
+    pub fn device_name(&self, major: u32, minor: u32) -> String {
+        if let Some(name) = lock(&self.device_names).get(&(major, minor)) {
+            return name.clone();
+        }
+        let uevent = self
+            .roots
+            .sysfs
+            .join(format!("dev/block/{major}:{minor}/uevent"));
+        let name = std::fs::read_to_string(uevent)
+            .ok()
+            .and_then(|t| proc::parse_uevent_devname(&t))
+            .unwrap_or_else(|| format!("{major}:{minor}"));
+        lock(&self.device_names).insert((major, minor), name.clone());
+        name
+    }
+
+    /// The device holding `path`, named as [`StatsReader::device_name`] does.
+    pub fn device_of(&self, path: &Path) -> Option<String> {
+        use std::os::unix::fs::MetadataExt;
+        let dev = std::fs::metadata(path).ok()?.dev();
+        let (major, minor) = proc::dev_major_minor(dev);
+        Some(self.device_name(major, minor))
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Error {
+    pub(crate) fn parse(path: &Path, source: ParseError) -> Self {
+        Error::Parse {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
