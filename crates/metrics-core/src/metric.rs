@@ -184,14 +184,21 @@ impl MetricSet {
     }
 
     /// Writes the Prometheus text format (0.0.4) into `buf`, skipping families with no samples.
+    /// Families are encoded one at a time (no copies); untyped ones are written here because
+    /// the prometheus crate's text encoder panics on them.
     pub fn encode_text(&self, buf: &mut Vec<u8>) -> Result<(), prometheus::Error> {
-        let nonempty: Vec<MetricFamily> = self
-            .families
-            .iter()
-            .filter(|f| !f.get_metric().is_empty())
-            .cloned()
-            .collect();
-        prometheus::TextEncoder::new().encode(&nonempty, buf)
+        let encoder = prometheus::TextEncoder::new();
+        for family in &self.families {
+            if family.get_metric().is_empty() {
+                continue;
+            }
+            if family.get_field_type() == MetricType::UNTYPED {
+                write_untyped(family, buf);
+            } else {
+                encoder.encode(std::slice::from_ref(family), buf)?;
+            }
+        }
+        Ok(())
     }
 
     fn push(&mut self, name: &str, help: &str, kind: MetricType, m: Metric) {
@@ -208,6 +215,38 @@ impl MetricSet {
             }
         };
         self.families[i].mut_metric().push(m);
+    }
+}
+
+#[allow(deprecated)]
+fn write_untyped(family: &MetricFamily, buf: &mut Vec<u8>) {
+    use std::io::Write;
+    let name = family.name();
+    let help = family.help().replace('\\', "\\\\").replace('\n', "\\n");
+    let _ = writeln!(buf, "# HELP {name} {help}\n# TYPE {name} untyped");
+    for m in family.get_metric() {
+        buf.extend_from_slice(name.as_bytes());
+        let mut sep = '{';
+        for pair in m.get_label() {
+            let value = pair
+                .value()
+                .replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('\n', "\\n");
+            let _ = write!(buf, "{sep}{}=\"{value}\"", pair.name());
+            sep = ',';
+        }
+        if sep == ',' {
+            buf.push(b'}');
+        }
+        let v = m.get_untyped().get_value();
+        let _ = if v.is_nan() {
+            writeln!(buf, " NaN")
+        } else if v.is_infinite() {
+            writeln!(buf, " {}Inf", if v > 0.0 { '+' } else { '-' })
+        } else {
+            writeln!(buf, " {v}")
+        };
     }
 }
 
@@ -265,6 +304,17 @@ mod tests {
         assert!(
             out.contains("node_scrape_collector_success{collector=\"broken\"} 0"),
             "{out}"
+        );
+    }
+
+    #[test]
+    fn untyped_families_are_written() {
+        let mut set = MetricSet::new();
+        set.untyped("u", "Unknown \\ thing.", &[("a", "x\"y")], f64::NAN);
+        set.untyped("u", "Unknown \\ thing.", &[], 2.5);
+        assert_eq!(
+            text(&set),
+            "# HELP u Unknown \\\\ thing.\n# TYPE u untyped\nu{a=\"x\\\"y\"} NaN\nu 2.5\n"
         );
     }
 

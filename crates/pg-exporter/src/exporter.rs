@@ -1,0 +1,471 @@
+//! The scrape: for each server, reuse its connection, run the enabled collectors concurrently on
+//! it (tokio-postgres pipelines them), add custom queries and discovered databases, and report
+//! `pg_up` and the exporter's own metrics. `/probe?target=` does the same for a target named in
+//! the request, keeping a bounded set of their connections open between probes.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use metrics_core::{BackendHealth, Exporter, MetricSet, Scrape, ScrapeError};
+
+use crate::collectors::{Collector, Options, Out, Scope};
+use crate::config::{AuthModule, Config, SetupError};
+use crate::custom::{CustomQueries, QueryFileError};
+use crate::dsn::Dsn;
+use crate::target::{describe, Target};
+
+/// Time kept back from the scrape timeout to encode and send the answer.
+const MARGIN: Duration = Duration::from_millis(250);
+/// Probe targets whose connections are kept open.
+const MAX_PROBE_TARGETS: usize = 64;
+const PROBE_IDLE: Duration = Duration::from_secs(600);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Setup(#[from] SetupError),
+    #[error(transparent)]
+    Queries(#[from] QueryFileError),
+}
+
+/// Everything a scrape needs besides the servers.
+struct Plan {
+    collectors: Vec<Collector>,
+    options: Options,
+    custom: Option<CustomQueries>,
+    constant: Arc<[(String, String)]>,
+    auto_discover: bool,
+    include_databases: Vec<String>,
+    exclude_databases: Vec<String>,
+    connect_timeout: Duration,
+    statement_timeout: Duration,
+    auth_modules: BTreeMap<String, AuthModule>,
+}
+
+/// A configured or probed server, and the other databases found on it.
+struct Server {
+    main: Target,
+    children: tokio::sync::Mutex<BTreeMap<String, Arc<Target>>>,
+    /// Collectors whose last run failed here, to log changes only.
+    failing: Mutex<HashSet<(String, &'static str)>>,
+}
+
+impl Server {
+    fn new(dsn: Dsn, plan: &Plan) -> Self {
+        Self {
+            main: Target::new(dsn, plan.connect_timeout, plan.statement_timeout),
+            children: tokio::sync::Mutex::new(BTreeMap::new()),
+            failing: Mutex::new(HashSet::new()),
+        }
+    }
+
+    fn note(&self, database: &str, collector: &'static str, result: &Result<(), String>) {
+        let key = (database.to_string(), collector);
+        let mut failing = match self.failing.lock() {
+            Ok(f) => f,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        match result {
+            Err(e) => {
+                if failing.insert(key) {
+                    tracing::warn!(server = %self.main.server, database, collector, error = %e, "collector failed");
+                }
+            }
+            Ok(()) => {
+                if failing.remove(&key) {
+                    tracing::info!(server = %self.main.server, database, collector, "collector works again");
+                }
+            }
+        }
+    }
+}
+
+/// A probe's `target` and `auth_module` parameters.
+type ProbeKey = (String, String);
+
+pub struct PgExporter {
+    servers: Vec<Arc<Server>>,
+    probes: Mutex<HashMap<ProbeKey, (Arc<Server>, Instant)>>,
+    plan: Plan,
+    scrapes: AtomicU64,
+}
+
+/// What one server's scrape produced.
+#[derive(Default)]
+struct Outcome {
+    set: MetricSet,
+    up: bool,
+    error: bool,
+    collectors: BTreeMap<&'static str, (Duration, bool)>,
+}
+
+impl PgExporter {
+    pub fn new(config: &Config) -> Result<Self, StartError> {
+        let custom = match config.extend.query_path.trim() {
+            "" => None,
+            path => Some(CustomQueries::load(std::path::Path::new(path))?),
+        };
+        let mut statement_timeout = config.statement_timeout;
+        let ceiling = config.web.scrape_timeout.mul_f64(0.8);
+        if statement_timeout >= ceiling {
+            tracing::warn!(
+                statement_timeout = ?statement_timeout,
+                scrape_timeout = ?config.web.scrape_timeout,
+                "the statement timeout must be shorter than the scrape timeout; lowering it"
+            );
+            statement_timeout = ceiling;
+        }
+        let plan = Plan {
+            collectors: config.enabled_collectors()?,
+            options: Options {
+                exclude_databases: config.exclude_databases.clone(),
+            },
+            custom,
+            constant: config.constant_labels()?.into(),
+            auto_discover: config.auto_discover_databases,
+            include_databases: config.include_databases.clone(),
+            exclude_databases: config.exclude_databases.clone(),
+            connect_timeout: config.connect_timeout,
+            statement_timeout,
+            auth_modules: config.auth_modules.clone(),
+        };
+        let dsns = config.data_sources()?;
+        if dsns.is_empty() {
+            tracing::warn!("no data source configured (DATA_SOURCE_NAME or DATA_SOURCE_URI): /metrics reports pg_up 0; /probe works");
+        }
+        for dsn in &dsns {
+            tracing::info!(dsn = %dsn, "data source");
+        }
+        let servers = dsns
+            .into_iter()
+            .map(|d| Arc::new(Server::new(d, &plan)))
+            .collect();
+        Ok(Self {
+            servers,
+            probes: Mutex::new(HashMap::new()),
+            plan,
+            scrapes: AtomicU64::new(0),
+        })
+    }
+
+    /// The server a `/probe` request names, with its connection kept for the next probe.
+    fn probe_server(&self, scrape: &Scrape) -> Result<Arc<Server>, ScrapeError> {
+        let target = scrape
+            .param("target")
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| ScrapeError::BadRequest("the target parameter is required".into()))?;
+        let mut dsn = Dsn::parse(target)
+            .map_err(|e| ScrapeError::BadRequest(format!("invalid target: {e}")))?;
+        let module = scrape.param("auth_module").unwrap_or_default();
+        if !module.is_empty() {
+            let auth = self.plan.auth_modules.get(module).ok_or_else(|| {
+                ScrapeError::BadRequest(format!("auth_module {module:?} not found"))
+            })?;
+            auth.apply(&mut dsn);
+        }
+        dsn.to_config(self.plan.connect_timeout)
+            .map_err(|e| ScrapeError::BadRequest(format!("invalid target: {e}")))?;
+        let key = (target.to_string(), module.to_string());
+        let mut probes = match self.probes.lock() {
+            Ok(p) => p,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let now = Instant::now();
+        probes.retain(|_, (_, used)| now.duration_since(*used) < PROBE_IDLE);
+        if !probes.contains_key(&key) && probes.len() >= MAX_PROBE_TARGETS {
+            if let Some(oldest) = probes
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(k, _)| k.clone())
+            {
+                probes.remove(&oldest);
+            }
+        }
+        let entry = probes
+            .entry(key)
+            .or_insert_with(|| (Arc::new(Server::new(dsn, &self.plan)), now));
+        entry.1 = now;
+        Ok(entry.0.clone())
+    }
+
+    async fn scrape_server(&self, server: &Server, deadline: Instant) -> Outcome {
+        let mut outcome = Outcome::default();
+        let budget = deadline.saturating_duration_since(Instant::now());
+        let session = match server.main.session(budget).await {
+            Ok(s) => s,
+            Err(_) => {
+                outcome.error = true;
+                return outcome;
+            }
+        };
+        outcome.up = true;
+        let label: Arc<str> = server.main.server.as_str().into();
+        let mut out = Out::new(label.clone(), self.plan.constant.clone());
+        out.untyped(
+            "pg_static",
+            "Version string as reported by postgres",
+            &[
+                ("version", &session.version_string),
+                ("short_version", &session.version.short()),
+            ],
+            1.0,
+        );
+        let primary_db = server.main.dsn.dbname.clone().unwrap_or_default();
+        let database_runs = self.run_database(
+            server,
+            &primary_db,
+            &session,
+            deadline,
+            &label,
+            true,
+            &mut outcome,
+        );
+        let children = self.discovered(server, &session, deadline);
+        let (set, children) = tokio::join!(database_runs, children);
+        outcome.set.append(out.set);
+        outcome.set.append(set);
+        for child in children {
+            let budget = deadline.saturating_duration_since(Instant::now());
+            match child.session(budget).await {
+                Ok(s) => {
+                    let db = child.dsn.dbname.clone().unwrap_or_default();
+                    let set = self
+                        .run_database(server, &db, &s, deadline, &label, false, &mut outcome)
+                        .await;
+                    outcome.set.append(set);
+                }
+                Err(_) => outcome.error = true,
+            }
+        }
+        if server.main.discard_if_closed().await {
+            outcome.up = false;
+            outcome.error = true;
+        }
+        outcome
+    }
+
+    /// Runs the collectors that apply to one connection: all of them on the configured
+    /// database (`primary`), the per-database ones and non-`master` custom queries elsewhere.
+    #[allow(clippy::too_many_arguments)]
+    async fn run_database(
+        &self,
+        server: &Server,
+        database: &str,
+        session: &crate::target::Session,
+        deadline: Instant,
+        label: &Arc<str>,
+        primary: bool,
+        outcome: &mut Outcome,
+    ) -> MetricSet {
+        let until = tokio::time::Instant::from_std(deadline);
+        let runs = self
+            .plan
+            .collectors
+            .iter()
+            .filter(|c| primary || c.scope() == Scope::Database)
+            .map(|&c| {
+                let label = label.clone();
+                async move {
+                    let start = Instant::now();
+                    let mut out = Out::new(label, self.plan.constant.clone());
+                    let result = match tokio::time::timeout_at(
+                        until,
+                        c.collect(session, &mut out, &self.plan.options),
+                    )
+                    .await
+                    {
+                        Ok(Ok(())) => Ok(()),
+                        Ok(Err(e)) => Err(describe(&e)),
+                        Err(_) => Err("timed out".to_string()),
+                    };
+                    (c, start.elapsed(), result, out)
+                }
+            });
+        let custom = async {
+            let mut out = Out::new(label.clone(), self.plan.constant.clone());
+            if let Some(custom) = &self.plan.custom {
+                let _ = tokio::time::timeout_at(
+                    until,
+                    custom.collect(session, &mut out, &server.main.server, primary),
+                )
+                .await;
+            }
+            out.set
+        };
+        let (results, custom_set) = tokio::join!(futures_util::future::join_all(runs), custom);
+        let mut set = MetricSet::new();
+        for (collector, elapsed, result, out) in results {
+            server.note(database, collector.name(), &result);
+            let ok = result.is_ok();
+            if ok {
+                set.append(out.set);
+            } else {
+                outcome.error = true;
+            }
+            let entry = outcome
+                .collectors
+                .entry(collector.name())
+                .or_insert((Duration::ZERO, true));
+            entry.0 += elapsed;
+            entry.1 &= ok;
+        }
+        set.append(custom_set);
+        set
+    }
+
+    /// With `--auto-discover-databases`: the other databases of the server, each with its own
+    /// long-lived connection (kept while the database exists).
+    async fn discovered(
+        &self,
+        server: &Server,
+        session: &crate::target::Session,
+        deadline: Instant,
+    ) -> Vec<Arc<Target>> {
+        if !self.plan.auto_discover {
+            return Vec::new();
+        }
+        let query = "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate \
+                     AND datname <> current_database()";
+        let until = tokio::time::Instant::from_std(deadline);
+        let names: Vec<String> = match tokio::time::timeout_at(until, session.rows(query)).await {
+            Ok(Ok(rows)) => rows
+                .iter()
+                .filter_map(|r| r.get(0).map(str::to_string))
+                .filter(|d| {
+                    self.plan.include_databases.is_empty()
+                        || self.plan.include_databases.contains(d)
+                })
+                .filter(|d| !self.plan.exclude_databases.contains(d))
+                .collect(),
+            Ok(Err(e)) => {
+                tracing::warn!(server = %server.main.server, error = %describe(&e), "cannot list databases");
+                return Vec::new();
+            }
+            Err(_) => return Vec::new(),
+        };
+        let mut children = server.children.lock().await;
+        children.retain(|name, _| names.contains(name));
+        for name in names {
+            children.entry(name.clone()).or_insert_with(|| {
+                Arc::new(Target::new(
+                    server.main.dsn.with_dbname(&name),
+                    self.plan.connect_timeout,
+                    self.plan.statement_timeout,
+                ))
+            });
+        }
+        children.values().cloned().collect()
+    }
+}
+
+impl Exporter for PgExporter {
+    async fn collect(&self, scrape: &Scrape) -> Result<MetricSet, ScrapeError> {
+        let start = Instant::now();
+        let servers = if scrape.path == "/probe" {
+            vec![self.probe_server(scrape)?]
+        } else {
+            self.servers.clone()
+        };
+        let deadline = scrape
+            .deadline
+            .checked_sub(MARGIN)
+            .unwrap_or(scrape.deadline);
+        let outcomes =
+            futures_util::future::join_all(servers.iter().map(|s| self.scrape_server(s, deadline)))
+                .await;
+        let mut set = MetricSet::new();
+        let up = !outcomes.is_empty() && outcomes.iter().all(|o| o.up);
+        let error = outcomes.is_empty() || outcomes.iter().any(|o| o.error);
+        let mut collectors: BTreeMap<&'static str, (Duration, bool)> = BTreeMap::new();
+        for outcome in outcomes {
+            for (name, (elapsed, ok)) in outcome.collectors {
+                let entry = collectors.entry(name).or_insert((Duration::ZERO, true));
+                entry.0 += elapsed;
+                entry.1 &= ok;
+            }
+            set.append(outcome.set);
+        }
+        for (name, (elapsed, ok)) in collectors {
+            set.record_collector("pg", name, elapsed, ok);
+        }
+        set.gauge(
+            "pg_up",
+            "Whether the last scrape of metrics from PostgreSQL was able to connect to the server (1 for yes, 0 for no).",
+            &[],
+            if up { 1.0 } else { 0.0 },
+        );
+        let scrapes = self.scrapes.fetch_add(1, Ordering::Relaxed) + 1;
+        set.gauge(
+            "pg_exporter_last_scrape_duration_seconds",
+            "Duration of the last scrape of metrics from PostgreSQL.",
+            &[],
+            start.elapsed().as_secs_f64(),
+        );
+        set.counter(
+            "pg_exporter_scrapes_total",
+            "Total number of times PostgreSQL was scraped for metrics.",
+            &[],
+            scrapes as f64,
+        );
+        set.gauge(
+            "pg_exporter_last_scrape_error",
+            "Whether the last scrape of metrics from PostgreSQL resulted in an error (1 for error, 0 for success).",
+            &[],
+            if error { 1.0 } else { 0.0 },
+        );
+        if let Some(custom) = &self.plan.custom {
+            set.gauge(
+                "pg_exporter_user_queries_load_error",
+                "Whether the user queries file was loaded and parsed successfully (1 for error, 0 for success).",
+                &[
+                    ("filename", &custom.path.display().to_string()),
+                    ("hashsum", &custom.hashsum),
+                ],
+                0.0,
+            );
+        }
+        build_info(&mut set);
+        Ok(set)
+    }
+
+    async fn health(&self) -> BackendHealth {
+        let mut servers = Vec::new();
+        for s in &self.servers {
+            servers.push(serde_json::json!({
+                "server": s.main.server,
+                "up": s.main.is_up().await,
+            }));
+        }
+        let mut health = BackendHealth::no_backend();
+        health
+            .fields
+            .insert("postgres".into(), serde_json::Value::Array(servers));
+        health
+    }
+}
+
+/// `postgres_exporter_build_info`, with upstream's label names.
+fn build_info(set: &mut MetricSet) {
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        other => other,
+    };
+    set.gauge(
+        "postgres_exporter_build_info",
+        "A metric with a constant '1' value labeled by version, revision, branch, goversion from which postgres_exporter was built, and the goos and goarch for the build.",
+        &[
+            ("version", env!("CARGO_PKG_VERSION")),
+            ("revision", "pg-exporter"),
+            ("branch", ""),
+            ("goversion", concat!("rust", env!("CARGO_PKG_RUST_VERSION"))),
+            ("goos", std::env::consts::OS),
+            ("goarch", arch),
+        ],
+        1.0,
+    );
+}

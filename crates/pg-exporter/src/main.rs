@@ -1,0 +1,38 @@
+//! pg-exporter: PostgreSQL metrics for Prometheus, a drop-in replacement for postgres_exporter.
+
+use std::sync::Arc;
+
+use metrics_core::Server;
+
+mod collectors;
+mod config;
+mod custom;
+mod dsn;
+mod exporter;
+mod target;
+mod version;
+
+use config::{Config, SERVICE};
+use exporter::PgExporter;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let invocation = metrics_core::parse_args::<Config>(&SERVICE, config::args());
+    metrics_core::exit_if_healthcheck(&invocation);
+    let config = invocation.config;
+    metrics_core::logging::init(&config.log);
+    let exporter = match PgExporter::new(&config) {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start");
+            eprintln!("{}: error: {e}", SERVICE.name);
+            std::process::exit(2);
+        }
+    };
+    Server::new(SERVICE, config.web.clone(), Arc::new(exporter))
+        .metrics_path("/probe")
+        .start()?
+        .run_until_signal()
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,216 @@
+//! One PostgreSQL server (or one database of it) and its long-lived connection: opened on the
+//! first scrape, reused by every later one, reopened with backoff when it breaks. Connection
+//! state changes are logged once, not on every scrape.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio_postgres::{Client, NoTls, SimpleQueryMessage, SimpleQueryRow};
+
+use crate::dsn::Dsn;
+use crate::version::Version;
+
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+/// A server we scrape, with its connection.
+pub struct Target {
+    pub dsn: Dsn,
+    /// The `server` label (`host:port`).
+    pub server: String,
+    connect_timeout: Duration,
+    statement_timeout: Duration,
+    state: tokio::sync::Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    live: Option<Session>,
+    /// No new attempt before this instant (backoff after a failure).
+    retry_at: Option<Instant>,
+    backoff: Duration,
+    /// The last failure, repeated to scrapes that fall inside the backoff window.
+    last_error: Option<String>,
+    /// Whether the last outcome was logged as "up" (None before the first attempt).
+    logged_up: Option<bool>,
+}
+
+/// A usable connection and what we learnt about the server when opening it.
+#[derive(Clone)]
+pub struct Session {
+    pub client: Arc<Client>,
+    pub version: Version,
+    /// `SELECT version()`, for `pg_static`.
+    pub version_string: Arc<str>,
+}
+
+impl Session {
+    /// Runs one statement with the simple query protocol (one round trip, text values).
+    pub async fn rows(&self, sql: &str) -> Result<Vec<SimpleQueryRow>, tokio_postgres::Error> {
+        let messages = self.client.simple_query(sql).await?;
+        Ok(messages
+            .into_iter()
+            .filter_map(|m| match m {
+                SimpleQueryMessage::Row(row) => Some(row),
+                _ => None,
+            })
+            .collect())
+    }
+}
+
+impl Target {
+    pub fn new(dsn: Dsn, connect_timeout: Duration, statement_timeout: Duration) -> Self {
+        Self {
+            server: dsn.fingerprint(),
+            dsn,
+            connect_timeout,
+            statement_timeout,
+            state: tokio::sync::Mutex::new(State::default()),
+        }
+    }
+
+    /// The open connection, or a new one when there is none and the backoff allows a try within
+    /// `budget`. The error is a one-line reason without secrets.
+    pub async fn session(&self, budget: Duration) -> Result<Session, String> {
+        let mut state = self.state.lock().await;
+        if let Some(live) = &state.live {
+            if !live.client.is_closed() {
+                return Ok(live.clone());
+            }
+            state.live = None;
+            self.log_down(&mut state, "the connection was closed".into());
+        }
+        if let Some(at) = state.retry_at {
+            if Instant::now() < at {
+                return Err(state
+                    .last_error
+                    .clone()
+                    .unwrap_or_else(|| "not connected".into()));
+            }
+        }
+        let limit = budget.min(self.connect_timeout);
+        let outcome = match tokio::time::timeout(limit, self.connect()).await {
+            Ok(result) => result,
+            Err(_) => Err(format!("no answer within {:.1}s", limit.as_secs_f64())),
+        };
+        match outcome {
+            Ok(session) => {
+                if state.logged_up != Some(true) {
+                    tracing::info!(
+                        server = %self.server,
+                        dsn = %self.dsn,
+                        version = %session.version,
+                        "connected to PostgreSQL"
+                    );
+                }
+                state.logged_up = Some(true);
+                state.retry_at = None;
+                state.backoff = Duration::ZERO;
+                state.last_error = None;
+                state.live = Some(session.clone());
+                Ok(session)
+            }
+            Err(reason) => {
+                state.backoff = (state.backoff * 2).clamp(FIRST_BACKOFF, MAX_BACKOFF);
+                state.retry_at = Some(Instant::now() + state.backoff);
+                self.log_down(&mut state, reason.clone());
+                Err(reason)
+            }
+        }
+    }
+
+    /// Whether the connection is open (for `/health`; never connects).
+    pub async fn is_up(&self) -> bool {
+        let state = self.state.lock().await;
+        state.live.as_ref().is_some_and(|l| !l.client.is_closed())
+    }
+
+    /// Forgets a connection that failed under a scrape, so the next one reconnects.
+    pub async fn discard_if_closed(&self) -> bool {
+        let mut state = self.state.lock().await;
+        let closed = state.live.as_ref().is_some_and(|l| l.client.is_closed());
+        if closed {
+            state.live = None;
+            self.log_down(&mut state, "the connection was closed".into());
+        }
+        closed
+    }
+
+    fn log_down(&self, state: &mut State, reason: String) {
+        let changed = state.logged_up != Some(false) || state.last_error.as_ref() != Some(&reason);
+        if changed {
+            tracing::warn!(
+                server = %self.server,
+                dsn = %self.dsn,
+                error = %reason,
+                "PostgreSQL is unreachable; pg_up is 0 until it answers again"
+            );
+        } else {
+            tracing::debug!(server = %self.server, error = %reason, "PostgreSQL still unreachable");
+        }
+        state.logged_up = Some(false);
+        state.last_error = Some(reason);
+    }
+
+    async fn connect(&self) -> Result<Session, String> {
+        let config = self
+            .dsn
+            .to_config(self.connect_timeout)
+            .map_err(|e| e.to_string())?;
+        let (client, connection) = config.connect(NoTls).await.map_err(|e| describe(&e))?;
+        let server = self.server.clone();
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(server = %server, error = %describe(&e), "connection ended");
+            }
+        });
+        // SET (not a startup option) so that pg_settings' reset_val still shows the server's own
+        // statement_timeout, which the settings collector reports.
+        let setup = format!(
+            "SET statement_timeout = {}; SET TimeZone = 'UTC'",
+            self.statement_timeout.as_millis().max(1)
+        );
+        client
+            .batch_execute(&setup)
+            .await
+            .map_err(|e| describe(&e))?;
+        let messages = client
+            .simple_query("SELECT version(), current_setting('server_version_num')")
+            .await
+            .map_err(|e| describe(&e))?;
+        let row = messages
+            .iter()
+            .find_map(|m| match m {
+                SimpleQueryMessage::Row(row) => Some(row),
+                _ => None,
+            })
+            .ok_or("the server did not report its version")?;
+        let version_string: Arc<str> = row.get(0).unwrap_or_default().into();
+        let version = row
+            .get(1)
+            .and_then(|n| n.parse::<u32>().ok())
+            .map(Version::from_num)
+            .ok_or("the server reported an unreadable version")?;
+        Ok(Session {
+            client: Arc::new(client),
+            version,
+            version_string,
+        })
+    }
+}
+
+/// One line for logs and errors: the server's message for database errors, the cause chain
+/// otherwise. tokio-postgres never puts the password in either.
+pub fn describe(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return format!("{}: {}", db.severity(), db.message());
+    }
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

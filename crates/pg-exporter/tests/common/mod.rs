@@ -1,0 +1,258 @@
+//! A private PostgreSQL cluster for one test: `initdb` in a temp dir, `postgres` on a free port
+//! (TCP on 127.0.0.1, unix socket in the temp dir), a password-authenticated monitoring user, and
+//! `pg_ctl stop` on drop. Debian's PostgreSQL binaries are used; PostgreSQL refuses to run as
+//! root, so as root everything runs as the `postgres` system user through `runuser`.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+pub const MONITOR_USER: &str = "monitor";
+pub const MONITOR_PASSWORD: &str = "m0n-itor's p@ss";
+const SUPERUSER_PASSWORD: &str = "super-secret";
+
+pub struct PgCluster {
+    pub port: u16,
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+    as_postgres: bool,
+}
+
+impl PgCluster {
+    /// initdb, start, and create the `monitor` user (member of `pg_monitor`).
+    pub fn start() -> Self {
+        let bin = find_bin_dir();
+        let as_postgres = is_root();
+        let dir = tempfile::Builder::new().prefix("pgexp-test-").tempdir().unwrap();
+        if as_postgres {
+            let out = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(dir.path())
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "chown: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let pwfile = dir.path().join("pw");
+        std::fs::write(&pwfile, SUPERUSER_PASSWORD).unwrap();
+        if as_postgres {
+            Command::new("chown").args(["postgres:postgres"]).arg(&pwfile).output().unwrap();
+        }
+        let mut cluster = Self {
+            port: testkit::free_port(),
+            dir,
+            bin,
+            as_postgres,
+        };
+        let data = cluster.data_dir();
+        let out = cluster.run(
+            "initdb",
+            &[
+                "-D",
+                &data.display().to_string(),
+                "-U",
+                "postgres",
+                "--auth=scram-sha-256",
+                &format!("--pwfile={}", pwfile.display()),
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+        );
+        assert!(out.status.success(), "initdb failed: {}", String::from_utf8_lossy(&out.stderr));
+        let conf = format!(
+            "port = {}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\n\
+             fsync = off\nmax_connections = 50\nshared_buffers = 16MB\n",
+            cluster.port,
+            cluster.dir.path().display()
+        );
+        let conf_path = data.join("postgresql.auto.conf");
+        let mut existing = std::fs::read_to_string(&conf_path).unwrap_or_default();
+        existing.push_str(&conf);
+        std::fs::write(&conf_path, existing).unwrap();
+        cluster.start_server();
+        cluster.psql(
+            "postgres",
+            &format!(
+                "CREATE ROLE {MONITOR_USER} LOGIN PASSWORD '{}' IN ROLE pg_monitor",
+                MONITOR_PASSWORD.replace('\'', "''")
+            ),
+        );
+        cluster
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn socket_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `postgresql://monitor:...@127.0.0.1:PORT/db?sslmode=disable`, password percent-encoded.
+    pub fn uri(&self, db: &str) -> String {
+        format!(
+            "postgresql://{MONITOR_USER}:{}@127.0.0.1:{}/{db}?sslmode=disable",
+            encode(MONITOR_PASSWORD),
+            self.port
+        )
+    }
+
+    pub fn uri_with_password(&self, db: &str, password: &str) -> String {
+        format!(
+            "postgresql://{MONITOR_USER}:{}@127.0.0.1:{}/{db}?sslmode=disable",
+            encode(password),
+            self.port
+        )
+    }
+
+    /// Starts (again) the server and waits until it accepts connections.
+    pub fn start_server(&self) {
+        let log = self.dir.path().join("server.log");
+        let out = self.run(
+            "pg_ctl",
+            &[
+                "-D",
+                &self.data_dir().display().to_string(),
+                "-l",
+                &log.display().to_string(),
+                "-w",
+                "-t",
+                "30",
+                "start",
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "pg_ctl start failed: {}{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+    }
+
+    /// Stops the server (fast shutdown: sessions are closed).
+    pub fn stop_server(&self) {
+        let out = self.run(
+            "pg_ctl",
+            &["-D", &self.data_dir().display().to_string(), "-m", "fast", "-w", "stop"],
+        );
+        assert!(out.status.success(), "pg_ctl stop: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// Runs SQL as the superuser over the unix socket; panics on failure.
+    pub fn psql(&self, db: &str, sql: &str) -> String {
+        let out = self.psql_output(db, sql);
+        assert!(
+            out.status.success(),
+            "psql {sql:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    fn psql_output(&self, db: &str, sql: &str) -> Output {
+        Command::new(self.bin.join("psql"))
+            .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "postgres", "-d", db])
+            .args(["-c", sql])
+            .env("PGPASSWORD", SUPERUSER_PASSWORD)
+            .output()
+            .unwrap()
+    }
+
+    /// A `psql` session kept open (for open transactions and held locks); killed on drop.
+    pub fn hold(&self, db: &str, sql: &str) -> HeldSession {
+        let mut child = Command::new(self.bin.join("psql"))
+            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1"])
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "postgres", "-d", db])
+            .env("PGPASSWORD", SUPERUSER_PASSWORD)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        let stdin = child.stdin.as_mut().unwrap();
+        writeln!(stdin, "{sql}").unwrap();
+        stdin.flush().unwrap();
+        HeldSession { child }
+    }
+
+    fn run(&self, program: &str, args: &[&str]) -> Output {
+        let path = self.bin.join(program);
+        let mut cmd = if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(path);
+            c
+        } else {
+            Command::new(path)
+        };
+        cmd.args(args).current_dir(self.dir.path()).output().unwrap()
+    }
+}
+
+impl Drop for PgCluster {
+    fn drop(&mut self) {
+        let _ = self.run(
+            "pg_ctl",
+            &["-D", &self.data_dir().display().to_string(), "-m", "immediate", "-w", "stop"],
+        );
+    }
+}
+
+pub struct HeldSession {
+    child: std::process::Child,
+}
+
+impl Drop for HeldSession {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits until `check` is true, panicking with `what` after `limit`.
+pub fn wait_until(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if check() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("timed out after {limit:?} waiting for {what}");
+}
+
+fn find_bin_dir() -> PathBuf {
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path().join("bin")).collect())
+        .unwrap_or_default();
+    versions.retain(|p| p.join("initdb").is_file());
+    versions.sort();
+    versions.pop().unwrap_or_else(|| {
+        panic!(
+            "this test needs PostgreSQL's server binaries (/usr/lib/postgresql/*/bin/initdb): \
+             run `apt-get install postgresql` (or `bash scripts/install-test-deps`)"
+        )
+    })
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
