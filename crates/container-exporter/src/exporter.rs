@@ -1,0 +1,132 @@
+//! The scrape: read every known container's cgroup files now, and build cAdvisor's families.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use container_stats::{ContainerStats, Discovery, Error, MachineInfo, StatsReader};
+use metrics_core::{BackendHealth, Exporter, MetricSet, Scrape, ScrapeError};
+
+use crate::disk::LayerSizes;
+use crate::families::{self, LabelPolicy};
+use crate::groups::Groups;
+use crate::SERVICE;
+
+pub struct ContainerExporter {
+    pub reader: Arc<StatsReader>,
+    pub discovery: Arc<Discovery>,
+    pub layers: Arc<LayerSizes>,
+    pub groups: Groups,
+    pub labels: LabelPolicy,
+    pub machine: MachineInfo,
+}
+
+impl Exporter for ContainerExporter {
+    async fn collect(&self, _scrape: &Scrape) -> Result<MetricSet, ScrapeError> {
+        let started = Instant::now();
+        let containers = self.discovery.containers();
+        let reader = self.reader.clone();
+        let read = tokio::task::spawn_blocking(move || {
+            let host = reader.host_cpu()?;
+            let root = reader.read_root(host);
+            let samples: Vec<_> = containers
+                .into_iter()
+                .map(|c| {
+                    let s = reader.read(&c, host);
+                    (c, s)
+                })
+                .collect();
+            Ok::<_, Error>((root, samples))
+        })
+        .await
+        .map_err(|e| ScrapeError::Unavailable(format!("reading cgroups failed: {e}")))?;
+
+        let mut set = MetricSet::new();
+        let mut errors = 0usize;
+        match read {
+            Ok((root, samples)) => {
+                match root {
+                    Ok(root) => self.add(&mut set, None, &root),
+                    Err(e) => {
+                        errors += 1;
+                        tracing::warn!(error = %e, "cannot read the root cgroup");
+                    }
+                }
+                for (info, sample) in samples {
+                    match sample {
+                        Ok(s) => self.add(&mut set, Some(&info), &s),
+                        // Stopped since the last event: simply absent from this scrape.
+                        Err(Error::Gone { .. }) => {}
+                        Err(e) => {
+                            errors += 1;
+                            tracing::debug!(container = %info.name, error = %e, "cannot read container");
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                errors += 1;
+                tracing::warn!(error = %e, "cannot read host cpu figures");
+            }
+        }
+        families::machine(&mut set, &self.machine);
+        set.gauge(
+            "container_scrape_error",
+            "1 if there was an error while getting container metrics, 0 otherwise",
+            &[],
+            if errors > 0 { 1.0 } else { 0.0 },
+        );
+        set.gauge(
+            "container_exporter_docker_up",
+            "Whether the Docker daemon answers (container metadata is kept while it does not).",
+            &[],
+            if self.discovery.docker_up() { 1.0 } else { 0.0 },
+        );
+        set.gauge(
+            "container_exporter_containers",
+            "Running containers known from Docker.",
+            &[],
+            self.discovery.containers().len() as f64,
+        );
+        set.gauge(
+            "container_exporter_scrape_duration_seconds",
+            "Time spent reading cgroups and building this scrape's families.",
+            &[],
+            started.elapsed().as_secs_f64(),
+        );
+        metrics_core::process::build_info(
+            &mut set,
+            "container_exporter_build_info",
+            SERVICE.name,
+            &[
+                ("version", SERVICE.version),
+                ("cgroup", self.reader.cgroup_version().as_str()),
+            ],
+        );
+        Ok(set)
+    }
+
+    async fn health(&self) -> BackendHealth {
+        let result = if self.discovery.docker_up() {
+            Ok(())
+        } else {
+            Err(
+                "docker daemon unreachable; cgroup metrics of known containers still served"
+                    .to_string(),
+            )
+        };
+        BackendHealth::backend("docker", result)
+    }
+}
+
+impl ContainerExporter {
+    fn add(
+        &self,
+        set: &mut MetricSet,
+        info: Option<&container_stats::ContainerInfo>,
+        s: &ContainerStats,
+    ) {
+        let base = families::base_labels(&s.cgroup, info, &self.labels);
+        let layer = info.and_then(|i| self.layers.get(&i.id));
+        families::container(set, &base, info, s, layer.as_ref(), &self.groups);
+    }
+}
