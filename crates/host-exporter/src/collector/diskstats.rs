@@ -1,0 +1,195 @@
+//! `node_disk_*` from `/proc/diskstats` (procfs-core's parser) and `node_disk_info` with the
+//! device's udev properties when `/run/udev/data` has them.
+
+use std::collections::HashMap;
+
+use metrics_core::MetricSet;
+use procfs::FromRead;
+
+use super::{read, CollectorError, Context};
+
+/// The kernel counts in 512-byte sectors whatever the device's real sector size.
+const SECTOR_BYTES: f64 = 512.0;
+
+pub fn parse(text: &str) -> Result<Vec<procfs::DiskStat>, String> {
+    procfs::DiskStats::from_read(text.as_bytes())
+        .map(|d| d.0)
+        .map_err(|e| e.to_string())
+}
+
+/// The `E:KEY=VALUE` properties of a udev database file.
+pub fn parse_udev(text: &str) -> HashMap<&str, &str> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("E:"))
+        .filter_map(|l| l.split_once('='))
+        .collect()
+}
+
+pub fn collect(ctx: &Context, out: &mut MetricSet) -> Result<(), CollectorError> {
+    let path = ctx.proc("diskstats");
+    let disks = parse(&read(&path)?).map_err(|why| CollectorError::parse(&path, why))?;
+    for d in disks {
+        if ctx.diskstats_filter.excludes(&d.name) {
+            continue;
+        }
+        let dev = [("device", d.name.as_str())];
+        let ms = |v: u64| v as f64 / 1000.0;
+        let c =
+            |out: &mut MetricSet, name: &str, help: &str, v: f64| out.counter(name, help, &dev, v);
+        let (major, minor) = (d.major.to_string(), d.minor.to_string());
+        let udev_text = read(&ctx.udev_data.join(format!("b{major}:{minor}"))).unwrap_or_default();
+        let udev = parse_udev(&udev_text);
+        let prop = |k: &str| udev.get(k).copied().unwrap_or("");
+        out.gauge(
+            "node_disk_info",
+            "Info of /sys/block/<block_device>.",
+            &[
+                ("device", d.name.as_str()),
+                ("major", &major),
+                ("minor", &minor),
+                ("model", prop("ID_MODEL")),
+                ("path", prop("ID_PATH")),
+                ("revision", prop("ID_REVISION")),
+                ("serial", prop("ID_SERIAL_SHORT")),
+                ("wwn", prop("ID_WWN")),
+            ],
+            1.0,
+        );
+        c(
+            out,
+            "node_disk_reads_completed_total",
+            "The total number of reads completed successfully.",
+            d.reads as f64,
+        );
+        c(
+            out,
+            "node_disk_reads_merged_total",
+            "The total number of reads merged.",
+            d.merged as f64,
+        );
+        c(
+            out,
+            "node_disk_read_bytes_total",
+            "The total number of bytes read successfully.",
+            d.sectors_read as f64 * SECTOR_BYTES,
+        );
+        c(
+            out,
+            "node_disk_read_time_seconds_total",
+            "The total number of seconds spent by all reads.",
+            ms(d.time_reading),
+        );
+        c(
+            out,
+            "node_disk_writes_completed_total",
+            "The total number of writes completed successfully.",
+            d.writes as f64,
+        );
+        c(
+            out,
+            "node_disk_writes_merged_total",
+            "The number of writes merged.",
+            d.writes_merged as f64,
+        );
+        c(
+            out,
+            "node_disk_written_bytes_total",
+            "The total number of bytes written successfully.",
+            d.sectors_written as f64 * SECTOR_BYTES,
+        );
+        c(
+            out,
+            "node_disk_write_time_seconds_total",
+            "This is the total number of seconds spent by all writes.",
+            ms(d.time_writing),
+        );
+        out.gauge(
+            "node_disk_io_now",
+            "The number of I/Os currently in progress.",
+            &dev,
+            d.in_progress as f64,
+        );
+        c(
+            out,
+            "node_disk_io_time_seconds_total",
+            "Total seconds spent doing I/Os.",
+            ms(d.time_in_progress),
+        );
+        c(
+            out,
+            "node_disk_io_time_weighted_seconds_total",
+            "The weighted number of seconds spent doing I/Os.",
+            ms(d.weighted_time_in_progress),
+        );
+        if let (Some(n), Some(merged), Some(sectors), Some(time)) = (
+            d.discards,
+            d.discards_merged,
+            d.sectors_discarded,
+            d.time_discarding,
+        ) {
+            c(
+                out,
+                "node_disk_discards_completed_total",
+                "The total number of discards completed successfully.",
+                n as f64,
+            );
+            c(
+                out,
+                "node_disk_discards_merged_total",
+                "The total number of discards merged.",
+                merged as f64,
+            );
+            c(
+                out,
+                "node_disk_discarded_sectors_total",
+                "The total number of sectors discarded successfully.",
+                sectors as f64,
+            );
+            c(
+                out,
+                "node_disk_discard_time_seconds_total",
+                "This is the total number of seconds spent by all discards.",
+                ms(time),
+            );
+        }
+        if let (Some(n), Some(time)) = (d.flushes, d.time_flushing) {
+            c(
+                out,
+                "node_disk_flush_requests_total",
+                "The total number of flush requests completed successfully.",
+                n as f64,
+            );
+            c(
+                out,
+                "node_disk_flush_requests_time_seconds_total",
+                "This is the total number of seconds spent by all flush requests.",
+                ms(time),
+            );
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collector::fixtures;
+
+    #[test]
+    fn parses_real_diskstats_with_discards_and_flushes() {
+        let disks = parse(&fixtures::read("proc/diskstats")).unwrap();
+        let vda = disks.iter().find(|d| d.name == "vda").unwrap();
+        assert!(vda.reads > 0);
+        assert!(vda.flushes.is_some() && vda.discards.is_some());
+    }
+
+    #[test]
+    fn udev_properties_are_read_from_e_lines() {
+        let p = parse_udev(
+            "S:disk/by-id/x\nE:ID_MODEL=QEMU_HARDDISK\nE:ID_SERIAL_SHORT=123\nG:systemd\n",
+        );
+        assert_eq!(p.get("ID_MODEL"), Some(&"QEMU_HARDDISK"));
+        assert_eq!(p.get("ID_SERIAL_SHORT"), Some(&"123"));
+        assert_eq!(p.len(), 2);
+    }
+}

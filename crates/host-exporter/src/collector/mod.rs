@@ -1,0 +1,319 @@
+//! The collectors: each module reads one part of the host (a file under `/proc` or `/sys`, a
+//! syscall, a netlink dump) into a snapshot with a pure parser, and turns the snapshot into metric
+//! families. [`ALL`] lists them with node_exporter's names and default states.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use metrics_core::MetricSet;
+use regex::Regex;
+
+use crate::config::Config;
+
+pub mod arp;
+pub mod bonding;
+pub mod conntrack;
+pub mod cpu;
+pub mod cpufreq;
+pub mod diskstats;
+pub mod dmi;
+pub mod edac;
+pub mod entropy;
+pub mod filefd;
+pub mod filesystem;
+pub mod hwmon;
+pub mod loadavg;
+pub mod mdadm;
+pub mod meminfo;
+pub mod netclass;
+pub mod netdev;
+pub mod netlink;
+pub mod netstat;
+pub mod nfs;
+pub mod os;
+pub mod powersupplyclass;
+pub mod pressure;
+pub mod rapl;
+pub mod schedstat;
+pub mod selinux;
+pub mod sockstat;
+pub mod softnet;
+pub mod stat;
+pub mod textfile;
+pub mod thermal_zone;
+pub mod time;
+pub mod timex;
+pub mod udp_queues;
+pub mod uname;
+pub mod vmstat;
+pub mod xfs;
+pub mod zfs;
+
+/// The namespace of every metric: `node_cpu_seconds_total`, `node_scrape_collector_success`.
+pub const NAMESPACE: &str = "node";
+
+pub type CollectFn = fn(&Context, &mut MetricSet) -> Result<(), CollectorError>;
+
+/// One collector: its node_exporter name, whether it runs by default, and what it does.
+pub struct Collector {
+    pub name: &'static str,
+    pub enabled_by_default: bool,
+    pub collect: CollectFn,
+}
+
+const fn on(name: &'static str, collect: CollectFn) -> Collector {
+    Collector {
+        name,
+        enabled_by_default: true,
+        collect,
+    }
+}
+
+/// Every collector we have, in node_exporter's (alphabetical) order.
+pub const ALL: &[Collector] = &[
+    on("arp", arp::collect),
+    on("bonding", bonding::collect),
+    on("conntrack", conntrack::collect),
+    on("cpu", cpu::collect),
+    on("cpufreq", cpufreq::collect),
+    on("diskstats", diskstats::collect),
+    on("dmi", dmi::collect),
+    on("edac", edac::collect),
+    on("entropy", entropy::collect),
+    on("filefd", filefd::collect),
+    on("filesystem", filesystem::collect),
+    on("hwmon", hwmon::collect),
+    on("loadavg", loadavg::collect),
+    on("mdadm", mdadm::collect),
+    on("meminfo", meminfo::collect),
+    on("netclass", netclass::collect),
+    on("netdev", netdev::collect),
+    on("netstat", netstat::collect),
+    on("nfs", nfs::collect_client),
+    on("nfsd", nfs::collect_server),
+    on("os", os::collect),
+    on("powersupplyclass", powersupplyclass::collect),
+    on("pressure", pressure::collect),
+    on("rapl", rapl::collect),
+    on("schedstat", schedstat::collect),
+    on("selinux", selinux::collect),
+    on("sockstat", sockstat::collect),
+    on("softnet", softnet::collect),
+    on("stat", stat::collect),
+    on("textfile", textfile::collect),
+    on("thermal_zone", thermal_zone::collect),
+    on("time", time::collect),
+    on("timex", timex::collect),
+    on("udp_queues", udp_queues::collect),
+    on("uname", uname::collect),
+    on("vmstat", vmstat::collect),
+    on("xfs", xfs::collect),
+    on("zfs", zfs::collect),
+];
+
+pub fn find(name: &str) -> Option<&'static Collector> {
+    ALL.iter().find(|c| c.name == name)
+}
+
+/// Why a collector produced nothing this scrape.
+#[derive(Debug, thiserror::Error)]
+pub enum CollectorError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: io::Error },
+    #[error("cannot parse {path}: {why}")]
+    Parse { path: PathBuf, why: String },
+    #[error("{what}: {source}")]
+    Io { what: String, source: io::Error },
+    /// The subsystem does not exist on this host (no NFS, no ZFS...). node_exporter reports
+    /// these as failed too, but only logs them at debug level.
+    #[error("no data: {0}")]
+    NoData(String),
+}
+
+impl CollectorError {
+    pub fn parse(path: &Path, why: impl ToString) -> Self {
+        CollectorError::Parse {
+            path: path.to_path_buf(),
+            why: why.to_string(),
+        }
+    }
+}
+
+/// A compiled `device-include` / `device-exclude` pair.
+#[derive(Debug, Clone, Default)]
+pub struct DeviceFilter {
+    include: Option<Regex>,
+    exclude: Option<Regex>,
+}
+
+impl DeviceFilter {
+    pub fn new(include: &str, exclude: &str, flag: &str) -> Result<Self, String> {
+        if !include.is_empty() && !exclude.is_empty() {
+            return Err(format!(
+                "--collector.{flag}.device-include and --collector.{flag}.device-exclude are mutually exclusive"
+            ));
+        }
+        Ok(Self {
+            include: compile_optional(include, &format!("collector.{flag}.device-include"))?,
+            exclude: compile_optional(exclude, &format!("collector.{flag}.device-exclude"))?,
+        })
+    }
+
+    pub fn excludes(&self, name: &str) -> bool {
+        if let Some(exclude) = &self.exclude {
+            return exclude.is_match(name);
+        }
+        if let Some(include) = &self.include {
+            return !include.is_match(name);
+        }
+        false
+    }
+}
+
+fn compile_optional(pattern: &str, what: &str) -> Result<Option<Regex>, String> {
+    if pattern.is_empty() {
+        return Ok(None);
+    }
+    compile(pattern, what).map(Some)
+}
+
+pub fn compile(pattern: &str, what: &str) -> Result<Regex, String> {
+    Regex::new(pattern)
+        .map_err(|e| format!("--{}: bad regular expression: {e}", what.replace('_', "-")))
+}
+
+/// What every collector reads from: roots, compiled filters (compiled once at start), and the
+/// few caches of things that cannot change between scrapes.
+pub struct Context {
+    pub procfs: PathBuf,
+    pub sysfs: PathBuf,
+    pub rootfs: PathBuf,
+    pub udev_data: PathBuf,
+    pub mount_points_exclude: Regex,
+    pub fs_types_exclude: Regex,
+    pub netdev_filter: DeviceFilter,
+    pub diskstats_filter: DeviceFilter,
+    pub arp_filter: DeviceFilter,
+    pub netclass_ignored: Regex,
+    pub netclass_ignore_invalid_speed: bool,
+    pub netstat_fields: Regex,
+    pub vmstat_fields: Regex,
+    pub textfile_directory: String,
+    pub netclass_cache: Mutex<netclass::StaticAttributes>,
+    pub os_cache: Mutex<os::Cache>,
+}
+
+impl Context {
+    pub fn new(config: &Config) -> Result<Self, String> {
+        let c = &config.collector;
+        // Giving an include pattern replaces the default exclude one, as in node_exporter.
+        let diskstats_exclude = if !c.diskstats.device_include.is_empty()
+            && c.diskstats.device_exclude == crate::config::DEFAULT_DISKSTATS_EXCLUDE
+        {
+            ""
+        } else {
+            c.diskstats.device_exclude.as_str()
+        };
+        Ok(Self {
+            procfs: config.path.procfs.clone(),
+            sysfs: config.path.sysfs.clone(),
+            rootfs: config.path.rootfs.clone(),
+            udev_data: config.path.udev_data.clone(),
+            mount_points_exclude: compile(
+                &c.filesystem.mount_points_exclude,
+                "collector.filesystem.mount-points-exclude",
+            )?,
+            fs_types_exclude: compile(
+                &c.filesystem.fs_types_exclude,
+                "collector.filesystem.fs-types-exclude",
+            )?,
+            netdev_filter: DeviceFilter::new(
+                &c.netdev.device_include,
+                &c.netdev.device_exclude,
+                "netdev",
+            )?,
+            diskstats_filter: DeviceFilter::new(
+                &c.diskstats.device_include,
+                diskstats_exclude,
+                "diskstats",
+            )?,
+            arp_filter: DeviceFilter::new(&c.arp.device_include, &c.arp.device_exclude, "arp")?,
+            netclass_ignored: compile(
+                &c.netclass.ignored_devices,
+                "collector.netclass.ignored-devices",
+            )?,
+            netclass_ignore_invalid_speed: c.netclass.ignore_invalid_speed,
+            netstat_fields: compile(&c.netstat.fields, "collector.netstat.fields")?,
+            vmstat_fields: compile(&c.vmstat.fields, "collector.vmstat.fields")?,
+            textfile_directory: c.textfile.directory.clone(),
+            netclass_cache: Mutex::new(netclass::StaticAttributes::default()),
+            os_cache: Mutex::new(os::Cache::default()),
+        })
+    }
+
+    pub fn proc(&self, rel: &str) -> PathBuf {
+        self.procfs.join(rel)
+    }
+
+    pub fn sys(&self, rel: &str) -> PathBuf {
+        self.sysfs.join(rel)
+    }
+
+    /// A path on the host's root filesystem (`/etc/os-release` → `{rootfs}/etc/os-release`).
+    pub fn root(&self, abs: &str) -> PathBuf {
+        self.rootfs.join(abs.trim_start_matches('/'))
+    }
+}
+
+/// Reads a whole file, naming it in the error.
+pub fn read(path: &Path) -> Result<String, CollectorError> {
+    std::fs::read_to_string(path).map_err(|source| CollectorError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Reads a one-value sysfs/procfs attribute, trimmed; `None` when unreadable (sysfs answers
+/// EINVAL for attributes that do not apply, which node_exporter treats as absent).
+pub fn read_attr(path: &Path) -> Option<String> {
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+/// The entries of a directory, sorted by name; a missing directory is `NoData`.
+pub fn list_dir(path: &Path) -> Result<Vec<(String, PathBuf)>, CollectorError> {
+    let entries = std::fs::read_dir(path).map_err(|source| {
+        if source.kind() == io::ErrorKind::NotFound {
+            CollectorError::NoData(format!("{} does not exist", path.display()))
+        } else {
+            CollectorError::Read {
+                path: path.to_path_buf(),
+                source,
+            }
+        }
+    })?;
+    let mut out: Vec<(String, PathBuf)> = entries
+        .filter_map(Result::ok)
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use std::path::PathBuf;
+
+    /// `tests/fixtures/<rel>`, captured from a real machine.
+    pub fn path(rel: &str) -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(rel)
+    }
+
+    pub fn read(rel: &str) -> String {
+        std::fs::read_to_string(path(rel)).unwrap_or_else(|e| panic!("fixture {rel}: {e}"))
+    }
+}

@@ -1,0 +1,261 @@
+//! host-exporter's settings: node_exporter's flags, with node_exporter's (upstream) defaults.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use clap::{Arg, ArgAction};
+use metrics_core::{LogConfig, ServiceConfig, WebConfig};
+use serde::{Deserialize, Serialize};
+
+use crate::collector;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub web: WebConfig,
+    pub log: LogConfig,
+    pub path: PathConfig,
+    /// Which collectors run, by name (`--collector.X` / `--no-collector.X`).
+    pub collectors: BTreeMap<String, bool>,
+    /// Per-collector settings (`--collector.X.setting`).
+    pub collector: CollectorSettings,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            web: WebConfig::on_port(9100),
+            log: LogConfig::default(),
+            path: PathConfig::default(),
+            collectors: collector::ALL
+                .iter()
+                .map(|c| (c.name.to_string(), c.enabled_by_default))
+                .collect(),
+            collector: CollectorSettings::default(),
+        }
+    }
+}
+
+impl ServiceConfig for Config {
+    fn web(&self) -> &WebConfig {
+        &self.web
+    }
+    fn log(&self) -> &LogConfig {
+        &self.log
+    }
+}
+
+/// Where the host's pseudo filesystems are (`/host/proc` and friends inside a container).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PathConfig {
+    pub procfs: PathBuf,
+    pub sysfs: PathBuf,
+    pub rootfs: PathBuf,
+    pub udev_data: PathBuf,
+}
+
+impl Default for PathConfig {
+    fn default() -> Self {
+        Self {
+            procfs: "/proc".into(),
+            sysfs: "/sys".into(),
+            rootfs: "/".into(),
+            udev_data: "/run/udev/data".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CollectorSettings {
+    pub filesystem: FilesystemSettings,
+    pub netdev: DeviceFilterSettings,
+    pub diskstats: DeviceFilterSettings,
+    pub arp: DeviceFilterSettings,
+    pub netclass: NetclassSettings,
+    pub netstat: NetstatSettings,
+    pub vmstat: VmstatSettings,
+    pub textfile: TextfileSettings,
+}
+
+impl Default for CollectorSettings {
+    fn default() -> Self {
+        Self {
+            filesystem: FilesystemSettings::default(),
+            netdev: DeviceFilterSettings::default(),
+            diskstats: DeviceFilterSettings {
+                device_include: String::new(),
+                device_exclude: DEFAULT_DISKSTATS_EXCLUDE.into(),
+            },
+            arp: DeviceFilterSettings::default(),
+            netclass: NetclassSettings::default(),
+            netstat: NetstatSettings::default(),
+            vmstat: VmstatSettings::default(),
+            textfile: TextfileSettings::default(),
+        }
+    }
+}
+
+pub const DEFAULT_DISKSTATS_EXCLUDE: &str = r"^(ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FilesystemSettings {
+    pub mount_points_exclude: String,
+    pub fs_types_exclude: String,
+}
+
+impl Default for FilesystemSettings {
+    fn default() -> Self {
+        Self {
+            mount_points_exclude: "^/(dev|proc|run|sys|mnt|media|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)"
+                .into(),
+            fs_types_exclude: "^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|sysfs|tracefs)$"
+                .into(),
+        }
+    }
+}
+
+/// `device-include` / `device-exclude` regexes (mutually exclusive; empty means unset).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeviceFilterSettings {
+    pub device_include: String,
+    pub device_exclude: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NetclassSettings {
+    pub ignored_devices: String,
+    pub ignore_invalid_speed: bool,
+}
+
+impl Default for NetclassSettings {
+    fn default() -> Self {
+        Self {
+            ignored_devices: "^$".into(),
+            ignore_invalid_speed: false,
+        }
+    }
+}
+
+/// `collector.netstat.fields`: which `/proc/net/{netstat,snmp,snmp6}` fields to export.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NetstatSettings {
+    pub fields: String,
+}
+
+impl Default for NetstatSettings {
+    fn default() -> Self {
+        Self {
+            fields: DEFAULT_NETSTAT_FIELDS.into(),
+        }
+    }
+}
+
+/// `collector.vmstat.fields`: which `/proc/vmstat` fields to export.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VmstatSettings {
+    pub fields: String,
+}
+
+impl Default for VmstatSettings {
+    fn default() -> Self {
+        Self {
+            fields: DEFAULT_VMSTAT_FIELDS.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TextfileSettings {
+    pub directory: String,
+}
+
+pub const DEFAULT_NETSTAT_FIELDS: &str = "^(.*_(InErrors|InErrs)|Ip_Forwarding|Ip(6|Ext)_(InOctets|OutOctets)|Icmp6?_(InMsgs|OutMsgs)|TcpExt_(Listen.*|Syncookies.*|TCPSynRetrans|TCPTimeouts)|Tcp_(ActiveOpens|InSegs|OutSegs|OutRsts|PassiveOpens|RetransSegs|CurrEstab)|Udp6?_(InDatagrams|OutDatagrams|NoPorts|RcvbufErrors|SndbufErrors))$";
+pub const DEFAULT_VMSTAT_FIELDS: &str = "^(oom_kill|pgpg|pswp|pg.*fault).*";
+
+/// node_exporter's own flags, beside the common ones metrics-core adds.
+pub fn args() -> Vec<Arg> {
+    let names: Vec<(&str, bool)> = collector::ALL
+        .iter()
+        .map(|c| (c.name, c.enabled_by_default))
+        .collect();
+    let mut args = vec![
+        path_arg("path.procfs", "procfs mountpoint"),
+        path_arg("path.sysfs", "sysfs mountpoint"),
+        path_arg("path.rootfs", "rootfs mountpoint"),
+        path_arg("path.udev_data", "udev data path"),
+        text_arg(
+            "collector.filesystem.mount_points_exclude",
+            "Regexp of mount points to exclude for the filesystem collector",
+        ),
+        text_arg(
+            "collector.filesystem.fs_types_exclude",
+            "Regexp of filesystem types to exclude for the filesystem collector",
+        ),
+        text_arg(
+            "collector.netdev.device_include",
+            "Regexp of net devices to include (mutually exclusive to device-exclude)",
+        ),
+        text_arg(
+            "collector.netdev.device_exclude",
+            "Regexp of net devices to exclude (mutually exclusive to device-include)",
+        ),
+        text_arg(
+            "collector.diskstats.device_include",
+            "Regexp of diskstats devices to include (mutually exclusive to device-exclude)",
+        ),
+        text_arg(
+            "collector.diskstats.device_exclude",
+            "Regexp of diskstats devices to exclude (mutually exclusive to device-include)",
+        ),
+        text_arg(
+            "collector.arp.device_include",
+            "Regexp of arp devices to include (mutually exclusive to device-exclude)",
+        ),
+        text_arg(
+            "collector.arp.device_exclude",
+            "Regexp of arp devices to exclude (mutually exclusive to device-include)",
+        ),
+        text_arg(
+            "collector.netclass.ignored_devices",
+            "Regexp of net devices to ignore for the netclass collector",
+        ),
+        Arg::new("collector.netclass.ignore_invalid_speed")
+            .long("collector.netclass.ignore-invalid-speed")
+            .action(ArgAction::SetTrue)
+            .help("Ignore devices where the speed is invalid (-1)"),
+        text_arg(
+            "collector.netstat.fields",
+            "Regexp of fields to return for the netstat collector",
+        ),
+        text_arg(
+            "collector.vmstat.fields",
+            "Regexp of fields to return for the vmstat collector",
+        ),
+        text_arg(
+            "collector.textfile.directory",
+            "Directory to read text files with metrics from",
+        ),
+    ];
+    args.extend(metrics_core::toggle_args("collectors", "collector", &names));
+    args
+}
+
+fn path_arg(key: &'static str, help: &'static str) -> Arg {
+    text_arg(key, help).value_name("PATH")
+}
+
+/// An option whose clap id is its config key and whose flag is the key with `-` for `_`.
+fn text_arg(key: &'static str, help: &'static str) -> Arg {
+    Arg::new(key)
+        .long(key.replace('_', "-"))
+        .value_name("VALUE")
+        .help(help)
+}
