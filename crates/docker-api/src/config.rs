@@ -1,0 +1,271 @@
+//! Settings, with every default in one place, and the flags that set them.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Arg, ArgAction};
+use metrics_core::{LogConfig, ServiceConfig, WebConfig};
+use serde::{Deserialize, Serialize};
+
+use crate::history::Limits;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub web: WebConfig,
+    pub log: LogConfig,
+    pub docker: DockerConfig,
+    pub stats: StatsConfig,
+    pub path: PathConfig,
+    pub history: HistoryConfig,
+    pub api: ApiConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let mut web = WebConfig::on_port(3001);
+        // Handlers only read memory; a few workers serve hundreds of connections.
+        web.workers = 2;
+        Self {
+            web,
+            log: LogConfig::default(),
+            docker: DockerConfig::default(),
+            stats: StatsConfig::default(),
+            path: PathConfig::default(),
+            history: HistoryConfig::default(),
+            api: ApiConfig::default(),
+        }
+    }
+}
+
+impl ServiceConfig for Config {
+    fn web(&self) -> &WebConfig {
+        &self.web
+    }
+    fn log(&self) -> &LogConfig {
+        &self.log
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DockerConfig {
+    /// `unix:///var/run/docker.sock`, a socket path, or `tcp://host:2375`.
+    pub host: String,
+    /// How often the full container list (stopped ones too) is refreshed besides on events.
+    #[serde(with = "humantime_serde")]
+    pub list_refresh: Duration,
+}
+
+impl Default for DockerConfig {
+    fn default() -> Self {
+        Self {
+            host: "unix:///var/run/docker.sock".into(),
+            list_refresh: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Where stats come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StatsSource {
+    /// cgroupfs when it can be read, else the daemon.
+    Auto,
+    /// cgroupfs and `/proc` only: the daemon sees no stats requests.
+    Cgroupfs,
+    /// The daemon's stats API, one stream per running container.
+    Daemon,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StatsConfig {
+    pub source: StatsSource,
+    /// One sample of every running container per interval.
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+}
+
+impl Default for StatsConfig {
+    fn default() -> Self {
+        Self {
+            source: StatsSource::Auto,
+            interval: Duration::from_secs(2),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PathConfig {
+    pub sysfs: PathBuf,
+    pub procfs: PathBuf,
+}
+
+impl Default for PathConfig {
+    fn default() -> Self {
+        Self {
+            sysfs: "/sys".into(),
+            procfs: "/proc".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HistoryConfig {
+    /// History at the sample interval.
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
+    /// History at one point per `long_step`.
+    #[serde(with = "humantime_serde")]
+    pub long_window: Duration,
+    #[serde(with = "humantime_serde")]
+    pub long_step: Duration,
+    /// How long a removed container's history stays available.
+    #[serde(with = "humantime_serde")]
+    pub keep_removed: Duration,
+}
+
+impl Default for HistoryConfig {
+    fn default() -> Self {
+        let l = Limits::default();
+        Self {
+            window: l.window,
+            long_window: l.long_window,
+            long_step: l.long_step,
+            keep_removed: l.keep_removed,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Origins allowed by CORS; `*` allows any (only when configured).
+    pub cors_origins: Vec<String>,
+    /// Longest time one request may take (the event stream excepted).
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// Requests served at once; more get 503.
+    pub max_concurrent_requests: usize,
+    /// Event-stream clients at once; more get 503.
+    pub max_stream_clients: usize,
+    /// A comment line on the event stream this often keeps proxies from closing it.
+    #[serde(with = "humantime_serde")]
+    pub heartbeat: Duration,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            cors_origins: vec!["http://localhost:3000".into()],
+            request_timeout: Duration::from_secs(10),
+            max_concurrent_requests: 512,
+            max_stream_clients: 256,
+            heartbeat: Duration::from_secs(15),
+        }
+    }
+}
+
+impl Config {
+    pub fn limits(&self) -> Limits {
+        Limits {
+            interval: self.stats.interval,
+            window: self.history.window,
+            long_window: self.history.long_window,
+            long_step: self.history.long_step,
+            keep_removed: self.history.keep_removed,
+        }
+    }
+
+    /// Rejects settings that cannot work, naming the key.
+    pub fn check(&self) -> Result<(), String> {
+        let s = Duration::from_secs;
+        if self.stats.interval < Duration::from_millis(500) || self.stats.interval > s(60) {
+            return Err("stats.interval must be between 500ms and 60s".into());
+        }
+        if self.history.window < self.stats.interval || self.history.window > s(24 * 3600) {
+            return Err("history.window must be between stats.interval and 24h".into());
+        }
+        if self.history.long_step < s(1) || self.history.long_window < self.history.long_step {
+            return Err(
+                "history.long_step must be at least 1s and at most history.long_window".into(),
+            );
+        }
+        if self.history.long_window > s(7 * 24 * 3600) {
+            return Err("history.long_window must be at most 7 days".into());
+        }
+        if self.api.max_concurrent_requests == 0 || self.api.max_stream_clients == 0 {
+            return Err(
+                "api.max_concurrent_requests and api.max_stream_clients must be above 0".into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The service's own flags; each id is its config key.
+pub fn args() -> Vec<Arg> {
+    vec![
+        Arg::new("docker.host")
+            .long("docker.host")
+            .env("DOCKER_HOST")
+            .value_name("URL")
+            .help("Docker endpoint: unix:///path/to/docker.sock or tcp://host:port"),
+        Arg::new("stats.source")
+            .long("stats.source")
+            .value_parser(["auto", "cgroupfs", "daemon"])
+            .help("Where stats come from: cgroupfs and /proc (no daemon load), the daemon's stats API, or auto (cgroupfs when readable)"),
+        Arg::new("stats.interval")
+            .long("stats.interval")
+            .value_name("DURATION")
+            .help("How often every running container is sampled"),
+        Arg::new("path.sysfs")
+            .long("path.sysfs")
+            .value_name("PATH")
+            .help("The host's /sys (e.g. /host/sys inside a container)"),
+        Arg::new("path.procfs")
+            .long("path.procfs")
+            .value_name("PATH")
+            .help("The host's /proc (e.g. /host/proc inside a container)"),
+        Arg::new("history.window")
+            .long("history.window")
+            .value_name("DURATION")
+            .help("History kept at the sample interval"),
+        Arg::new("history.long_window")
+            .long("history.long-window")
+            .value_name("DURATION")
+            .help("History kept at one point per history.long-step"),
+        Arg::new("history.long_step")
+            .long("history.long-step")
+            .value_name("DURATION")
+            .help("Spacing of the long history's points"),
+        Arg::new("history.keep_removed")
+            .long("history.keep-removed")
+            .value_name("DURATION")
+            .help("How long a removed container's history stays available"),
+        Arg::new("api.cors_origins")
+            .long("api.cors-origin")
+            .value_name("ORIGIN")
+            .action(ArgAction::Append)
+            .help("An origin allowed to call the API from a browser (repeatable; * allows any)"),
+        Arg::new("api.request_timeout")
+            .long("api.request-timeout")
+            .value_name("DURATION")
+            .help("Longest time one request may take (the event stream excepted)"),
+        Arg::new("api.max_concurrent_requests")
+            .long("api.max-concurrent-requests")
+            .value_name("N")
+            .help("Requests served at once; more are answered 503"),
+        Arg::new("api.max_stream_clients")
+            .long("api.max-stream-clients")
+            .value_name("N")
+            .help("Event-stream clients at once; more are answered 503"),
+        Arg::new("api.heartbeat")
+            .long("api.heartbeat")
+            .value_name("DURATION")
+            .help("Interval of keep-alive comments on the event stream"),
+    ]
+}

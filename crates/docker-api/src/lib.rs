@@ -1,0 +1,195 @@
+//! docker-api: a read-only view of the Docker engine for clustermon's dashboard, replacing the
+//! seed's Node.js proxy on port 3001.
+//!
+//! One background sampler reads every running container once per interval (from cgroupfs through
+//! container-stats, or from the daemon's stats API when cgroupfs cannot be read) and every
+//! handler serves what it left; the daemon sees only list, inspect, info, version and one event
+//! stream. There is no passthrough to the Docker API: only the derived GET endpoints exist.
+
+pub mod api;
+pub mod config;
+pub mod daemon_stats;
+pub mod history;
+pub mod inventory;
+pub mod metrics;
+pub mod model;
+pub mod sampler;
+pub mod validate;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::web;
+use container_stats::{ContainerEvent, Discovery, ReadOptions, Roots, StatsReader};
+use metrics_core::{Server, Service};
+use tokio::sync::Semaphore;
+
+use crate::config::{Config, StatsSource};
+use crate::history::History;
+use crate::inventory::Inventory;
+use crate::sampler::{Published, Source};
+
+pub const SERVICE: Service = Service {
+    name: "docker-api",
+    about: "A read-only Docker API for the dashboard: containers, live stats from cgroupfs, history, events and metrics",
+    version: env!("CARGO_PKG_VERSION"),
+    env_prefix: "DOCKER_API",
+};
+
+/// Which source to use: cgroupfs when it can be read (and the daemon is local), else the daemon.
+fn cgroup_reader(config: &Config) -> anyhow::Result<Option<StatsReader>> {
+    let remote =
+        config.docker.host.starts_with("tcp://") || config.docker.host.starts_with("http://");
+    if config.stats.source == StatsSource::Daemon
+        || (config.stats.source == StatsSource::Auto && remote)
+    {
+        return Ok(None);
+    }
+    let roots = Roots {
+        sysfs: config.path.sysfs.clone(),
+        procfs: config.path.procfs.clone(),
+    };
+    let options = ReadOptions {
+        per_cpu: false,
+        processes: false,
+        file_descriptors: false,
+        network: true,
+        pressure: false,
+    };
+    match StatsReader::new(roots, options) {
+        Ok(reader) => Ok(Some(reader)),
+        Err(e) if config.stats.source == StatsSource::Auto => {
+            tracing::warn!(error = %e, "cgroupfs cannot be read; using the daemon's stats API");
+            Ok(None)
+        }
+        Err(e) => Err(anyhow::anyhow!("stats.source is cgroupfs but {e}")),
+    }
+}
+
+/// Serves until SIGTERM or SIGINT.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let reader = cgroup_reader(&config)?.map(Arc::new);
+    let source_name = if reader.is_some() {
+        "cgroupfs"
+    } else {
+        "daemon"
+    };
+    let host_memory = reader.as_ref().map_or(0, |r| r.machine_info().memory_bytes);
+    let inventory = Arc::new(Inventory::default());
+    let published = Arc::new(Published::new(History::new(config.limits()), source_name));
+    let openapi = api::openapi_json();
+    let api = web::Data::new(api::Api {
+        inventory: inventory.clone(),
+        published: published.clone(),
+        limits: config.limits(),
+        cors_origins: config.api.cors_origins.clone(),
+        request_timeout: config.api.request_timeout,
+        requests: Arc::new(Semaphore::new(config.api.max_concurrent_requests)),
+        stream_clients: Arc::new(Semaphore::new(config.api.max_stream_clients)),
+        max_stream_clients: config.api.max_stream_clients,
+        heartbeat: config.api.heartbeat,
+        http: api::HttpMetrics::new()?,
+        openapi,
+    });
+    tracing::info!(
+        stats_source = source_name,
+        interval = ?config.stats.interval,
+        docker = %config.docker.host,
+        history_max_bytes_100_containers = config.limits().max_bytes(101),
+        "starting"
+    );
+    let background = tokio::spawn(run_background(
+        config.clone(),
+        reader,
+        inventory,
+        published,
+        host_memory,
+    ));
+    let exporter = Arc::new(metrics::DockerApiExporter { api: api.clone() });
+    let routes_api = api.clone();
+    let result = Server::new(SERVICE, config.web.clone(), exporter)
+        .routes(move |cfg| api::configure(cfg, routes_api.clone()))
+        .start()?
+        .run_until_signal()
+        .await;
+    background.abort();
+    Ok(result?)
+}
+
+/// Connects (waiting for the socket if it is missing), then follows the daemon and samples.
+async fn run_background(
+    config: Config,
+    reader: Option<Arc<StatsReader>>,
+    inventory: Arc<Inventory>,
+    published: Arc<Published>,
+    host_memory: u64,
+) {
+    let mut logged = false;
+    let docker = loop {
+        match container_stats::discovery::connect(&config.docker.host) {
+            Ok(d) => break d,
+            Err(e) => {
+                if !logged {
+                    tracing::warn!(error = %e, "cannot connect to docker; retrying");
+                    logged = true;
+                }
+                inventory.set_unreachable(e.to_string());
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    };
+    let discovery = Arc::new(Discovery::start(docker.clone()));
+    let follower = tokio::spawn(inventory::follow(
+        docker.clone(),
+        discovery.clone(),
+        inventory.clone(),
+        config.docker.list_refresh,
+    ));
+    let events = tokio::spawn(forward_events(discovery.clone(), published.clone()));
+    let source = match reader {
+        Some(r) => Source::Cgroupfs(r),
+        None => Source::Daemon(daemon_stats::DaemonStats::new(docker)),
+    };
+    discovery.wait_synced(Duration::from_secs(5)).await;
+    sampler::run(
+        source,
+        discovery,
+        inventory,
+        published,
+        config.stats.interval,
+        host_memory,
+    )
+    .await;
+    follower.abort();
+    events.abort();
+}
+
+/// Container starts, stops and changes as `event: container` frames on the stream.
+async fn forward_events(discovery: Arc<Discovery>, published: Arc<Published>) {
+    let mut rx = discovery.subscribe();
+    loop {
+        let event = match rx.recv().await {
+            Ok(e) => e,
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        };
+        let (action, id, name, health) = match event {
+            ContainerEvent::Started(c) => ("start", c.id.clone(), c.name.clone(), c.health.clone()),
+            ContainerEvent::Updated(c) => {
+                ("update", c.id.clone(), c.name.clone(), c.health.clone())
+            }
+            ContainerEvent::Stopped { id, name } => ("stop", id, name, None),
+            ContainerEvent::DaemonReachable(_) => continue,
+        };
+        let body = model::ContainerEventBody {
+            action: action.into(),
+            id,
+            name,
+            health,
+            timestamp: inventory::rfc3339(sampler::now_seconds()),
+        };
+        let _ = published
+            .stream
+            .send(sampler::sse_frame("container", &sampler::json_bytes(&body)));
+    }
+}
