@@ -1,0 +1,166 @@
+//! Settings, flags and environment variables, named as oliver006/redis_exporter names them so a
+//! deployment keeps its `REDIS_ADDR`, `REDIS_PASSWORD`, `REDIS_EXPORTER_CHECK_KEYS`, ...
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Arg, ArgAction};
+use metrics_core::{LogConfig, ServiceConfig, WebConfig};
+use serde::{Deserialize, Serialize};
+
+/// redis_exporter's well-known port.
+pub const PORT: u16 = 9121;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub web: WebConfig,
+    pub log: LogConfig,
+    pub redis: RedisConfig,
+    /// Prefix of every metric name.
+    pub namespace: String,
+    /// Comma-separated `[dbN=]pattern` list; patterns are expanded with SCAN.
+    pub check_keys: String,
+    /// Comma-separated `[dbN=]key` list, read without SCAN.
+    pub check_single_keys: String,
+    /// COUNT hint of each SCAN call.
+    pub check_keys_batch_size: u64,
+    /// Most keys one `--check-keys` pattern may report; the SCAN stops there.
+    pub check_keys_limit: usize,
+    /// Adds `redis_total_system_memory_bytes`.
+    pub include_system_metrics: bool,
+    /// Longest time to establish a connection (the scrape timeout still bounds it).
+    #[serde(with = "humantime_serde")]
+    pub connection_timeout: Duration,
+}
+
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedisConfig {
+    /// `redis://[user@]host:port[/db]`, `host:port` or `unix:///path/to/redis.sock`.
+    pub addr: String,
+    pub user: String,
+    pub password: String,
+    /// JSON object mapping Redis URIs to passwords (as upstream), or a file holding just the
+    /// password (as a Docker secret does).
+    pub password_file: Option<PathBuf>,
+}
+
+// Hand-written so that the password can never reach a log line through `{:?}`.
+impl fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisConfig")
+            .field("addr", &crate::target::redact(&self.addr))
+            .field("user", &self.user)
+            .field(
+                "password",
+                &if self.password.is_empty() {
+                    ""
+                } else {
+                    "<redacted>"
+                },
+            )
+            .field("password_file", &self.password_file)
+            .finish()
+    }
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        Self {
+            addr: "redis://localhost:6379".into(),
+            user: String::new(),
+            password: String::new(),
+            password_file: None,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            web: WebConfig::on_port(PORT),
+            log: LogConfig::default(),
+            redis: RedisConfig::default(),
+            namespace: "redis".into(),
+            check_keys: String::new(),
+            check_single_keys: String::new(),
+            check_keys_batch_size: 1000,
+            check_keys_limit: 1000,
+            include_system_metrics: false,
+            connection_timeout: Duration::from_secs(15),
+        }
+    }
+}
+
+impl ServiceConfig for Config {
+    fn web(&self) -> &WebConfig {
+        &self.web
+    }
+    fn log(&self) -> &LogConfig {
+        &self.log
+    }
+}
+
+/// The service's own flags; each id is its config key, each env var upstream's.
+pub fn args() -> Vec<Arg> {
+    vec![
+        Arg::new("redis.addr")
+            .long("redis.addr")
+            .env("REDIS_ADDR")
+            .value_name("URI")
+            .help("Address of the Redis instance to scrape (redis://host:port, host:port or unix:///path)"),
+        Arg::new("redis.user")
+            .long("redis.user")
+            .env("REDIS_USER")
+            .value_name("USER")
+            .help("User name to authenticate with (Redis 6 ACL)"),
+        Arg::new("redis.password")
+            .long("redis.password")
+            .env("REDIS_PASSWORD")
+            .hide_env_values(true)
+            .value_name("PASSWORD")
+            .help("Password of the Redis instance to scrape"),
+        Arg::new("redis.password_file")
+            .long("redis.password-file")
+            .env("REDIS_PASSWORD_FILE")
+            .value_name("PATH")
+            .help("JSON file mapping Redis URIs to passwords, or a file holding the password"),
+        Arg::new("namespace")
+            .long("namespace")
+            .env("REDIS_EXPORTER_NAMESPACE")
+            .value_name("NAME")
+            .help("Namespace (prefix) of the metric names"),
+        Arg::new("check_keys")
+            .long("check-keys")
+            .env("REDIS_EXPORTER_CHECK_KEYS")
+            .value_name("LIST")
+            .help("Comma-separated [dbN=]pattern list of keys to export size and value of, found with SCAN"),
+        Arg::new("check_single_keys")
+            .long("check-single-keys")
+            .env("REDIS_EXPORTER_CHECK_SINGLE_KEYS")
+            .value_name("LIST")
+            .help("Comma-separated [dbN=]key list of keys to export size and value of"),
+        Arg::new("check_keys_batch_size")
+            .long("check-keys-batch-size")
+            .env("REDIS_EXPORTER_CHECK_KEYS_BATCH_SIZE")
+            .value_name("N")
+            .help("COUNT of each SCAN call made for --check-keys"),
+        Arg::new("check_keys_limit")
+            .long("check-keys-limit")
+            .env("REDIS_EXPORTER_CHECK_KEYS_LIMIT")
+            .value_name("N")
+            .help("Most keys one --check-keys pattern reports; scanning stops there"),
+        Arg::new("include_system_metrics")
+            .long("include-system-metrics")
+            .env("REDIS_EXPORTER_INCL_SYSTEM_METRICS")
+            .action(ArgAction::SetTrue)
+            .help("Also export system metrics such as redis_total_system_memory_bytes"),
+        Arg::new("connection_timeout")
+            .long("connection-timeout")
+            .env("REDIS_EXPORTER_CONNECTION_TIMEOUT")
+            .value_name("DURATION")
+            .help("Timeout for connecting to Redis (the scrape timeout still bounds it)"),
+    ]
+}

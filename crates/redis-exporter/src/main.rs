@@ -1,0 +1,62 @@
+use std::sync::Arc;
+
+use anyhow::Context;
+use metrics_core::Server;
+use redis_exporter::snapshot::Naming;
+use redis_exporter::target::{self, Credentials, PasswordFile};
+use redis_exporter::{keys, Config, RedisExporter, Settings, SCRAPE_PATH, SERVICE};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let invocation = metrics_core::parse_args::<Config>(&SERVICE, redis_exporter::config::args());
+    metrics_core::exit_if_healthcheck(&invocation);
+    let config = invocation.config;
+    metrics_core::logging::init(&config.log);
+
+    let settings = settings(&config)?;
+    let default_target = target::parse(&config.redis.addr, &settings.credentials, true)
+        .context("--redis.addr / REDIS_ADDR")?;
+    tracing::info!(redis = %default_target.name, namespace = %settings.naming.namespace, "scraping");
+    let exporter = Arc::new(RedisExporter::new(default_target, settings));
+    Server::new(SERVICE, config.web.clone(), exporter)
+        .metrics_path(SCRAPE_PATH)
+        .start()?
+        .run_until_signal()
+        .await?;
+    Ok(())
+}
+
+fn settings(config: &Config) -> anyhow::Result<Settings> {
+    let mut credentials = Credentials {
+        user: Some(config.redis.user.clone()).filter(|u| !u.is_empty()),
+        password: Some(config.redis.password.clone()).filter(|p| !p.is_empty()),
+        ..Credentials::default()
+    };
+    if let Some(path) = &config.redis.password_file {
+        match target::read_password_file(path)
+            .with_context(|| format!("cannot read the password file {}", path.display()))?
+        {
+            PasswordFile::ByAddress(map) => {
+                tracing::info!(file = %path.display(), entries = map.len(), "loaded passwords by address");
+                credentials.by_address = map;
+            }
+            PasswordFile::Single(password) => credentials.password = Some(password),
+        }
+    }
+    Ok(Settings {
+        naming: Naming {
+            namespace: config.namespace.clone(),
+            include_system_metrics: config.include_system_metrics,
+        },
+        credentials,
+        check_keys: keys::parse_key_list(&config.check_keys)
+            .map_err(anyhow::Error::msg)
+            .context("--check-keys")?,
+        check_single_keys: keys::parse_key_list(&config.check_single_keys)
+            .map_err(anyhow::Error::msg)
+            .context("--check-single-keys")?,
+        check_keys_batch_size: config.check_keys_batch_size.max(1),
+        check_keys_limit: config.check_keys_limit,
+        connection_timeout: config.connection_timeout,
+    })
+}
