@@ -1,0 +1,159 @@
+//! Bad input and broken hosts: a collector whose files are missing fails alone, and the
+//! `collect[]` parameter selects collectors or is refused with a 400.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use testkit::{free_port, parse_exposition, ServiceProcess};
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create dir");
+    for entry in std::fs::read_dir(from).expect("read fixture dir") {
+        let entry = entry.expect("dir entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy fixture");
+        }
+    }
+}
+
+fn start(args: &[String]) -> ServiceProcess {
+    let port = free_port();
+    let mut all = vec![format!("--web.listen-address=127.0.0.1:{port}")];
+    all.extend_from_slice(args);
+    ServiceProcess::start(env!("CARGO_BIN_EXE_host-exporter"), &all, port)
+}
+
+fn success(text: &str, collector: &str) -> Option<f64> {
+    let families = parse_exposition(text).expect("valid exposition");
+    families
+        .get("node_scrape_collector_success")?
+        .value(&[("collector", collector)])
+}
+
+#[test]
+fn missing_proc_files_fail_only_their_collector() {
+    let proc = tempfile::tempdir().expect("temp dir");
+    copy_tree(&fixtures().join("proc"), proc.path());
+    std::fs::remove_file(proc.path().join("meminfo")).expect("make a hole");
+    let exporter = start(&[format!("--path.procfs={}", proc.path().display())]);
+    let response = testkit::get(&exporter.url("/metrics"));
+    assert_eq!(response.status, 200, "{}", response.body);
+    assert_eq!(
+        success(&response.body, "meminfo"),
+        Some(0.0),
+        "{}",
+        response.body
+    );
+    for healthy in [
+        "cpu",
+        "stat",
+        "loadavg",
+        "diskstats",
+        "vmstat",
+        "netstat",
+        "sockstat",
+        "filefd",
+    ] {
+        assert_eq!(
+            success(&response.body, healthy),
+            Some(1.0),
+            "{healthy} should still work"
+        );
+    }
+    assert!(
+        !response.body.contains("node_memory_"),
+        "no partial meminfo samples"
+    );
+    assert!(response
+        .body
+        .contains("node_cpu_seconds_total{cpu=\"1\",mode=\"idle\"}"));
+    // One clear line naming the collector and the file, and only one over several scrapes.
+    testkit::get(&exporter.url("/metrics"));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let logs = loop {
+        let logs = exporter.logs();
+        if logs.contains("collector failed") || Instant::now() > deadline {
+            break logs;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let failures: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("collector failed"))
+        .collect();
+    assert_eq!(failures.len(), 1, "expected one log line, got:\n{logs}");
+    assert!(failures[0].contains("meminfo"), "{}", failures[0]);
+    assert!(
+        failures[0].contains(&proc.path().join("meminfo").display().to_string()),
+        "{}",
+        failures[0]
+    );
+}
+
+#[test]
+fn unknown_collect_param_is_400() {
+    let exporter = start(&[]);
+    let response = testkit::get(&exporter.url("/metrics?collect[]=cpu&collect[]=nosuchcollector"));
+    assert_eq!(response.status, 400, "{}", response.body);
+    assert!(
+        response.body.contains("nosuchcollector"),
+        "{}",
+        response.body
+    );
+}
+
+#[test]
+fn disabled_collect_param_is_400() {
+    let exporter = start(&["--no-collector.meminfo".to_string()]);
+    let response = testkit::get(&exporter.url("/metrics?collect%5B%5D=meminfo"));
+    assert_eq!(response.status, 400, "{}", response.body);
+    assert!(
+        response.body.contains("disabled collector: meminfo"),
+        "{}",
+        response.body
+    );
+}
+
+#[test]
+fn collect_param_runs_only_the_named_collectors() {
+    let exporter = start(&[]);
+    let response = testkit::get(&exporter.url("/metrics?collect%5B%5D=cpu&collect%5B%5D=meminfo"));
+    assert_eq!(response.status, 200, "{}", response.body);
+    let families = parse_exposition(&response.body).expect("valid exposition");
+    let ran: Vec<String> = families["node_scrape_collector_success"]
+        .samples
+        .iter()
+        .filter_map(|s| s.labels.get("collector").cloned())
+        .collect();
+    assert_eq!(ran, vec!["cpu", "meminfo"]);
+    assert!(families.contains_key("node_cpu_seconds_total"));
+    assert!(families.contains_key("node_memory_MemTotal_bytes"));
+    assert!(!families.contains_key("node_load1"));
+    assert!(!families.contains_key("node_network_up"));
+    // Without the parameter every enabled collector runs.
+    let all = testkit::get(&exporter.url("/metrics"));
+    assert!(all.body.contains("node_load1 "), "{}", all.body);
+}
+
+#[test]
+fn disabled_collectors_do_not_run() {
+    let exporter = start(&[
+        "--no-collector.netclass".to_string(),
+        "--no-collector.loadavg".to_string(),
+    ]);
+    let body = testkit::get(&exporter.url("/metrics")).body;
+    assert_eq!(success(&body, "netclass"), None);
+    assert!(!body.contains("node_load1"));
+    assert!(!body.contains("node_network_iface_id"));
+    assert!(
+        body.contains("node_network_receive_bytes_total"),
+        "netdev still runs"
+    );
+}
