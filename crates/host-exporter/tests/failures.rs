@@ -1,5 +1,6 @@
 //! Bad input and broken hosts: a collector whose files are missing fails alone, and the
 //! `collect[]` parameter selects collectors or is refused with a 400.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: failing loudly is the point
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

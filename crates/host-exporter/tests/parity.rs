@@ -1,6 +1,7 @@
 //! Compares our families with Debian's node_exporter running on the same machine: every family
 //! it exposes (less the Go runtime's) must exist here with the same type and label names, and
 //! the values that cannot move between two scrapes must be equal.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: failing loudly is the point
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;

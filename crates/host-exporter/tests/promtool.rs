@@ -2,6 +2,7 @@
 //! `node_netstat_Tcp_InSegs`, `node_entropy_available_bits`) break two of promtool's naming lints,
 //! and we must keep them for compatibility; so the test allows exactly the complaints that
 //! node_exporter's output gets for the same names, and nothing else.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: failing loudly is the point
 
 use std::collections::BTreeSet;
 
