@@ -77,8 +77,8 @@ impl Target {
             if !live.client.is_closed() {
                 return Ok(live.clone());
             }
+            // Reconnect below; only the outcome of that is logged.
             state.live = None;
-            self.log_down(&mut state, "the connection was closed".into());
         }
         if let Some(at) = state.retry_at {
             if Instant::now() < at {
@@ -131,7 +131,7 @@ impl Target {
         let closed = state.live.as_ref().is_some_and(|l| l.client.is_closed());
         if closed {
             state.live = None;
-            self.log_down(&mut state, "the connection was closed".into());
+            tracing::debug!(server = %self.server, "the connection closed during a scrape");
         }
         closed
     }

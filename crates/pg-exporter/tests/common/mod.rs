@@ -9,7 +9,8 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 pub const MONITOR_USER: &str = "monitor";
-pub const MONITOR_PASSWORD: &str = "m0n-itor's p@ss";
+/// Plain characters: postgres_exporter 0.11 rejects passwords with spaces or quotes.
+pub const MONITOR_PASSWORD: &str = "m0n-itor_pw";
 const SUPERUSER_PASSWORD: &str = "super-secret";
 
 pub struct PgCluster {
@@ -24,19 +25,30 @@ impl PgCluster {
     pub fn start() -> Self {
         let bin = find_bin_dir();
         let as_postgres = is_root();
-        let dir = tempfile::Builder::new().prefix("pgexp-test-").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("pgexp-test-")
+            .tempdir()
+            .unwrap();
         if as_postgres {
             let out = Command::new("chown")
                 .args(["-R", "postgres:postgres"])
                 .arg(dir.path())
                 .output()
                 .unwrap();
-            assert!(out.status.success(), "chown: {}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "chown: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         let pwfile = dir.path().join("pw");
         std::fs::write(&pwfile, SUPERUSER_PASSWORD).unwrap();
         if as_postgres {
-            Command::new("chown").args(["postgres:postgres"]).arg(&pwfile).output().unwrap();
+            Command::new("chown")
+                .args(["postgres:postgres"])
+                .arg(&pwfile)
+                .output()
+                .unwrap();
         }
         let mut cluster = Self {
             port: testkit::free_port(),
@@ -59,7 +71,11 @@ impl PgCluster {
                 "--no-sync",
             ],
         );
-        assert!(out.status.success(), "initdb failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "initdb failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let conf = format!(
             "port = {}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\n\
              fsync = off\nmax_connections = 50\nshared_buffers = 16MB\n",
@@ -135,9 +151,20 @@ impl PgCluster {
     pub fn stop_server(&self) {
         let out = self.run(
             "pg_ctl",
-            &["-D", &self.data_dir().display().to_string(), "-m", "fast", "-w", "stop"],
+            &[
+                "-D",
+                &self.data_dir().display().to_string(),
+                "-m",
+                "fast",
+                "-w",
+                "stop",
+            ],
         );
-        assert!(out.status.success(), "pg_ctl stop: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "pg_ctl stop: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// Runs SQL as the superuser over the unix socket; panics on failure.
@@ -154,7 +181,16 @@ impl PgCluster {
     fn psql_output(&self, db: &str, sql: &str) -> Output {
         Command::new(self.bin.join("psql"))
             .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "postgres", "-d", db])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                "-d",
+                db,
+            ])
             .args(["-c", sql])
             .env("PGPASSWORD", SUPERUSER_PASSWORD)
             .output()
@@ -165,7 +201,16 @@ impl PgCluster {
     pub fn hold(&self, db: &str, sql: &str) -> HeldSession {
         let mut child = Command::new(self.bin.join("psql"))
             .args(["-X", "-q", "-v", "ON_ERROR_STOP=1"])
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "postgres", "-d", db])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                "-d",
+                db,
+            ])
             .env("PGPASSWORD", SUPERUSER_PASSWORD)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::null())
@@ -187,7 +232,10 @@ impl PgCluster {
         } else {
             Command::new(path)
         };
-        cmd.args(args).current_dir(self.dir.path()).output().unwrap()
+        cmd.args(args)
+            .current_dir(self.dir.path())
+            .output()
+            .unwrap()
     }
 }
 
@@ -195,7 +243,14 @@ impl Drop for PgCluster {
     fn drop(&mut self) {
         let _ = self.run(
             "pg_ctl",
-            &["-D", &self.data_dir().display().to_string(), "-m", "immediate", "-w", "stop"],
+            &[
+                "-D",
+                &self.data_dir().display().to_string(),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ],
         );
     }
 }
@@ -225,7 +280,11 @@ pub fn wait_until(limit: Duration, what: &str, mut check: impl FnMut() -> bool) 
 
 fn find_bin_dir() -> PathBuf {
     let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path().join("bin")).collect())
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.path().join("bin"))
+                .collect()
+        })
         .unwrap_or_default();
     versions.retain(|p| p.join("initdb").is_file());
     versions.sort();

@@ -1,0 +1,515 @@
+//! pg-exporter against a real PostgreSQL (Debian's `postgresql`) and, for parity, against Debian's
+//! `prometheus-postgres-exporter` scraping the same server.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use common::{wait_until, PgCluster, MONITOR_PASSWORD, MONITOR_USER};
+use testkit::{free_port, get, parse_exposition, Family, ServiceProcess};
+
+const OURS: &str = env!("CARGO_BIN_EXE_pg-exporter");
+
+fn start_ours(args: &[&str], env: &[(&str, &str)]) -> ServiceProcess {
+    let port = free_port();
+    let mut all = vec![format!("--web.listen-address=127.0.0.1:{port}")];
+    all.extend(args.iter().map(|a| a.to_string()));
+    ServiceProcess::start_with_env(OURS, &all, env, port)
+}
+
+fn scrape(p: &ServiceProcess, path: &str) -> BTreeMap<String, Family> {
+    let r = get(&p.url(path));
+    assert_eq!(r.status, 200, "{path}: {}", r.body);
+    parse_exposition(&r.body).unwrap()
+}
+
+fn query_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn value(families: &BTreeMap<String, Family>, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    families.get(name).and_then(|f| f.value(labels))
+}
+
+/// Families of postgres_exporter releases newer than Debian's 0.11.1 whose names break
+/// promtool's conventions; we keep upstream's names.
+const NEWER_UPSTREAM_LINTED: &[&str] = &[
+    "pg_stat_user_tables_seq_scan",
+    "pg_stat_user_tables_seq_tup_read",
+    "pg_stat_user_tables_idx_scan",
+    "pg_stat_user_tables_idx_tup_fetch",
+    "pg_stat_user_tables_n_tup_ins",
+    "pg_stat_user_tables_n_tup_upd",
+    "pg_stat_user_tables_n_tup_del",
+    "pg_stat_user_tables_n_tup_hot_upd",
+    "pg_stat_user_tables_vacuum_count",
+    "pg_stat_user_tables_autovacuum_count",
+    "pg_stat_user_tables_analyze_count",
+    "pg_stat_user_tables_autoanalyze_count",
+    "pg_statio_user_tables_heap_blocks_read",
+    "pg_statio_user_tables_heap_blocks_hit",
+    "pg_statio_user_tables_idx_blocks_read",
+    "pg_statio_user_tables_idx_blocks_hit",
+    "pg_statio_user_tables_toast_blocks_read",
+    "pg_statio_user_tables_toast_blocks_hit",
+    "pg_statio_user_tables_tidx_blocks_read",
+    "pg_statio_user_tables_tidx_blocks_hit",
+];
+
+/// promtool's complaints about our output, except those about names upstream uses too.
+fn promtool_complaints(ours: &str, upstream_names: &BTreeSet<String>) -> Vec<String> {
+    testkit::promtool_check_metrics(ours)
+        .lines()
+        .filter(|line| {
+            let name = line.split_whitespace().next().unwrap_or("");
+            !upstream_names.contains(name) && !NEWER_UPSTREAM_LINTED.contains(&name)
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+/// A server with a few databases, a table, an open transaction and a held lock.
+fn busy_cluster() -> (PgCluster, Vec<common::HeldSession>) {
+    let pg = PgCluster::start();
+    pg.psql("postgres", "CREATE DATABASE app1");
+    pg.psql("postgres", "CREATE DATABASE app2");
+    pg.psql(
+        "app1",
+        "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, 'x' FROM generate_series(1, 500) g",
+    );
+    pg.psql(
+        "postgres",
+        "CREATE TABLE local_t (id int); INSERT INTO local_t SELECT generate_series(1, 50); \
+         SELECT pg_create_physical_replication_slot('parity_slot', true)",
+    );
+    let held = vec![
+        pg.hold("app1", "BEGIN; SELECT txid_current();"),
+        pg.hold(
+            "app2",
+            "BEGIN; CREATE TABLE held (x int); LOCK TABLE held IN SHARE MODE;",
+        ),
+    ];
+    (pg, held)
+}
+
+#[test]
+fn postgres_parity_with_upstream_postgres_exporter() {
+    let upstream_bin = testkit::require_command(
+        "prometheus-postgres-exporter",
+        "prometheus-postgres-exporter",
+    );
+    let (pg, _held) = busy_cluster();
+    let dsn = pg.uri("postgres");
+    // Let the held sessions reach their state.
+    wait_until(Duration::from_secs(10), "the open transaction", || {
+        pg.psql(
+            "postgres",
+            "SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction'",
+        ) == "2"
+    });
+    let up_port = free_port();
+    let upstream = ServiceProcess::start_with_env(
+        upstream_bin,
+        &[format!("--web.listen-address=127.0.0.1:{up_port}")],
+        &[("DATA_SOURCE_NAME", &dsn)],
+        up_port,
+    );
+    let ours = start_ours(&[], &[("DATA_SOURCE_NAME", &dsn)]);
+
+    let theirs_text = get(&upstream.url("/metrics")).body;
+    let ours_text = get(&ours.url("/metrics")).body;
+    let theirs = parse_exposition(&theirs_text).unwrap();
+    let mine = parse_exposition(&ours_text).unwrap();
+    assert_eq!(
+        value(&theirs, "pg_up", &[]),
+        Some(1.0),
+        "upstream could not connect:\n{}",
+        upstream.logs()
+    );
+    assert_eq!(value(&mine, "pg_up", &[]), Some(1.0), "{}", ours.logs());
+
+    let mut problems = Vec::new();
+    for (name, family) in &theirs {
+        if ["go_", "process_", "promhttp_"]
+            .iter()
+            .any(|p| name.starts_with(p))
+        {
+            continue;
+        }
+        let Some(ours_family) = mine.get(name) else {
+            problems.push(format!("missing family {name} ({})", family.kind));
+            continue;
+        };
+        if ours_family.kind != family.kind {
+            problems.push(format!(
+                "{name}: type {} (upstream {})",
+                ours_family.kind, family.kind
+            ));
+        }
+        if ours_family.label_names() != family.label_names() {
+            problems.push(format!(
+                "{name}: labels {:?} (upstream {:?})",
+                ours_family.label_names(),
+                family.label_names()
+            ));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "differences from postgres_exporter:\n{}",
+        problems.join("\n")
+    );
+
+    // Values that do not move between the two scrapes must agree.
+    for db in ["postgres", "app1", "app2"] {
+        let a = value(&theirs, "pg_database_size_bytes", &[("datname", db)]).unwrap();
+        let b = value(&mine, "pg_database_size_bytes", &[("datname", db)]).unwrap();
+        assert!(
+            (a - b).abs() <= a * 0.05,
+            "pg_database_size_bytes{{datname={db}}}: {b} vs upstream {a}"
+        );
+    }
+    // lib/pq sets extra_float_digits=2 for its own session, so upstream reports that instead of
+    // the server's value; we report the server's.
+    let session_only = ["pg_settings_extra_float_digits"];
+    for (name, family) in theirs
+        .iter()
+        .filter(|(n, _)| n.starts_with("pg_settings_") && !session_only.contains(&n.as_str()))
+    {
+        let a = family.samples[0].value;
+        let b = mine[name].samples[0].value;
+        assert!(
+            a == b || (a.is_nan() && b.is_nan()),
+            "{name}: {b} vs upstream {a}"
+        );
+    }
+    for (name, labels) in [
+        (
+            "pg_stat_activity_count",
+            [("datname", "app1"), ("state", "idle in transaction")],
+        ),
+        (
+            "pg_stat_activity_count",
+            [("datname", "app2"), ("state", "idle in transaction")],
+        ),
+        (
+            "pg_stat_activity_count",
+            [("datname", "postgres"), ("state", "active")],
+        ),
+        (
+            "pg_locks_count",
+            [("datname", "app2"), ("mode", "sharelock")],
+        ),
+        (
+            "pg_replication_slots_active",
+            [("slot_name", "parity_slot"), ("database", "")],
+        ),
+    ] {
+        let a = value(&theirs, name, &labels);
+        let b = value(&mine, name, &labels);
+        assert!(
+            a.is_some() && a == b,
+            "{name}{labels:?}: {b:?} vs upstream {a:?}"
+        );
+    }
+    assert_eq!(
+        value(
+            &mine,
+            "pg_stat_activity_count",
+            &[("datname", "app1"), ("state", "idle in transaction")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(
+            &mine,
+            "pg_locks_count",
+            &[("datname", "app2"), ("mode", "sharelock")]
+        ),
+        Some(1.0)
+    );
+    // The table of the configured database shows up in the per-table families.
+    assert_eq!(
+        value(
+            &mine,
+            "pg_stat_user_tables_n_live_tup",
+            &[("datname", "postgres"), ("relname", "local_t")]
+        ),
+        Some(50.0)
+    );
+
+    let upstream_names: BTreeSet<String> = theirs.keys().cloned().collect();
+    let complaints = promtool_complaints(&ours_text, &upstream_names);
+    assert!(
+        complaints.is_empty(),
+        "promtool check metrics:\n{}",
+        complaints.join("\n")
+    );
+}
+
+#[test]
+fn postgres_down_backend_reports_up_zero_and_recovers() {
+    let pg = PgCluster::start();
+    let ours = start_ours(
+        &["--web.scrape-timeout=5s"],
+        &[("DATA_SOURCE_NAME", &pg.uri("postgres"))],
+    );
+    assert_eq!(value(&scrape(&ours, "/metrics"), "pg_up", &[]), Some(1.0));
+
+    pg.stop_server();
+    for _ in 0..3 {
+        let start = Instant::now();
+        let m = scrape(&ours, "/metrics");
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "took {:?}",
+            start.elapsed()
+        );
+        assert_eq!(value(&m, "pg_up", &[]), Some(0.0));
+        assert_eq!(value(&m, "pg_exporter_last_scrape_error", &[]), Some(1.0));
+        std::thread::sleep(Duration::from_millis(700));
+    }
+    let logs = ours.logs();
+    let down_lines = logs
+        .lines()
+        .filter(|l| l.contains("PostgreSQL is unreachable"))
+        .count();
+    assert_eq!(
+        down_lines, 1,
+        "expected one log line for the outage:\n{logs}"
+    );
+
+    pg.start_server();
+    wait_until(Duration::from_secs(30), "pg_up back to 1", || {
+        value(&scrape(&ours, "/metrics"), "pg_up", &[]) == Some(1.0)
+    });
+    let logs = ours.logs();
+    assert!(logs.contains("connected to PostgreSQL"), "{logs}");
+    assert!(
+        !logs.contains(MONITOR_PASSWORD) && !logs.contains("m0n-itor"),
+        "password in logs:\n{logs}"
+    );
+}
+
+#[test]
+fn postgres_wrong_password_reports_up_zero_without_leaking_it() {
+    let pg = PgCluster::start();
+    let secret = "Wr0ng-Passw0rd-xyz";
+    let ours = start_ours(
+        &[],
+        &[(
+            "DATA_SOURCE_NAME",
+            &pg.uri_with_password("postgres", secret),
+        )],
+    );
+    let r = get(&ours.url("/metrics"));
+    assert_eq!(r.status, 200);
+    let m = parse_exposition(&r.body).unwrap();
+    assert_eq!(value(&m, "pg_up", &[]), Some(0.0));
+    let logs = ours.logs();
+    assert!(logs.contains("password authentication failed"), "{logs}");
+    assert!(
+        logs.contains(":******@127.0.0.1"),
+        "the DSN should be shown redacted:\n{logs}"
+    );
+    assert!(
+        !logs.contains(secret) && !r.body.contains(secret),
+        "password leaked:\n{logs}"
+    );
+}
+
+#[test]
+fn postgres_unreachable_host_answers_within_the_timeout() {
+    let dead_port = free_port();
+    let ours = start_ours(
+        &["--web.scrape-timeout=3s"],
+        &[(
+            "DATA_SOURCE_NAME",
+            &format!("postgresql://u:p@127.0.0.1:{dead_port}/x?sslmode=disable"),
+        )],
+    );
+    let start = Instant::now();
+    let m = scrape(&ours, "/metrics");
+    assert!(start.elapsed() < Duration::from_secs(3));
+    assert_eq!(value(&m, "pg_up", &[]), Some(0.0));
+}
+
+#[test]
+fn postgres_secret_files_configure_user_and_password() {
+    let pg = PgCluster::start();
+    let dir = tempfile::tempdir().unwrap();
+    let user_file = dir.path().join("postgres_user");
+    let pass_file = dir.path().join("postgres_password");
+    std::fs::write(&user_file, format!("{MONITOR_USER}\n")).unwrap();
+    std::fs::write(&pass_file, format!("{MONITOR_PASSWORD}\n")).unwrap();
+    let uri = format!("127.0.0.1:{}/postgres?sslmode=disable", pg.port);
+    let ours = start_ours(
+        &[],
+        &[
+            ("DATA_SOURCE_URI", &uri),
+            ("DATA_SOURCE_USER_FILE", user_file.to_str().unwrap()),
+            ("DATA_SOURCE_PASS_FILE", pass_file.to_str().unwrap()),
+        ],
+    );
+    let m = scrape(&ours, "/metrics");
+    assert_eq!(value(&m, "pg_up", &[]), Some(1.0), "{}", ours.logs());
+    assert!(m.contains_key("pg_stat_database_xact_commit"));
+}
+
+#[test]
+fn postgres_custom_query_file_adds_metrics_and_a_failing_query_only_zeroes_its_success() {
+    let pg = PgCluster::start();
+    pg.psql("postgres", "CREATE TABLE orders (id int); INSERT INTO orders SELECT generate_series(1, 42); ANALYZE orders");
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/queries.yaml");
+    let ours = start_ours(
+        &["--extend.query-path", file],
+        &[("DATA_SOURCE_NAME", &pg.uri("postgres"))],
+    );
+    let m = scrape(&ours, "/metrics");
+    assert_eq!(value(&m, "pg_up", &[]), Some(1.0));
+    assert_eq!(
+        value(
+            &m,
+            "app_tables_live_rows",
+            &[("relname", "orders"), ("schemaname", "public")]
+        ),
+        Some(42.0)
+    );
+    assert_eq!(m["app_tables_seq_scan"].kind, "counter");
+    assert_eq!(
+        value(&m, "app_tables_health", &[("relname", "orders")]),
+        Some(1.0)
+    );
+    assert_eq!(value(&m, "pg_replication_lag", &[]), Some(0.0));
+    assert_eq!(
+        value(
+            &m,
+            "pg_custom_query_success",
+            &[("namespace", "app_tables")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(
+            &m,
+            "pg_custom_query_success",
+            &[("namespace", "app_broken")]
+        ),
+        Some(0.0)
+    );
+    assert!(!m.contains_key("app_broken_x"));
+    // Nothing else suffers from the broken query.
+    assert_eq!(value(&m, "pg_exporter_last_scrape_error", &[]), Some(0.0));
+    assert_eq!(
+        value(&m, "pg_exporter_user_queries_load_error", &[]),
+        Some(0.0)
+    );
+    assert!(m["pg_stat_database_xact_commit"].samples.len() >= 3);
+    // The failure is logged once, not on every scrape.
+    scrape(&ours, "/metrics");
+    let logs = ours.logs();
+    assert_eq!(logs.matches("custom query failed").count(), 1, "{logs}");
+}
+
+#[test]
+fn broken_custom_query_file_is_rejected_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("queries.yaml");
+    std::fs::write(
+        &path,
+        "ok:\n  query: \"SELECT 1 AS one\"\n  metrics:\n    - one:\n        usage: \"GAUGGE\"\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(OURS)
+        .args(["--web.listen-address=127.0.0.1:0", "--extend.query-path"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(path.to_str().unwrap()), "{stderr}");
+    assert!(
+        stderr.contains("line 5") && stderr.contains("GAUGGE"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn postgres_probe_scrapes_the_named_target_and_rejects_bad_ones() {
+    let pg = PgCluster::start();
+    let ours = start_ours(&["--web.scrape-timeout=4s"], &[]);
+    assert_eq!(get(&ours.url("/probe")).status, 400);
+    assert_eq!(get(&ours.url("/probe?target=")).status, 400);
+    assert_eq!(
+        get(&ours.url("/probe?target=postgres%3A%2F%2F%5Bbroken")).status,
+        400
+    );
+    assert_eq!(
+        get(&ours.url("/probe?target=mysql%3A%2F%2Fh%2Fdb")).status,
+        400
+    );
+    assert_eq!(
+        get(&ours.url("/probe?target=127.0.0.1%3A5432&auth_module=nope")).status,
+        400
+    );
+
+    let target = query_encode(&pg.uri("postgres"));
+    let m = scrape(&ours, &format!("/probe?target={target}"));
+    assert_eq!(value(&m, "pg_up", &[]), Some(1.0), "{}", ours.logs());
+    assert!(m.contains_key("pg_stat_database_xact_commit"));
+    assert!(!m.contains_key("process_cpu_seconds_total"));
+    let server = format!("127.0.0.1:{}", pg.port);
+    assert_eq!(value(&m, "pg_static", &[("server", &server)]), Some(1.0));
+
+    let dead = free_port();
+    let m = scrape(&ours, &format!("/probe?target=127.0.0.1%3A{dead}"));
+    assert_eq!(value(&m, "pg_up", &[]), Some(0.0));
+    // /metrics without a data source still answers.
+    assert_eq!(value(&scrape(&ours, "/metrics"), "pg_up", &[]), Some(0.0));
+}
+
+#[test]
+fn postgres_auto_discovery_covers_tables_of_every_database() {
+    let pg = PgCluster::start();
+    pg.psql("postgres", "CREATE DATABASE shop");
+    pg.psql("postgres", "CREATE DATABASE skipped");
+    pg.psql("shop", "CREATE TABLE items (id int); INSERT INTO items SELECT generate_series(1, 7); ANALYZE items");
+    pg.psql("skipped", "CREATE TABLE hidden (id int)");
+    let ours = start_ours(
+        &["--auto-discover-databases", "--exclude-databases=skipped"],
+        &[("DATA_SOURCE_NAME", &pg.uri("postgres"))],
+    );
+    let m = scrape(&ours, "/metrics");
+    assert_eq!(value(&m, "pg_up", &[]), Some(1.0));
+    assert_eq!(
+        value(
+            &m,
+            "pg_stat_user_tables_n_live_tup",
+            &[("datname", "shop"), ("relname", "items")]
+        ),
+        Some(7.0)
+    );
+    assert!(value(
+        &m,
+        "pg_stat_user_tables_n_live_tup",
+        &[("relname", "hidden")]
+    )
+    .is_none());
+    assert!(value(&m, "pg_database_size_bytes", &[("datname", "skipped")]).is_none());
+    // Collector metrics are reported once per collector, not per database.
+    let success = &m["pg_scrape_collector_success"];
+    let names: Vec<&str> = success
+        .samples
+        .iter()
+        .map(|s| s.labels["collector"].as_str())
+        .collect();
+    let unique: BTreeSet<&str> = names.iter().copied().collect();
+    assert_eq!(names.len(), unique.len(), "{names:?}");
+}
