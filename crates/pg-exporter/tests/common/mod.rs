@@ -50,7 +50,7 @@ impl PgCluster {
                 .output()
                 .unwrap();
         }
-        let mut cluster = Self {
+        let cluster = Self {
             port: testkit::free_port(),
             dir,
             bin,
