@@ -41,3 +41,161 @@ pub fn promtool_complaints(text: &str, namespace: &str) -> Vec<String> {
         .map(str::to_string)
         .collect()
 }
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A private `redis-server` (Debian's) on a free port, with no persistence, killed on drop.
+pub struct RedisServer {
+    child: Option<Child>,
+    pub port: u16,
+    pub password: Option<String>,
+    pub socket: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+impl RedisServer {
+    pub fn start() -> Self {
+        Self::start_with_password(None)
+    }
+
+    pub fn start_with_password(password: Option<&str>) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir for redis");
+        let mut server = Self {
+            child: None,
+            port: testkit::free_port(),
+            password: password.map(str::to_string),
+            socket: dir.path().join("redis.sock"),
+            dir,
+        };
+        server.spawn();
+        server
+    }
+
+    fn spawn(&mut self) {
+        let program = testkit::require_command("redis-server", "redis-server");
+        let mut cmd = Command::new(program);
+        cmd.args(["--port", &self.port.to_string()])
+            .args(["--bind", "127.0.0.1"])
+            .args(["--save", ""])
+            .args(["--appendonly", "no"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .arg("--unixsocket")
+            .arg(&self.socket)
+            .args(["--unixsocketperm", "700"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if let Some(p) = &self.password {
+            cmd.args(["--requirepass", p]);
+        }
+        self.child = Some(cmd.spawn().expect("start redis-server"));
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(10) {
+            if self.ping() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!(
+            "redis-server did not answer on port {} within 10s",
+            self.port
+        );
+    }
+
+    /// Whether something answers a RESP PING (PONG, or NOAUTH when a password is set).
+    fn ping(&self) -> bool {
+        let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
+        if s.write_all(b"PING\r\n").is_err() {
+            return false;
+        }
+        let mut buf = [0u8; 64];
+        matches!(s.read(&mut buf), Ok(n) if n > 0 && (buf[0] == b'+' || buf[0] == b'-'))
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port (its data is gone: no persistence).
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Runs one command with redis-cli and returns its output.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let program = testkit::require_command("redis-cli", "redis-tools");
+        let mut cmd = Command::new(program);
+        cmd.args(["-p", &self.port.to_string()]);
+        if let Some(p) = &self.password {
+            cmd.args(["--no-auth-warning", "-a", p]);
+        }
+        let out = cmd.args(args).output().expect("run redis-cli");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Feeds many commands to `redis-cli` through stdin in one go.
+    pub fn cli_batch(&self, commands: &str) {
+        let program = testkit::require_command("redis-cli", "redis-tools");
+        let mut cmd = Command::new(program);
+        cmd.args(["-p", &self.port.to_string()]);
+        if let Some(p) = &self.password {
+            cmd.args(["--no-auth-warning", "-a", p]);
+        }
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("run redis-cli");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(commands.as_bytes())
+            .expect("feed redis-cli");
+        child.wait().expect("redis-cli");
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Our exporter, started with `args` and environment, on a free port.
+pub fn exporter(args: &[&str], env: &[(&str, &str)]) -> testkit::ServiceProcess {
+    let port = testkit::free_port();
+    let mut all: Vec<String> = vec![format!("--web.listen-address=127.0.0.1:{port}")];
+    all.extend(args.iter().map(|a| a.to_string()));
+    testkit::ServiceProcess::start_with_env(env!("CARGO_BIN_EXE_redis-exporter"), &all, env, port)
+}
+
+/// Scrapes `url`, expecting 200, and parses the families.
+pub fn scrape(url: &str) -> (String, std::collections::BTreeMap<String, testkit::Family>) {
+    let response = testkit::get(url);
+    assert_eq!(response.status, 200, "GET {url}: {}", response.body);
+    let families = testkit::parse_exposition(&response.body).expect("parse exposition");
+    (response.body, families)
+}
+
+pub fn up(families: &std::collections::BTreeMap<String, testkit::Family>) -> f64 {
+    families
+        .get("redis_up")
+        .and_then(|f| f.value(&[]))
+        .expect("redis_up present")
+}
