@@ -29,6 +29,16 @@ pub fn load(path: &Path) -> Result<Value, String> {
     serde_json::from_str(&text).map_err(|e| format!("parse {}: {e}", path.display()))
 }
 
+/// Every panel query of every dashboard in `grafana/dashboards/`, for checks against a live
+/// Prometheus (the stack's end-to-end test runs each `runnable()` query and expects data).
+pub fn all_panel_queries() -> Result<Vec<PanelQuery>, String> {
+    let mut queries = Vec::new();
+    for file in crate::paths::files_with_extension(&crate::paths::dashboards_dir(), "json") {
+        queries.extend(panel_queries(&load(&file)?));
+    }
+    Ok(queries)
+}
+
 /// Every panel, rows' nested panels included.
 pub fn panels(dashboard: &Value) -> Vec<&Value> {
     let mut out = Vec::new();

@@ -222,9 +222,48 @@ fn every_panel_and_variable_query_parses_in_prometheus() {
     );
 }
 
-/// Redis with a maxmemory, our redis-exporter and a Prometheus scraping it every second: each
-/// Redis dashboard query (variables at "All") returns at least one series, so the dashboard's
-/// metric names are the ones our exporter serves.
+/// A Prometheus scraping `target` every second as job `job`.
+fn prometheus_scraping(dir: &Path, job: &str, target: &str) -> ServiceProcess {
+    let config = dir.join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n\
+             scrape_configs:\n  - job_name: {job}\n    static_configs:\n      - targets: [\"{target}\"]\n"
+        ),
+    )
+    .unwrap();
+    start_prometheus(&config, &dir.join("data"))
+}
+
+/// Waits (rates need two scrapes) until every panel query and variable query of `file`
+/// returns at least one series.
+fn assert_every_query_returns_data(base: &str, file: &str) {
+    let dashboard = load(&paths::dashboards_dir().join(file)).unwrap();
+    let queries = panel_queries(&dashboard);
+    let start = Instant::now();
+    loop {
+        let empty: Vec<String> = queries
+            .iter()
+            .map(|q| (format!("{:?}", q.panel_title), q.runnable()))
+            .chain(variable_selectors(&dashboard))
+            .filter(|(_, query)| prometheus_query(base, query).map_or(true, |r| r.is_empty()))
+            .map(|(what, query)| format!("{what}: {query}"))
+            .collect();
+        if empty.is_empty() {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{file}: queries without data:\n{}",
+            empty.join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// Redis with a maxmemory and our redis-exporter: every Redis dashboard query (variables at
+/// "All") returns data, so the dashboard's metric names are the ones our exporter serves.
 #[test]
 fn every_redis_panel_returns_data_from_our_redis_exporter() {
     let dir = tempfile::tempdir().unwrap();
@@ -256,42 +295,21 @@ fn every_redis_panel_returns_data_from_our_redis_exporter() {
         ],
         exporter_port,
     );
-    let config = dir.path().join("prometheus.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n\
-             scrape_configs:\n  - job_name: redis\n    static_configs:\n      - targets: [\"127.0.0.1:{exporter_port}\"]\n"
-        ),
-    )
-    .unwrap();
-    let prometheus = start_prometheus(&config, &dir.path().join("data"));
-    let base = prometheus.url("");
+    let prometheus =
+        prometheus_scraping(dir.path(), "redis", &format!("127.0.0.1:{exporter_port}"));
+    assert_every_query_returns_data(&prometheus.url(""), "redis.json");
+}
 
-    let dashboard = load(&paths::dashboards_dir().join("redis.json")).unwrap();
-    let queries = panel_queries(&dashboard);
-    // Rates need two scrapes inside their 1m window.
-    let start = Instant::now();
-    loop {
-        let empty: Vec<String> = queries
-            .iter()
-            .filter(|q| prometheus_query(&base, &q.runnable()).map_or(true, |r| r.is_empty()))
-            .map(|q| format!("{:?}: {}", q.panel_title, q.runnable()))
-            .collect();
-        if empty.is_empty() {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "Redis panels without data:\n{}",
-            empty.join("\n")
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
-    for (name, selector) in variable_selectors(&dashboard) {
-        assert!(
-            !prometheus_query(&base, &selector).unwrap().is_empty(),
-            "variable {name}: {selector}"
-        );
-    }
+/// Our host-exporter on this machine: every Host dashboard query returns data.
+#[test]
+fn every_host_panel_returns_data_from_our_host_exporter() {
+    let dir = tempfile::tempdir().unwrap();
+    let exporter_port = free_port();
+    let _exporter = ServiceProcess::start(
+        paths::workspace_binary("host-exporter", "host-exporter").unwrap(),
+        &[format!("--web.listen-address=127.0.0.1:{exporter_port}")],
+        exporter_port,
+    );
+    let prometheus = prometheus_scraping(dir.path(), "node", &format!("127.0.0.1:{exporter_port}"));
+    assert_every_query_returns_data(&prometheus.url(""), "host.json");
 }
