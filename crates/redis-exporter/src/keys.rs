@@ -79,6 +79,10 @@ fn unescape(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+/// Longest string value exported as the `val` label of `key_value_as_string`; longer ones are
+/// only sized (upstream puts any length into the label).
+pub const MAX_VALUE_LABEL_BYTES: usize = 1024;
+
 /// Limits for expanding patterns.
 #[derive(Debug, Clone, Copy)]
 pub struct ScanLimits {
@@ -168,7 +172,11 @@ pub async fn read<C: ConnectionLike>(
             let step = match kind {
                 "string" => {
                     sizes.cmd("STRLEN").arg(&k.key);
-                    sizes.cmd("GETRANGE").arg(&k.key).arg(0).arg(63);
+                    sizes
+                        .cmd("GETRANGE")
+                        .arg(&k.key)
+                        .arg(0)
+                        .arg(MAX_VALUE_LABEL_BYTES - 1);
                     Step::String
                 }
                 "list" | "set" | "zset" | "hash" | "stream" => {
@@ -200,6 +208,7 @@ pub async fn read<C: ConnectionLike>(
                 key: k.key.clone(),
                 size: 0.0,
                 value: None,
+                text: None,
             };
             match step {
                 Step::Missing => {}
@@ -210,10 +219,13 @@ pub async fn read<C: ConnectionLike>(
                     stat.size = length as f64;
                     if head.starts_with(b"HYLL") {
                         hyperloglogs.push(stats.len());
-                    } else if length <= 64 {
-                        stat.value = std::str::from_utf8(&head)
-                            .ok()
-                            .and_then(|s| s.trim().parse::<f64>().ok());
+                    } else if length <= MAX_VALUE_LABEL_BYTES as i64 {
+                        if let Ok(text) = String::from_utf8(head) {
+                            match text.trim().parse::<f64>() {
+                                Ok(v) => stat.value = Some(v),
+                                Err(_) => stat.text = Some(text),
+                            }
+                        }
                     }
                 }
             }

@@ -48,6 +48,8 @@ pub struct KeyStat {
     pub size: f64,
     /// The value of a string key that parses as a number.
     pub value: Option<f64>,
+    /// The value of a (short) string key that does not.
+    pub text: Option<String>,
 }
 
 /// How the metrics are named and which optional ones are wanted.
@@ -154,6 +156,14 @@ pub fn write_metrics(snapshot: &Snapshot, naming: &Naming, now: f64, set: &mut M
         );
         if let Some(value) = key.value {
             w.gauge("key_value", "The value of \"key\"", &labels, value);
+        }
+        if let Some(text) = &key.text {
+            w.gauge(
+                "key_value_as_string",
+                "The value of \"key\" as a string",
+                &[labels[0], labels[1], ("val", text)],
+                1.0,
+            );
         }
     }
 }

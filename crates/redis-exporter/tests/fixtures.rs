@@ -244,12 +244,21 @@ fn config_slowlog_latency_and_keys() {
                 key: "counter".into(),
                 size: 2.0,
                 value: Some(42.0),
+                text: None,
             },
             KeyStat {
                 db: 3,
                 key: "list \"x\"".into(),
                 size: 5.0,
                 value: None,
+                text: None,
+            },
+            KeyStat {
+                db: 0,
+                key: "greeting".into(),
+                size: 5.0,
+                value: None,
+                text: Some("hello".into()),
             },
         ],
     };
@@ -292,6 +301,14 @@ fn config_slowlog_latency_and_keys() {
         5.0
     );
     assert!(f["redis_key_value"].value(&[("db", "db3")]).is_none());
+    assert_eq!(
+        value(
+            &f,
+            "redis_key_value_as_string",
+            &[("db", "db0"), ("key", "greeting"), ("val", "hello")]
+        ),
+        1.0
+    );
     let complaints = common::promtool_complaints(&text, "redis");
     assert!(complaints.is_empty(), "{complaints:#?}");
 }

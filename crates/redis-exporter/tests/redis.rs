@@ -241,6 +241,10 @@ fn redis_check_keys_reads_sizes_and_values_and_stays_within_its_limit() {
     );
     assert_eq!(size.value(&[("db", "db0"), ("key", "text")]), Some(5.0));
     assert_eq!(value.value(&[("db", "db0"), ("key", "text")]), None);
+    assert_eq!(
+        f["redis_key_value_as_string"].value(&[("db", "db0"), ("key", "text"), ("val", "hello")]),
+        Some(1.0)
+    );
     assert_eq!(size.value(&[("db", "db0"), ("key", "h")]), Some(2.0));
     assert_eq!(
         size.value(&[("db", "db0"), ("key", "hll")]),

@@ -54,6 +54,7 @@ pub struct RedisServer {
     pub port: u16,
     pub password: Option<String>,
     pub socket: PathBuf,
+    extra: Vec<String>,
     dir: tempfile::TempDir,
 }
 
@@ -63,12 +64,18 @@ impl RedisServer {
     }
 
     pub fn start_with_password(password: Option<&str>) -> Self {
+        Self::start_with(password, &[])
+    }
+
+    /// With extra `redis-server` arguments, e.g. `["--replicaof", "127.0.0.1", "6379"]`.
+    pub fn start_with(password: Option<&str>, extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir for redis");
         let mut server = Self {
             child: None,
             port: testkit::free_port(),
             password: password.map(str::to_string),
             socket: dir.path().join("redis.sock"),
+            extra: extra.iter().map(|a| a.to_string()).collect(),
             dir,
         };
         server.spawn();
@@ -87,6 +94,7 @@ impl RedisServer {
             .arg("--unixsocket")
             .arg(&self.socket)
             .args(["--unixsocketperm", "700"])
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         if let Some(p) = &self.password {
