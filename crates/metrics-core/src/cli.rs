@@ -65,8 +65,7 @@ where
 {
     let command = command::<C>(service, args);
     let matches = command.clone().try_get_matches_from(argv)?;
-    let mut overrides = generic_env_overrides(service.env_prefix);
-    overrides.extend(flag_overrides(&command, &matches));
+    let overrides = flag_overrides(&command, &matches);
     let file = matches.get_one::<PathBuf>("config.file").cloned();
     let config =
         config::load::<C>(service.env_prefix, file.as_deref(), &overrides).map_err(Box::new)?;
@@ -164,20 +163,6 @@ pub fn toggle_args(key_prefix: &str, flag_prefix: &str, names: &[(&str, bool)]) 
                 .help(format!("Disable the {name} collector")),
         );
     }
-    out
-}
-
-/// `{PREFIX}_SECTION__KEY=value` variables: the generic way to set any key from the environment.
-fn generic_env_overrides(prefix: &str) -> Vec<(String, Override)> {
-    let lead = format!("{prefix}_");
-    let mut out: Vec<(String, Override)> = std::env::vars()
-        .filter_map(|(name, value)| {
-            let rest = name.strip_prefix(&lead)?;
-            rest.contains("__")
-                .then(|| (rest.to_lowercase().replace("__", "."), Override::One(value)))
-        })
-        .collect();
-    out.sort_by(|a, b| a.0.cmp(&b.0));
     out
 }
 
