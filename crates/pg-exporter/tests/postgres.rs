@@ -513,3 +513,76 @@ fn postgres_auto_discovery_covers_tables_of_every_database() {
     let unique: BTreeSet<&str> = names.iter().copied().collect();
     assert_eq!(names.len(), unique.len(), "{names:?}");
 }
+
+#[test]
+fn postgres_replication_families_match_upstream_on_primary_and_standby() {
+    let upstream_bin = testkit::require_command(
+        "prometheus-postgres-exporter",
+        "prometheus-postgres-exporter",
+    );
+    let primary = PgCluster::start();
+    let standby = PgCluster::standby_of(&primary);
+    wait_until(Duration::from_secs(30), "the standby to stream", || {
+        primary.psql(
+            "postgres",
+            "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'",
+        ) == "1"
+    });
+    for (role, pg) in [("primary", &primary), ("standby", &standby)] {
+        let dsn = pg.uri("postgres");
+        let up_port = free_port();
+        let upstream = ServiceProcess::start_with_env(
+            &upstream_bin,
+            &[format!("--web.listen-address=127.0.0.1:{up_port}")],
+            &[("DATA_SOURCE_NAME", &dsn)],
+            up_port,
+        );
+        let ours = start_ours(&[], &[("DATA_SOURCE_NAME", &dsn)]);
+        let theirs = parse_exposition(&get(&upstream.url("/metrics")).body).unwrap();
+        let mine = scrape(&ours, "/metrics");
+        assert_eq!(
+            value(&mine, "pg_up", &[]),
+            Some(1.0),
+            "{role}: {}",
+            ours.logs()
+        );
+        let is_replica = if role == "standby" { 1.0 } else { 0.0 };
+        assert_eq!(
+            value(&mine, "pg_replication_is_replica", &[]),
+            Some(is_replica),
+            "{role}"
+        );
+        for (name, family) in theirs.iter().filter(|(n, _)| {
+            n.starts_with("pg_stat_replication") || n.starts_with("pg_replication")
+        }) {
+            let ours_family = mine
+                .get(name)
+                .unwrap_or_else(|| panic!("{role}: missing {name} ({})", family.kind));
+            assert_eq!(ours_family.kind, family.kind, "{role}: {name}");
+            assert_eq!(
+                ours_family.label_names(),
+                family.label_names(),
+                "{role}: {name}"
+            );
+        }
+        if role == "primary" {
+            assert!(
+                theirs.contains_key("pg_stat_replication_pg_wal_lsn_diff"),
+                "upstream shows no standby: the comparison above proved nothing"
+            );
+            let walreceiver = [("application_name", "walreceiver"), ("state", "streaming")];
+            assert!(value(&mine, "pg_stat_replication_pg_wal_lsn_diff", &walreceiver).is_some());
+            assert!(
+                value(
+                    &mine,
+                    "pg_stat_replication_pg_current_wal_lsn_bytes",
+                    &walreceiver
+                )
+                .unwrap()
+                    > 0.0,
+                "{:?}",
+                mine.get("pg_stat_replication_pg_current_wal_lsn_bytes")
+            );
+        }
+    }
+}

@@ -23,39 +23,9 @@ pub struct PgCluster {
 impl PgCluster {
     /// initdb, start, and create the `monitor` user (member of `pg_monitor`).
     pub fn start() -> Self {
-        let bin = find_bin_dir();
-        let as_postgres = is_root();
-        let dir = tempfile::Builder::new()
-            .prefix("pgexp-test-")
-            .tempdir()
-            .unwrap();
-        if as_postgres {
-            let out = Command::new("chown")
-                .args(["-R", "postgres:postgres"])
-                .arg(dir.path())
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "chown: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        let pwfile = dir.path().join("pw");
-        std::fs::write(&pwfile, SUPERUSER_PASSWORD).unwrap();
-        if as_postgres {
-            Command::new("chown")
-                .args(["postgres:postgres"])
-                .arg(&pwfile)
-                .output()
-                .unwrap();
-        }
-        let cluster = Self {
-            port: testkit::free_port(),
-            dir,
-            bin,
-            as_postgres,
-        };
+        let cluster = Self::empty();
+        let pwfile = cluster.dir.path().join("pw");
+        cluster.write_owned(&pwfile, SUPERUSER_PASSWORD);
         let data = cluster.data_dir();
         let out = cluster.run(
             "initdb",
@@ -76,16 +46,7 @@ impl PgCluster {
             "initdb failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let conf = format!(
-            "port = {}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\n\
-             fsync = off\nmax_connections = 50\nshared_buffers = 16MB\n",
-            cluster.port,
-            cluster.dir.path().display()
-        );
-        let conf_path = data.join("postgresql.auto.conf");
-        let mut existing = std::fs::read_to_string(&conf_path).unwrap_or_default();
-        existing.push_str(&conf);
-        std::fs::write(&conf_path, existing).unwrap();
+        cluster.append_own_settings();
         cluster.start_server();
         cluster.psql(
             "postgres",
@@ -95,6 +56,107 @@ impl PgCluster {
             ),
         );
         cluster
+    }
+
+    /// A streaming-replication standby of `primary` (pg_basebackup -R), started.
+    pub fn standby_of(primary: &PgCluster) -> Self {
+        let cluster = Self::empty();
+        let data = cluster.data_dir();
+        let passfile = cluster.dir.path().join("pgpass");
+        cluster.write_owned(
+            &passfile,
+            &format!(
+                "127.0.0.1:{}:*:postgres:{SUPERUSER_PASSWORD}\n",
+                primary.port
+            ),
+        );
+        let mut args = vec![
+            "env".to_string(),
+            format!("PGPASSFILE={}", passfile.display()),
+            self_bin(&cluster.bin, "pg_basebackup"),
+        ];
+        args.extend(
+            [
+                "-D",
+                &data.display().to_string(),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &primary.port.to_string(),
+                "-U",
+                "postgres",
+                "-R",
+                "-X",
+                "stream",
+                "--no-sync",
+            ]
+            .iter()
+            .map(|a| a.to_string()),
+        );
+        let out = cluster.run_raw(&args);
+        assert!(
+            out.status.success(),
+            "pg_basebackup failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        cluster.append_own_settings();
+        cluster.start_server();
+        cluster
+    }
+
+    fn empty() -> Self {
+        let bin = find_bin_dir();
+        let as_postgres = is_root();
+        let dir = tempfile::Builder::new()
+            .prefix("pgexp-test-")
+            .tempdir()
+            .unwrap();
+        if as_postgres {
+            let out = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(dir.path())
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "chown: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Self {
+            port: testkit::free_port(),
+            dir,
+            bin,
+            as_postgres,
+        }
+    }
+
+    fn write_owned(&self, path: &Path, text: &str) {
+        std::fs::write(path, text).unwrap();
+        let mut perms = std::fs::metadata(path).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o600);
+        std::fs::set_permissions(path, perms).unwrap();
+        if self.as_postgres {
+            Command::new("chown")
+                .args(["postgres:postgres"])
+                .arg(path)
+                .output()
+                .unwrap();
+        }
+    }
+
+    /// Port, sockets and test-friendly settings, after whatever initdb or a base backup wrote.
+    fn append_own_settings(&self) {
+        let conf = format!(
+            "\nport = {}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\n\
+             fsync = off\nmax_connections = 50\nshared_buffers = 16MB\n",
+            self.port,
+            self.dir.path().display()
+        );
+        let conf_path = self.data_dir().join("postgresql.auto.conf");
+        let mut existing = std::fs::read_to_string(&conf_path).unwrap_or_default();
+        existing.push_str(&conf);
+        std::fs::write(&conf_path, existing).unwrap();
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -224,18 +286,23 @@ impl PgCluster {
     }
 
     fn run(&self, program: &str, args: &[&str]) -> Output {
-        let path = self.bin.join(program);
+        let mut all = vec![self_bin(&self.bin, program)];
+        all.extend(args.iter().map(|a| a.to_string()));
+        self.run_raw(&all)
+    }
+
+    /// Runs a command line, as the `postgres` user when we are root.
+    fn run_raw(&self, argv: &[String]) -> Output {
         let mut cmd = if self.as_postgres {
             let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(path);
+            c.args(["-u", "postgres", "--"]).args(argv);
             c
         } else {
-            Command::new(path)
+            let mut c = Command::new(&argv[0]);
+            c.args(&argv[1..]);
+            c
         };
-        cmd.args(args)
-            .current_dir(self.dir.path())
-            .output()
-            .unwrap()
+        cmd.current_dir(self.dir.path()).output().unwrap()
     }
 }
 
@@ -276,6 +343,10 @@ pub fn wait_until(limit: Duration, what: &str, mut check: impl FnMut() -> bool) 
         std::thread::sleep(Duration::from_millis(200));
     }
     panic!("timed out after {limit:?} waiting for {what}");
+}
+
+fn self_bin(bin: &Path, program: &str) -> String {
+    bin.join(program).display().to_string()
 }
 
 fn find_bin_dir() -> PathBuf {
