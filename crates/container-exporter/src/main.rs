@@ -30,9 +30,13 @@ async fn main() -> anyhow::Result<()> {
         procfs: config.path.procfs.clone(),
     };
     let reader = Arc::new(StatsReader::new(roots, options).context("--path.sysfs")?);
-    let docker = discovery::connect(&config.docker)
-        .with_context(|| format!("--docker {}", config.docker))?;
-    let discovery = Arc::new(Discovery::start(docker));
+    // A malformed endpoint is a usage error; a daemon or socket that is not there yet is retried.
+    match discovery::connect(&config.docker) {
+        Ok(_)
+        | Err(container_stats::Error::Docker(bollard::errors::Error::SocketNotFoundError(_))) => {}
+        Err(e) => return Err(anyhow::Error::new(e).context(format!("--docker {}", config.docker))),
+    }
+    let discovery = Arc::new(Discovery::start(&config.docker));
     let layers = if groups.disk {
         disk::spawn(
             discovery.clone(),

@@ -73,7 +73,8 @@ struct Shared {
 }
 
 /// Connects to a Docker endpoint: `unix:///var/run/docker.sock` (or a bare socket path),
-/// `tcp://host:2375` or `http://host:2375`. Nothing is sent until the first request.
+/// `tcp://host:2375` or `http://host:2375`. Nothing is sent until the first request, but a
+/// missing socket file is an error at once.
 pub fn connect(endpoint: &str) -> Result<Docker, Error> {
     const TIMEOUT_SECS: u64 = 10;
     let docker = if endpoint.starts_with("tcp://") || endpoint.starts_with("http://") {
@@ -85,8 +86,19 @@ pub fn connect(endpoint: &str) -> Result<Docker, Error> {
 }
 
 impl Discovery {
-    /// Starts following `docker` on the current tokio runtime.
-    pub fn start(docker: Docker) -> Self {
+    /// Starts following the daemon at `endpoint` (see [`connect`]) on the current tokio runtime.
+    /// A daemon or socket that is not there yet is retried, like one that goes away later.
+    pub fn start(endpoint: &str) -> Self {
+        let endpoint = endpoint.to_string();
+        Self::spawn(move || connect(&endpoint))
+    }
+
+    /// Starts following an already configured client.
+    pub fn with_client(docker: Docker) -> Self {
+        Self::spawn(move || Ok(docker.clone()))
+    }
+
+    fn spawn(connector: impl Fn() -> Result<Docker, Error> + Send + 'static) -> Self {
         let (synced, _) = watch::channel(false);
         let (events, _) = broadcast::channel(256);
         let shared = Arc::new(Shared {
@@ -96,7 +108,7 @@ impl Discovery {
             synced,
             events,
         });
-        let task = tokio::spawn(follow(docker, shared.clone()));
+        let task = tokio::spawn(follow(connector, shared.clone()));
         Self { shared, task }
     }
 
@@ -158,20 +170,26 @@ impl Drop for Discovery {
 }
 
 /// Lists, then follows events; on any failure waits and starts over, keeping the cache.
-async fn follow(docker: Docker, shared: Arc<Shared>) {
+async fn follow(connector: impl Fn() -> Result<Docker, Error>, shared: Arc<Shared>) {
     let mut delay = Duration::from_millis(500);
+    let mut first = true;
     loop {
-        let error = match sync_and_follow(&docker, &shared).await {
+        let outcome = match connector() {
+            Ok(docker) => sync_and_follow(&docker, &shared).await,
+            Err(e) => Err(e),
+        };
+        let error = match outcome {
             Ok(()) => "event stream ended".to_string(),
             Err(e) => e.to_string(),
         };
-        if shared.up.swap(false, Ordering::Relaxed) {
+        if shared.up.swap(false, Ordering::Relaxed) || first {
             tracing::warn!(error = %error, "docker daemon unreachable; keeping the last known containers");
             let _ = shared.events.send(ContainerEvent::DaemonReachable(false));
             delay = Duration::from_millis(500);
         } else {
             tracing::debug!(error = %error, "docker daemon still unreachable");
         }
+        first = false;
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(5));
     }

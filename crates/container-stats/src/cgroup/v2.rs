@@ -132,8 +132,8 @@ pub(crate) struct V2Reading {
     pub pids: PidsStats,
 }
 
-/// Reads one v2 cgroup. `root` is true for the hierarchy root, which has no `memory.current`
-/// or limits: its memory figures then come from `memory.stat` alone.
+/// Reads one v2 cgroup. The hierarchy root has no `memory.current` or limits: its memory figures
+/// then come from `memory.stat` alone.
 pub(crate) fn read(
     dir: &Path,
     options: &ReadOptions,
@@ -159,6 +159,10 @@ pub(crate) fn read(
     };
     if let Some(text) = read_optional(&dir.join("memory.stat"), buf) {
         parse_memory_stat(text, &mut memory);
+    }
+    if !dir.join("memory.current").exists() {
+        // The root cgroup has no memory.current: anonymous plus file pages stand in for it.
+        memory.usage_bytes = memory.rss_bytes + memory.cache_bytes;
     }
     memory.working_set_bytes = memory
         .usage_bytes

@@ -1,0 +1,155 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+//! The Docker daemon going away and coming back, simulated with a relay socket in front of the
+//! real daemon (stopping the real daemon would disturb everything else on the machine).
+
+mod common;
+
+use std::io;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use common::{exporter, scrape, scrape_until, value, Container};
+
+const DOCKER_SOCKET: &str = "/var/run/docker.sock";
+
+/// Forwards connections on `path` to the real Docker socket until stopped.
+struct Relay {
+    path: PathBuf,
+    stopped: Arc<AtomicBool>,
+    open: Arc<Mutex<Vec<UnixStream>>>,
+    accept: Option<JoinHandle<()>>,
+}
+
+impl Relay {
+    fn start(path: &Path) -> Relay {
+        let _ = std::fs::remove_file(path);
+        let listener = UnixListener::bind(path).expect("bind relay socket");
+        let stopped = Arc::new(AtomicBool::new(false));
+        let open: Arc<Mutex<Vec<UnixStream>>> = Arc::default();
+        let (stop, conns) = (stopped.clone(), open.clone());
+        let accept = std::thread::spawn(move || {
+            for client in listener.incoming() {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(client) = client else { continue };
+                let Ok(upstream) = UnixStream::connect(DOCKER_SOCKET) else {
+                    continue;
+                };
+                let pairs = [
+                    (client.try_clone(), upstream.try_clone()),
+                    (upstream.try_clone(), client.try_clone()),
+                ];
+                {
+                    let mut list = conns.lock().unwrap();
+                    list.push(client);
+                    list.push(upstream);
+                }
+                for pair in pairs {
+                    if let (Ok(mut from), Ok(mut to)) = pair {
+                        std::thread::spawn(move || {
+                            let _ = io::copy(&mut from, &mut to);
+                            let _ = to.shutdown(std::net::Shutdown::Both);
+                        });
+                    }
+                }
+            }
+        });
+        Relay {
+            path: path.to_path_buf(),
+            stopped,
+            open,
+            accept: Some(accept),
+        }
+    }
+
+    fn stop(&mut self) {
+        self.stopped.store(true, Ordering::SeqCst);
+        let _ = UnixStream::connect(&self.path);
+        if let Some(t) = self.accept.take() {
+            let _ = t.join();
+        }
+        for conn in self.open.lock().unwrap().drain(..) {
+            let _ = conn.shutdown(std::net::Shutdown::Both);
+        }
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn docker_up(f: &std::collections::BTreeMap<String, testkit::Family>) -> Option<f64> {
+    f.get("container_exporter_docker_up")
+        .map(|fam| fam.samples[0].value)
+}
+
+#[test]
+fn docker_down_keeps_cgroup_metrics_flowing_and_recovers() {
+    common::require_docker();
+    let c = Container::run(&["-m", "32m"], "sleep 600");
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("docker.sock");
+    let mut relay = Relay::start(&socket);
+    let exp = exporter(&[&format!("--docker=unix://{}", socket.display())]);
+    let name = c.name.as_str();
+    let wait = Duration::from_secs(20);
+    scrape_until(&exp, wait, "the container through the relay", |f| {
+        docker_up(f) == Some(1.0) && value(f, "container_memory_usage_bytes", name, &[]).is_some()
+    });
+
+    relay.stop();
+    let down = scrape_until(&exp, wait, "docker_up 0", |f| docker_up(f) == Some(0.0));
+    assert!(
+        value(&down, "container_memory_usage_bytes", name, &[]).is_some(),
+        "cgroup metrics of a known container must keep flowing while Docker is away"
+    );
+    assert_eq!(
+        value(&down, "container_spec_memory_limit_bytes", name, &[]),
+        Some(33_554_432.0)
+    );
+    let health = testkit::http::get_with(&exp.url("/health"), &[], Duration::from_secs(5)).unwrap();
+    assert_eq!(health.status, 503, "{}", health.body);
+    // A few more scrapes while down: still 200, and the outage is logged once, not per scrape.
+    for _ in 0..3 {
+        let (_, f) = scrape(&exp);
+        assert_eq!(docker_up(&f), Some(0.0));
+    }
+    assert_eq!(
+        exp.logs().matches("docker daemon unreachable").count(),
+        1,
+        "{}",
+        exp.logs()
+    );
+
+    let _relay = Relay::start(&socket);
+    scrape_until(&exp, wait, "docker_up 1 after the daemon returned", |f| {
+        docker_up(f) == Some(1.0)
+    });
+    assert!(exp.logs().contains("docker daemon reachable"));
+}
+
+#[test]
+fn docker_unreachable_at_start_still_serves_the_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-docker.sock");
+    let exp = exporter(&[&format!("--docker=unix://{}", missing.display())]);
+    let (body, families) = scrape(&exp);
+    assert_eq!(docker_up(&families), Some(0.0));
+    assert!(
+        families["container_cpu_usage_seconds_total"]
+            .value(&[("id", "/")])
+            .is_some(),
+        "{body}"
+    );
+    let complaints = testkit::promtool_check_metrics(&body);
+    assert!(complaints.is_empty(), "promtool: {complaints}");
+}
