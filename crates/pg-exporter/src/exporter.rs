@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures_util::StreamExt;
 use metrics_core::{BackendHealth, Exporter, MetricSet, Scrape, ScrapeError};
 
 use crate::collectors::{Collector, Options, Out, Scope};
@@ -21,6 +22,8 @@ const MARGIN: Duration = Duration::from_millis(250);
 /// Probe targets whose connections are kept open.
 const MAX_PROBE_TARGETS: usize = 64;
 const PROBE_IDLE: Duration = Duration::from_secs(600);
+/// Discovered databases scraped at the same time.
+const DISCOVERED_AT_ONCE: usize = 8;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -99,6 +102,22 @@ struct Outcome {
     up: bool,
     error: bool,
     collectors: BTreeMap<&'static str, (Duration, bool)>,
+}
+
+impl Outcome {
+    /// Adds another connection's results (a discovered database of the same server).
+    fn merge(&mut self, other: Outcome) {
+        self.set.append(other.set);
+        self.error |= other.error;
+        for (name, (elapsed, ok)) in other.collectors {
+            let entry = self
+                .collectors
+                .entry(name)
+                .or_insert((Duration::ZERO, true));
+            entry.0 += elapsed;
+            entry.1 &= ok;
+        }
+    }
 }
 
 impl PgExporter {
@@ -214,31 +233,32 @@ impl PgExporter {
             1.0,
         );
         let primary_db = server.main.dsn.dbname.clone().unwrap_or_default();
-        let database_runs = self.run_database(
-            server,
-            &primary_db,
-            &session,
-            deadline,
-            &label,
-            true,
-            &mut outcome,
-        );
+        let database_runs =
+            self.run_database(server, &primary_db, &session, deadline, &label, true);
         let children = self.discovered(server, &session, deadline);
-        let (set, children) = tokio::join!(database_runs, children);
+        let (own, children) = tokio::join!(database_runs, children);
         outcome.set.append(out.set);
-        outcome.set.append(set);
-        for child in children {
-            let budget = deadline.saturating_duration_since(Instant::now());
-            match child.session(budget).await {
-                Ok(s) => {
-                    let db = child.dsn.dbname.clone().unwrap_or_default();
-                    let set = self
-                        .run_database(server, &db, &s, deadline, &label, false, &mut outcome)
-                        .await;
-                    outcome.set.append(set);
+        outcome.merge(own);
+        // Other databases, a few at a time (each has its own connection).
+        let label = &label;
+        let mut runs = futures_util::stream::iter(children)
+            .map(|child| async move {
+                let budget = deadline.saturating_duration_since(Instant::now());
+                match child.session(budget).await {
+                    Ok(s) => {
+                        let db = child.dsn.dbname.clone().unwrap_or_default();
+                        self.run_database(server, &db, &s, deadline, label, false)
+                            .await
+                    }
+                    Err(_) => Outcome {
+                        error: true,
+                        ..Outcome::default()
+                    },
                 }
-                Err(_) => outcome.error = true,
-            }
+            })
+            .buffer_unordered(DISCOVERED_AT_ONCE);
+        while let Some(child) = runs.next().await {
+            outcome.merge(child);
         }
         if server.main.discard_if_closed().await {
             outcome.up = false;
@@ -249,7 +269,6 @@ impl PgExporter {
 
     /// Runs the collectors that apply to one connection: all of them on the configured
     /// database (`primary`), the per-database ones and non-`master` custom queries elsewhere.
-    #[allow(clippy::too_many_arguments)]
     async fn run_database(
         &self,
         server: &Server,
@@ -258,8 +277,8 @@ impl PgExporter {
         deadline: Instant,
         label: &Arc<str>,
         primary: bool,
-        outcome: &mut Outcome,
-    ) -> MetricSet {
+    ) -> Outcome {
+        let mut outcome = Outcome::default();
         let until = tokio::time::Instant::from_std(deadline);
         let runs = self
             .plan
@@ -296,12 +315,11 @@ impl PgExporter {
             out.set
         };
         let (results, custom_set) = tokio::join!(futures_util::future::join_all(runs), custom);
-        let mut set = MetricSet::new();
         for (collector, elapsed, result, out) in results {
             server.note(database, collector.name(), &result);
             let ok = result.is_ok();
             if ok {
-                set.append(out.set);
+                outcome.set.append(out.set);
             } else {
                 outcome.error = true;
             }
@@ -312,8 +330,8 @@ impl PgExporter {
             entry.0 += elapsed;
             entry.1 &= ok;
         }
-        set.append(custom_set);
-        set
+        outcome.set.append(custom_set);
+        outcome
     }
 
     /// With `--auto-discover-databases`: the other databases of the server, each with its own
