@@ -1,0 +1,201 @@
+//! container-stats against the real Docker engine: discovery follows starts, renames, health
+//! and stops from events; samples and the docker CLI formulas agree with `docker stats`.
+//! Needs Docker; fails with a clear message when the daemon is not reachable.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use container_stats::{docker_cli, ContainerEvent, Discovery, ReadOptions, Roots, StatsReader};
+
+const IMAGE: &str = "clustermon/container-stats-test:1";
+
+fn require_docker() {
+    let out = Command::new("docker")
+        .args(["info", "--format", "{{.ServerVersion}}"])
+        .output();
+    match out {
+        Ok(o) if o.status.success() => {}
+        Ok(o) => panic!(
+            "this test needs a running Docker daemon: {}",
+            String::from_utf8_lossy(&o.stderr).trim()
+        ),
+        Err(e) => {
+            panic!("this test needs Docker (`apt-get install docker.io`): cannot run `docker`: {e}")
+        }
+    }
+}
+
+fn image() -> &'static str {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        require_docker();
+        assert!(std::path::Path::new("/bin/busybox").is_file(), "this test needs `apt-get install busybox-static`");
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::copy("/bin/busybox", dir.path().join("busybox")).unwrap();
+        std::fs::write(
+            dir.path().join("Dockerfile"),
+            "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n",
+        )
+        .unwrap();
+        let out = Command::new("docker").args(["build", "-q", "-t", IMAGE]).arg(dir.path()).output().unwrap();
+        assert!(out.status.success(), "docker build: {}", String::from_utf8_lossy(&out.stderr));
+    });
+    IMAGE
+}
+
+/// A labelled test container, removed on drop even when the test fails.
+struct Container {
+    id: String,
+    name: String,
+}
+
+impl Container {
+    fn run(extra: &[&str], script: &str) -> Self {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let name = format!(
+            "cm-cs-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        );
+        let image = image();
+        let out = Command::new("docker")
+            .args(["run", "-d", "--label", "clustermon.test=1", "--name", &name])
+            .args(extra)
+            .args([image, "sh", "-c", script])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "docker run: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Self {
+            id: String::from_utf8_lossy(&out.stdout).trim().to_string(),
+            name,
+        }
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let _ = Command::new("docker").args(["rm", "-f", &self.id]).output();
+    }
+}
+
+async fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !check() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{what} not seen within 20 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn docker_discovery_follows_start_health_rename_and_stop() {
+    require_docker();
+    let discovery = Discovery::start("unix:///var/run/docker.sock");
+    assert!(
+        discovery.wait_synced(Duration::from_secs(20)).await,
+        "no listing from the daemon"
+    );
+    let mut events = discovery.subscribe();
+    let c = Container::run(
+        &[
+            "--health-cmd",
+            "true",
+            "--health-interval",
+            "1s",
+            "--label",
+            "app=demo",
+        ],
+        "sleep 600",
+    );
+    wait_for("the started container", || discovery.get(&c.id).is_some()).await;
+    let info = discovery.get(&c.name).unwrap();
+    assert_eq!(info.image, IMAGE);
+    assert_eq!(info.labels["app"], "demo");
+    assert!(info.pid.is_some());
+    assert!(info.started_at.is_some());
+    assert!(discovery.get(&c.id[..12]).is_some(), "short ids resolve");
+    wait_for("healthy", || {
+        discovery
+            .get(&c.id)
+            .and_then(|i| i.health.clone())
+            .as_deref()
+            == Some("healthy")
+    })
+    .await;
+
+    let renamed = format!("{}-renamed", c.name);
+    assert!(Command::new("docker")
+        .args(["rename", &c.name, &renamed])
+        .status()
+        .unwrap()
+        .success());
+    wait_for("the new name", || discovery.get(&renamed).is_some()).await;
+
+    let _ = Command::new("docker").args(["rm", "-f", &c.id]).output();
+    wait_for("the stop", || discovery.get(&c.id).is_none()).await;
+    let mut saw_start = false;
+    let mut saw_stop = false;
+    while let Ok(event) = events.try_recv() {
+        match event {
+            ContainerEvent::Started(i) if i.id == c.id => saw_start = true,
+            ContainerEvent::Stopped { id, .. } if id == c.id => saw_stop = true,
+            _ => {}
+        }
+    }
+    assert!(saw_start && saw_stop, "start and stop events are passed on");
+}
+
+#[tokio::test]
+async fn docker_stats_formulas_agree_with_docker_stats() {
+    require_docker();
+    let burner = Container::run(&["--cpus", "0.5", "-m", "48m"], "while :; do :; done");
+    let discovery = Discovery::start("unix:///var/run/docker.sock");
+    wait_for("the burner", || discovery.get(&burner.id).is_some()).await;
+    let info = discovery.get(&burner.id).unwrap();
+    let reader = StatsReader::new(Roots::default(), ReadOptions::default()).unwrap();
+    let machine = reader.machine_info();
+
+    let first = reader.read(&info, reader.host_cpu().unwrap()).unwrap();
+    let docker = Command::new("docker")
+        .args([
+            "stats",
+            "--no-stream",
+            "--format",
+            "{{.CPUPerc}}|{{.MemUsage}}",
+            &burner.name,
+        ])
+        .output()
+        .unwrap();
+    let second = reader.read(&info, reader.host_cpu().unwrap()).unwrap();
+    let text = String::from_utf8_lossy(&docker.stdout).trim().to_string();
+    let (cpu_text, mem_text) = text.split_once('|').unwrap();
+    let docker_cpu: f64 = cpu_text.trim_end_matches('%').parse().unwrap();
+    let ours = docker_cli::cpu_percent(&first, &second);
+    assert!(ours > 0.0 && ours <= 52.0, "{ours}");
+    // Our window brackets docker's; on a busy machine the loop may fall short of its quota.
+    let tolerance = if ours > 45.0 { 2.0 } else { 8.0 };
+    assert!(
+        (ours - docker_cpu).abs() < tolerance,
+        "ours {ours:.2}% vs docker stats {docker_cpu:.2}%"
+    );
+
+    let limit_text = mem_text.split('/').nth(1).unwrap().trim();
+    assert_eq!(limit_text, "48MiB");
+    assert_eq!(
+        docker_cli::memory_limit_bytes(&second.memory, machine.memory_bytes),
+        48 * 1024 * 1024
+    );
+    assert_eq!(second.cpu.quota_us, Some(50_000));
+    assert_eq!(second.online_cpus, machine.cpu_cores);
+    let (rx, _tx) = docker_cli::network_bytes(&second.network);
+    assert!(rx > 0, "the bridge sends a few packets on start-up");
+}
