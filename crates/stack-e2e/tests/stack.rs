@@ -275,8 +275,10 @@ fn offline_stack_comes_up_with_every_target_up_within_30s() {
             }
         },
     );
-    eprintln!("every Prometheus target UP {all_up:.1?} after `up` returned");
-    assert!(up_returned.elapsed() >= all_up);
+    eprintln!(
+        "every Prometheus target UP {:.1?} after `up` returned (polled for {all_up:.1?})",
+        up_returned.elapsed()
+    );
 
     // Every container healthy.
     let ids = project.run(&["ps", "-q"]);
