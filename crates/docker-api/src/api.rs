@@ -495,14 +495,15 @@ async fn container_history(req: HttpRequest, api: web::Data<Api>) -> HttpRespons
 
 async fn bad_container_path(req: HttpRequest) -> HttpResponse {
     let tail = req.match_info().get("tail").unwrap_or_default();
-    let id = tail
+    // `/api/containers/a/b/stats`: an id with a slash in it. Anything else is no endpoint.
+    match tail
         .strip_suffix("/stats")
         .or_else(|| tail.strip_suffix("/history"))
-        .unwrap_or(tail);
-    if validate::is_valid_id(id) {
-        not_found(req).await
-    } else {
-        actix_web::ResponseError::error_response(&invalid_id())
+    {
+        Some(id) if !validate::is_valid_id(id) => {
+            actix_web::ResponseError::error_response(&invalid_id())
+        }
+        _ => not_found(req).await,
     }
 }
 

@@ -214,6 +214,10 @@ pub fn args() -> Vec<Arg> {
             .env("DOCKER_HOST")
             .value_name("URL")
             .help("Docker endpoint: unix:///path/to/docker.sock or tcp://host:port"),
+        Arg::new("docker.list_refresh")
+            .long("docker.list-refresh")
+            .value_name("DURATION")
+            .help("How often the full container list is refreshed besides on Docker events"),
         Arg::new("stats.source")
             .long("stats.source")
             .value_parser(["auto", "cgroupfs", "daemon"])

@@ -138,7 +138,7 @@ async fn run_background(
             }
         }
     };
-    let discovery = Arc::new(Discovery::start(docker.clone()));
+    let discovery = Arc::new(Discovery::with_client(docker.clone()));
     let follower = tokio::spawn(inventory::follow(
         docker.clone(),
         discovery.clone(),
