@@ -228,15 +228,18 @@ impl StatsReader {
         } else {
             Vec::new()
         };
-        if self.options.file_descriptors {
-            let fds = procs()
+        // One directory listing per process: skipped for the root cgroup, which holds most of the
+        // host's processes on v1. Listings we may not read (another user's processes when not
+        // root) leave the figure absent rather than a wrong 0.
+        if self.options.file_descriptors && rel != "/" {
+            let listings: Vec<u64> = procs()
                 .iter()
                 .filter_map(|p| {
                     std::fs::read_dir(self.roots.procfs.join(p.to_string()).join("fd")).ok()
                 })
                 .map(|d| d.count() as u64)
-                .sum();
-            pids.file_descriptors = Some(fds);
+                .collect();
+            pids.file_descriptors = (!listings.is_empty()).then(|| listings.iter().sum());
         }
         Ok(ContainerStats {
             id: id.to_string(),
