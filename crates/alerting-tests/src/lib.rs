@@ -8,6 +8,7 @@
 pub mod dashboards;
 pub mod http;
 pub mod paths;
+pub mod pipeline;
 pub mod processes;
 pub mod rules;
 pub mod webhook;

@@ -5,7 +5,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use alerting_tests::dashboards::{load, panel_queries, panels, variable_selectors};
@@ -312,4 +313,138 @@ fn every_host_panel_returns_data_from_our_host_exporter() {
     );
     let prometheus = prometheus_scraping(dir.path(), "node", &format!("127.0.0.1:{exporter_port}"));
     assert_every_query_returns_data(&prometheus.url(""), "host.json");
+}
+
+/// A throwaway PostgreSQL cluster (Debian's binaries, trust authentication on 127.0.0.1 only),
+/// run as the `postgres` user through `runuser` when the test runs as root (PostgreSQL refuses
+/// root); stopped on drop.
+struct PgCluster {
+    port: u16,
+    bin: PathBuf,
+    data: PathBuf,
+    as_postgres: bool,
+    _dir: tempfile::TempDir,
+}
+
+impl PgCluster {
+    fn start() -> Self {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()
+            .and_then(|versions| {
+                versions
+                    .filter_map(Result::ok)
+                    .map(|v| v.path().join("bin"))
+                    .filter(|b| b.join("initdb").is_file())
+                    .max()
+            })
+            .unwrap_or_else(|| {
+                panic!("this test needs PostgreSQL: run `apt-get install postgresql`")
+            });
+        let as_postgres = Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+        let dir = tempfile::tempdir().unwrap();
+        if as_postgres {
+            let ok = Command::new("chown")
+                .args(["postgres:postgres"])
+                .arg(dir.path())
+                .status()
+                .unwrap();
+            assert!(ok.success(), "chown the cluster directory to postgres");
+        }
+        let cluster = Self {
+            port: free_port(),
+            bin,
+            data: dir.path().join("data"),
+            as_postgres,
+            _dir: dir,
+        };
+        let data = cluster.data.display().to_string();
+        cluster.run(
+            "initdb",
+            &["-D", &data, "-U", "postgres", "--auth=trust", "--no-sync"],
+        );
+        let socket_dir = cluster.data.parent().unwrap().display().to_string();
+        let options = format!(
+            "-c listen_addresses=127.0.0.1 -c port={} -c unix_socket_directories={socket_dir}",
+            cluster.port
+        );
+        cluster.run(
+            "pg_ctl",
+            &[
+                "-D",
+                &data,
+                "-o",
+                &options,
+                "-w",
+                "-l",
+                &format!("{data}/log"),
+                "start",
+            ],
+        );
+        cluster
+    }
+
+    fn run(&self, tool: &str, args: &[&str]) {
+        let program = self.bin.join(tool);
+        let out = if self.as_postgres {
+            Command::new("runuser")
+                .args(["-u", "postgres", "--"])
+                .arg(&program)
+                .args(args)
+                .output()
+        } else {
+            Command::new(&program).args(args).output()
+        }
+        .unwrap_or_else(|e| panic!("run {tool}: {e}"));
+        assert!(
+            out.status.success(),
+            "{tool} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for PgCluster {
+    fn drop(&mut self) {
+        let data = self.data.display().to_string();
+        let program = self.bin.join("pg_ctl");
+        let args = ["-D", data.as_str(), "-m", "immediate", "stop"];
+        let _ = if self.as_postgres {
+            Command::new("runuser")
+                .args(["-u", "postgres", "--"])
+                .arg(&program)
+                .args(args)
+                .output()
+        } else {
+            Command::new(&program).args(args).output()
+        };
+    }
+}
+
+/// A PostgreSQL cluster and our pg-exporter: every PostgreSQL dashboard query returns data.
+#[test]
+fn every_postgresql_panel_returns_data_from_our_pg_exporter() {
+    let cluster = PgCluster::start();
+    let dir = tempfile::tempdir().unwrap();
+    let exporter_port = free_port();
+    let _exporter = ServiceProcess::start_with_env(
+        paths::workspace_binary("pg-exporter", "pg-exporter").unwrap(),
+        &[format!("--web.listen-address=127.0.0.1:{exporter_port}")],
+        &[(
+            "DATA_SOURCE_NAME",
+            &format!(
+                "postgresql://postgres@127.0.0.1:{}/postgres?sslmode=disable",
+                cluster.port
+            ),
+        )],
+        exporter_port,
+    );
+    let prometheus = prometheus_scraping(
+        dir.path(),
+        "postgres",
+        &format!("127.0.0.1:{exporter_port}"),
+    );
+    assert_every_query_returns_data(&prometheus.url(""), "postgresql.json");
 }
