@@ -404,4 +404,38 @@ fn offline_stack_comes_up_with_every_target_up_within_30s() {
         );
         eprintln!("{up} back to 1 {back:.1?} after `docker start {backend}`");
     }
+
+    // An exporter that crashes is restarted by Docker (restart policy), and Prometheus scrapes
+    // the new process. A real crash: SIGKILL from the host (`docker kill` counts as a manual stop,
+    // after which no restart policy restarts a container).
+    let exporter = project.container("redis-exporter");
+    let pid = docker_inspect(&exporter)["State"]["Pid"].to_string();
+    let killed_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs_f64();
+    let out = Command::new("kill")
+        .args(["-KILL", &pid])
+        .output()
+        .expect("run kill");
+    assert_success(
+        &format!("kill -KILL {pid} (redis-exporter; needs root)"),
+        &out,
+    );
+    let back = wait_for(
+        "redis-exporter restarted and scraped again",
+        Duration::from_secs(40),
+        || {
+            let c = docker_inspect(&exporter);
+            if c["RestartCount"].as_i64().unwrap_or(0) < 1 {
+                return Err(format!("not restarted: {}", c["State"]["Status"]));
+            }
+            match stack.query_value(r#"process_start_time_seconds{job="redis"}"#)? {
+                Some(start) if start >= killed_at.floor() => Ok(()),
+                other => Err(format!("Prometheus still has the old process: {other:?}")),
+            }
+        },
+    );
+    assert_eq!(target_health(&stack, "redis").unwrap(), "up");
+    eprintln!("redis-exporter killed: restarted and its target UP again after {back:.1?}");
 }
