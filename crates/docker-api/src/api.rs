@@ -348,7 +348,7 @@ fn param<'a>(q: &'a [(String, String)], name: &str) -> Option<&'a str> {
 fn window(api: &Api, q: &[(String, String)]) -> Result<Duration, JsonError> {
     match param(q, "window") {
         None => Ok(api.limits.window),
-        Some(w) => validate::parse_window(w, Duration::from_secs(10), api.limits.long_window)
+        Some(w) => validate::parse_window(w, validate::MIN_WINDOW, api.limits.long_window)
             .map_err(|e| JsonError::new(StatusCode::BAD_REQUEST, e)),
     }
 }
@@ -727,15 +727,31 @@ fn now_u32() -> u32 {
 )]
 pub struct ApiDoc;
 
-/// The OpenAPI document, serialised once.
-pub fn openapi_json() -> Bytes {
-    match ApiDoc::openapi().to_json() {
-        Ok(s) => Bytes::from(s),
+/// The OpenAPI document, serialised once, with the `window` bounds of this configuration.
+pub fn openapi_json(limits: &Limits) -> Bytes {
+    let mut doc = match serde_json::to_value(ApiDoc::openapi()) {
+        Ok(v) => v,
         Err(e) => {
             tracing::error!(error = %e, "cannot serialise the OpenAPI document");
-            Bytes::from_static(b"{}")
+            return Bytes::from_static(b"{}");
+        }
+    };
+    let pattern = validate::window_pattern(validate::MIN_WINDOW, limits.long_window);
+    if let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) {
+        for op in paths.values_mut().filter_map(|p| p.get_mut("get")) {
+            for param in op
+                .get_mut("parameters")
+                .and_then(|p| p.as_array_mut())
+                .into_iter()
+                .flatten()
+            {
+                if param["name"] == "window" {
+                    param["schema"]["pattern"] = pattern.clone().into();
+                }
+            }
         }
     }
+    json_bytes(&doc)
 }
 
 #[cfg(test)]
@@ -773,7 +789,8 @@ mod tests {
 
     #[test]
     fn openapi_document_is_3_1_and_lists_every_route() {
-        let doc: serde_json::Value = serde_json::from_slice(&openapi_json()).unwrap();
+        let doc: serde_json::Value =
+            serde_json::from_slice(&openapi_json(&Limits::default())).unwrap();
         assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
         for path in [
             "/api/containers",

@@ -77,7 +77,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let host_memory = reader.as_ref().map_or(0, |r| r.machine_info().memory_bytes);
     let inventory = Arc::new(Inventory::default());
     let published = Arc::new(Published::new(History::new(config.limits()), source_name));
-    let openapi = api::openapi_json();
+    let openapi = api::openapi_json(&config.limits());
     let api = web::Data::new(api::Api {
         inventory: inventory.clone(),
         published: published.clone(),

@@ -2,6 +2,9 @@
 
 use std::time::Duration;
 
+/// The shortest history window a client may ask for.
+pub const MIN_WINDOW: Duration = Duration::from_secs(10);
+
 /// Longest container id or name accepted.
 pub const MAX_ID_LEN: usize = 128;
 
@@ -33,7 +36,7 @@ pub fn parse_window(text: &str, min: Duration, max: Duration) -> Result<Duration
         return Err(bad());
     }
     let (digits, unit) = text.split_at(text.len() - 1);
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+    if digits.is_empty() || digits.starts_with('0') || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(bad());
     }
     let n: u64 = digits.parse().map_err(|_| bad())?;
@@ -48,6 +51,76 @@ pub fn parse_window(text: &str, min: Duration, max: Duration) -> Result<Duration
         return Err(bad());
     }
     Ok(window)
+}
+
+/// A regular expression matching exactly the windows [`parse_window`] accepts within
+/// `[min, max]`, for the OpenAPI document (so that generated clients and schemathesis know the
+/// bounds, not just the syntax).
+pub fn window_pattern(min: Duration, max: Duration) -> String {
+    let (lo, hi) = (min.as_secs().max(1), max.as_secs());
+    let mut units = Vec::new();
+    for (unit, secs) in [("s", 1), ("m", 60), ("h", 3600)] {
+        let first = lo.div_ceil(secs);
+        let last = hi / secs;
+        if first <= last {
+            units.push(format!("(?:{}){unit}", integer_range_pattern(first, last)));
+        }
+    }
+    format!("^(?:{})$", units.join("|"))
+}
+
+/// Alternatives matching the decimal numbers `lo..=hi` (no leading zeros).
+pub fn integer_range_pattern(lo: u64, hi: u64) -> String {
+    let mut parts = Vec::new();
+    let mut start = lo;
+    while start <= hi {
+        // The largest aligned block of 10^k numbers that starts here and fits.
+        let mut step = 1u64;
+        while start % (step * 10) == 0 && start + step * 10 - 1 <= hi {
+            step *= 10;
+        }
+        // Blocks of the same size that follow share a prefix and differ in one digit.
+        let digit = (start / step) % 10;
+        let mut last_digit = digit;
+        while last_digit < 9 && start + (last_digit - digit + 2) * step - 1 <= hi {
+            last_digit += 1;
+        }
+        let free = step.trailing_zeros_base10();
+        let prefix = start / step / 10;
+        let prefix = if prefix == 0 {
+            String::new()
+        } else {
+            prefix.to_string()
+        };
+        let class = if digit == last_digit {
+            digit.to_string()
+        } else {
+            format!("[{digit}-{last_digit}]")
+        };
+        let tail = if free == 0 {
+            String::new()
+        } else {
+            format!("[0-9]{{{free}}}")
+        };
+        parts.push(format!("{prefix}{class}{tail}"));
+        start += (last_digit - digit + 1) * step;
+    }
+    parts.join("|")
+}
+
+trait Base10 {
+    fn trailing_zeros_base10(self) -> u32;
+}
+
+impl Base10 for u64 {
+    fn trailing_zeros_base10(self) -> u32 {
+        let (mut n, mut k) = (self, 0);
+        while n >= 10 && n % 10 == 0 {
+            n /= 10;
+            k += 1;
+        }
+        k
+    }
 }
 
 /// `true`/`false`/`1`/`0`, as the `all` flag of the container list.
@@ -123,6 +196,83 @@ mod tests {
         ] {
             assert!(parse_window(bad, min, max).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn window_pattern_matches_exactly_the_accepted_windows() {
+        let (min, max) = (Duration::from_secs(10), Duration::from_secs(24 * 3600));
+        let re = regex_lite(&window_pattern(min, max));
+        for text in [
+            "10s", "59s", "86400s", "1m", "1440m", "15m", "1h", "24h", "9s", "0s", "86401s",
+            "1441m", "25h", "0h", "01m", "100000s",
+        ] {
+            assert_eq!(re(text), parse_window(text, min, max).is_ok(), "{text}");
+        }
+        for n in 0..100_000u64 {
+            let text = format!("{n}s");
+            assert_eq!(re(&text), parse_window(&text, min, max).is_ok(), "{text}");
+        }
+    }
+
+    #[test]
+    fn integer_ranges() {
+        assert_eq!(integer_range_pattern(1, 24), "[1-9]|1[0-9]{1}|2[0-4]");
+        assert_eq!(integer_range_pattern(10, 99), "[1-9][0-9]{1}");
+        assert_eq!(integer_range_pattern(5, 5), "5");
+    }
+
+    /// A matcher for the patterns above built from the alternatives (no regex crate needed):
+    /// each alternative is a sequence of literal digits, `[a-b]` classes and `[0-9]{k}`.
+    fn regex_lite(pattern: &str) -> impl Fn(&str) -> bool {
+        let body = pattern
+            .trim_start_matches("^(?:")
+            .trim_end_matches(")$")
+            .to_string();
+        move |text: &str| {
+            body.split("|(?:").any(|unit_alt| {
+                let unit_alt = unit_alt.trim_start_matches("(?:");
+                let Some((alts, unit)) = unit_alt.rsplit_once(')') else {
+                    return false;
+                };
+                let Some(number) = text.strip_suffix(unit) else {
+                    return false;
+                };
+                alts.split('|').any(|alt| matches_alt(alt, number))
+            })
+        }
+    }
+
+    fn matches_alt(alt: &str, number: &str) -> bool {
+        let mut chars = number.chars();
+        let mut rest = alt;
+        while !rest.is_empty() {
+            if let Some(r) = rest.strip_prefix("[0-9]{") {
+                let (k, r) = r.split_once('}').unwrap();
+                for _ in 0..k.parse::<usize>().unwrap() {
+                    if !chars.next().is_some_and(|c| c.is_ascii_digit()) {
+                        return false;
+                    }
+                }
+                rest = r;
+            } else if let Some(r) = rest.strip_prefix('[') {
+                let (class, r) = r.split_once(']').unwrap();
+                let (a, b) = class.split_once('-').unwrap();
+                let c = chars.next();
+                if !c.is_some_and(|c| {
+                    a.starts_with(|a: char| a <= c) && b.starts_with(|b: char| c <= b)
+                }) {
+                    return false;
+                }
+                rest = r;
+            } else {
+                let lit = rest.chars().next().unwrap();
+                if chars.next() != Some(lit) {
+                    return false;
+                }
+                rest = &rest[1..];
+            }
+        }
+        chars.next().is_none()
     }
 
     #[test]
