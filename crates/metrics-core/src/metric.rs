@@ -17,6 +17,8 @@ use prometheus::Encoder;
 pub struct MetricSet {
     families: Vec<MetricFamily>,
     index: HashMap<String, usize>,
+    /// Families an exporter rendered itself (see [`MetricSet::append_text`]).
+    text: Vec<u8>,
 }
 
 impl MetricSet {
@@ -85,6 +87,7 @@ impl MetricSet {
 
     /// Moves every family of `other` into this set, merging samples of families both have.
     pub fn append(&mut self, other: MetricSet) {
+        self.text.extend_from_slice(&other.text);
         for mut family in other.families {
             match self.index.get(family.name()) {
                 Some(&i) => {
@@ -98,6 +101,14 @@ impl MetricSet {
                 }
             }
         }
+    }
+
+    /// Adds complete families already rendered in the text format (`# HELP`, `# TYPE`, samples),
+    /// written verbatim after the other families. A fast path for exporters with many regular
+    /// series; the caller makes sure these families' names appear nowhere else in the set, and
+    /// [`MetricSet::get`] does not see them.
+    pub fn append_text(&mut self, text: &[u8]) {
+        self.text.extend_from_slice(text);
     }
 
     /// Adds families made elsewhere (for example by a `prometheus::core::Collector`).
@@ -180,7 +191,7 @@ impl MetricSet {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.families.is_empty()
+        self.families.is_empty() && self.text.is_empty()
     }
 
     /// Writes the Prometheus text format (0.0.4) into `buf`, skipping families with no samples.
@@ -198,6 +209,7 @@ impl MetricSet {
                 encoder.encode(std::slice::from_ref(family), buf)?;
             }
         }
+        buf.extend_from_slice(&self.text);
         Ok(())
     }
 
@@ -304,6 +316,19 @@ mod tests {
         assert!(
             out.contains("node_scrape_collector_success{collector=\"broken\"} 0"),
             "{out}"
+        );
+    }
+
+    #[test]
+    fn prerendered_text_follows_the_families_and_survives_append() {
+        let mut a = MetricSet::new();
+        a.gauge("g", "h", &[], 1.0);
+        let mut b = MetricSet::new();
+        b.append_text(b"# HELP t T.\n# TYPE t gauge\nt 2\n");
+        a.append(b);
+        assert_eq!(
+            text(&a),
+            "# HELP g h\n# TYPE g gauge\ng 1\n# HELP t T.\n# TYPE t gauge\nt 2\n"
         );
     }
 

@@ -96,9 +96,8 @@ pub struct PgExporter {
 }
 
 /// What one server's scrape produced.
-#[derive(Default)]
 struct Outcome {
-    set: MetricSet,
+    text: Out,
     up: bool,
     error: bool,
     collectors: BTreeMap<&'static str, (Duration, bool)>,
@@ -106,8 +105,17 @@ struct Outcome {
 
 impl Outcome {
     /// Adds another connection's results (a discovered database of the same server).
+    fn new(plan: &Plan, server: &Arc<str>) -> Self {
+        Self {
+            text: Out::new(server.clone(), plan.constant.clone()),
+            up: false,
+            error: false,
+            collectors: BTreeMap::new(),
+        }
+    }
+
     fn merge(&mut self, other: Outcome) {
-        self.set.append(other.set);
+        self.text.append(other.text);
         self.error |= other.error;
         for (name, (elapsed, ok)) in other.collectors {
             let entry = self
@@ -211,7 +219,8 @@ impl PgExporter {
     }
 
     async fn scrape_server(&self, server: &Server, deadline: Instant) -> Outcome {
-        let mut outcome = Outcome::default();
+        let label: Arc<str> = server.main.server.as_str().into();
+        let mut outcome = Outcome::new(&self.plan, &label);
         let budget = deadline.saturating_duration_since(Instant::now());
         let session = match server.main.session(budget).await {
             Ok(s) => s,
@@ -221,9 +230,7 @@ impl PgExporter {
             }
         };
         outcome.up = true;
-        let label: Arc<str> = server.main.server.as_str().into();
-        let mut out = Out::new(label.clone(), self.plan.constant.clone());
-        out.untyped(
+        outcome.text.untyped(
             "pg_static",
             "Version string as reported by postgres",
             &[
@@ -237,7 +244,6 @@ impl PgExporter {
             self.run_database(server, &primary_db, &session, deadline, &label, true);
         let children = self.discovered(server, &session, deadline);
         let (own, children) = tokio::join!(database_runs, children);
-        outcome.set.append(out.set);
         outcome.merge(own);
         // Other databases, a few at a time (each has its own connection).
         let label = &label;
@@ -250,10 +256,11 @@ impl PgExporter {
                         self.run_database(server, &db, &s, deadline, label, false)
                             .await
                     }
-                    Err(_) => Outcome {
-                        error: true,
-                        ..Outcome::default()
-                    },
+                    Err(_) => {
+                        let mut failed = Outcome::new(&self.plan, label);
+                        failed.error = true;
+                        failed
+                    }
                 }
             })
             .buffer_unordered(DISCOVERED_AT_ONCE);
@@ -278,7 +285,7 @@ impl PgExporter {
         label: &Arc<str>,
         primary: bool,
     ) -> Outcome {
-        let mut outcome = Outcome::default();
+        let mut outcome = Outcome::new(&self.plan, label);
         let until = tokio::time::Instant::from_std(deadline);
         let runs = self
             .plan
@@ -312,14 +319,14 @@ impl PgExporter {
                 )
                 .await;
             }
-            out.set
+            out
         };
         let (results, custom_set) = tokio::join!(futures_util::future::join_all(runs), custom);
         for (collector, elapsed, result, out) in results {
             server.note(database, collector.name(), &result);
             let ok = result.is_ok();
             if ok {
-                outcome.set.append(out.set);
+                outcome.text.append(out);
             } else {
                 outcome.error = true;
             }
@@ -330,7 +337,7 @@ impl PgExporter {
             entry.0 += elapsed;
             entry.1 &= ok;
         }
-        outcome.set.append(custom_set);
+        outcome.text.append(custom_set);
         outcome
     }
 
@@ -398,13 +405,23 @@ impl Exporter for PgExporter {
         let up = !outcomes.is_empty() && outcomes.iter().all(|o| o.up);
         let error = outcomes.is_empty() || outcomes.iter().any(|o| o.error);
         let mut collectors: BTreeMap<&'static str, (Duration, bool)> = BTreeMap::new();
+        // One text block for all servers, so that each family appears once.
+        let mut text: Option<Out> = None;
         for outcome in outcomes {
             for (name, (elapsed, ok)) in outcome.collectors {
                 let entry = collectors.entry(name).or_insert((Duration::ZERO, true));
                 entry.0 += elapsed;
                 entry.1 &= ok;
             }
-            set.append(outcome.set);
+            match &mut text {
+                Some(t) => t.append(outcome.text),
+                None => text = Some(outcome.text),
+            }
+        }
+        if let Some(text) = text {
+            let mut buf = Vec::with_capacity(96 * 1024);
+            text.render(&mut buf);
+            set.append_text(&buf);
         }
         for (name, (elapsed, ok)) in collectors {
             set.record_collector("pg", name, elapsed, ok);
