@@ -76,7 +76,7 @@ pub fn integer_range_pattern(lo: u64, hi: u64) -> String {
     while start <= hi {
         // The largest aligned block of 10^k numbers that starts here and fits.
         let mut step = 1u64;
-        while start % (step * 10) == 0 && start + step * 10 - 1 <= hi {
+        while start.is_multiple_of(step * 10) && start + step * 10 - 1 <= hi {
             step *= 10;
         }
         // Blocks of the same size that follow share a prefix and differ in one digit.
@@ -115,7 +115,7 @@ trait Base10 {
 impl Base10 for u64 {
     fn trailing_zeros_base10(self) -> u32 {
         let (mut n, mut k) = (self, 0);
-        while n >= 10 && n % 10 == 0 {
+        while n >= 10 && n.is_multiple_of(10) {
             n /= 10;
             k += 1;
         }
