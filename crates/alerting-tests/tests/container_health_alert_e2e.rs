@@ -14,61 +14,13 @@
 //! workspace if they are not built yet.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
+use alerting_tests::docker::Container;
 use alerting_tests::http::prometheus_query;
 use alerting_tests::paths;
 use alerting_tests::pipeline::{matching_alerts, AlertPipeline};
 use testkit::{free_port, ServiceProcess};
-
-const IMAGE: &str = "clustermon/alerting-tests:1";
-
-fn docker(args: &[&str]) -> String {
-    let out = Command::new("docker")
-        .args(args)
-        .output()
-        .expect("run docker");
-    assert!(
-        out.status.success(),
-        "docker {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-/// `FROM scratch` with Debian's static busybox: no registry needed.
-fn build_image() {
-    testkit::require_command("docker", "docker.io");
-    let info = Command::new("docker")
-        .args(["info", "--format", "{{.ServerVersion}}"])
-        .output();
-    assert!(
-        info.is_ok_and(|o| o.status.success()),
-        "this test needs a running Docker daemon (`docker info` failed)"
-    );
-    assert!(
-        std::path::Path::new("/bin/busybox").is_file(),
-        "this test needs /bin/busybox: run `apt-get install busybox-static`"
-    );
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::copy("/bin/busybox", dir.path().join("busybox")).unwrap();
-    std::fs::write(
-        dir.path().join("Dockerfile"),
-        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n",
-    )
-    .unwrap();
-    docker(&["build", "-q", "-t", IMAGE, dir.path().to_str().unwrap()]);
-}
-
-/// A container removed when dropped, even when the test fails.
-struct Container(String);
-
-impl Drop for Container {
-    fn drop(&mut self) {
-        let _ = Command::new("docker").args(["rm", "-f", &self.0]).output();
-    }
-}
 
 fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
     let start = Instant::now();
@@ -87,30 +39,21 @@ fn has_series(prom: &str, query: &str) -> bool {
 
 #[test]
 fn unhealthy_container_fires_service_health_check_failing_and_resolves() {
-    build_image();
     let name = format!("cm-alerting-health-{}", std::process::id());
-    let _ = Command::new("docker").args(["rm", "-f", &name]).output();
-    docker(&[
-        "run",
-        "-d",
-        "--name",
+    let container = Container::run(
         &name,
-        "--label",
-        "clustermon.test=1",
-        "--health-cmd",
-        "test -f /ok",
-        "--health-interval",
-        "1s",
-        "--health-timeout",
-        "1s",
-        "--health-retries",
-        "1",
-        IMAGE,
-        "sh",
-        "-c",
+        &[
+            "--health-cmd",
+            "test -f /ok",
+            "--health-interval",
+            "1s",
+            "--health-timeout",
+            "1s",
+            "--health-retries",
+            "1",
+        ],
         "touch /ok; exec sleep 3600",
-    ]);
-    let container = Container(name.clone());
+    );
 
     let ce_port = free_port();
     let container_exporter = ServiceProcess::start(
@@ -152,7 +95,7 @@ fn unhealthy_container_fires_service_health_check_failing_and_resolves() {
     });
 
     // Break the health check: both exporters report it, the rule fires once for the container.
-    docker(&["exec", &container.0, "rm", "/ok"]);
+    container.exec(&["rm", "/ok"]);
     let firing = pipeline
         .wait_for_alert(
             limit,
@@ -201,7 +144,7 @@ fn unhealthy_container_fires_service_health_check_failing_and_resolves() {
     );
 
     // Repair it: the resolved notification arrives.
-    docker(&["exec", &container.0, "touch", "/ok"]);
+    container.exec(&["touch", "/ok"]);
     pipeline
         .wait_for_alert(
             limit,

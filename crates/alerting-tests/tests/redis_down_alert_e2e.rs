@@ -11,33 +11,13 @@
 //! builds `redis-exporter` from this workspace if it is not built yet.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
+use alerting_tests::backends::start_redis;
 use alerting_tests::http::prometheus_query;
 use alerting_tests::paths;
 use alerting_tests::pipeline::{matching_alerts, AlertPipeline};
-use testkit::{free_port, require_command, ServiceProcess};
-
-fn start_redis(port: u16, dir: &Path) -> ServiceProcess {
-    let redis = require_command("redis-server", "redis-server");
-    ServiceProcess::start(
-        redis,
-        &[
-            "--port".into(),
-            port.to_string(),
-            "--bind".into(),
-            "127.0.0.1".into(),
-            "--save".into(),
-            String::new(),
-            "--appendonly".into(),
-            "no".into(),
-            "--dir".into(),
-            dir.display().to_string(),
-        ],
-        port,
-    )
-}
+use testkit::{free_port, ServiceProcess};
 
 fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
     let start = Instant::now();
@@ -54,7 +34,7 @@ fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
 fn redis_down_fires_reaches_the_webhook_and_resolves() {
     let dir = tempfile::tempdir().unwrap();
     let redis_port = free_port();
-    let mut redis = Some(start_redis(redis_port, dir.path()));
+    let mut redis = Some(start_redis(redis_port, dir.path(), &[]));
 
     let exporter_port = free_port();
     let exporter = ServiceProcess::start(
@@ -141,7 +121,7 @@ fn redis_down_fires_reaches_the_webhook_and_resolves() {
     }
 
     // Start Redis again on the same port: the resolved notification arrives.
-    let _redis = start_redis(redis_port, dir.path());
+    let _redis = start_redis(redis_port, dir.path(), &[]);
     let resolved = pipeline
         .wait_for_alert(limit, "RedisDown", "resolved", &[("instance", &instance)])
         .unwrap_or_else(|| {
