@@ -176,6 +176,18 @@ fn every_dashboard_is_well_formed_and_uses_the_provisioned_datasource() {
                 uid.as_str(),
                 "{file}: variable datasource"
             );
+            // The plain-string form of a Prometheus variable query, which every Grafana version
+            // since 7 reads.
+            let query = variable["query"].as_str().unwrap_or_default();
+            assert!(
+                query.starts_with("label_values("),
+                "{file}: variable query {query:?}"
+            );
+            assert_eq!(
+                variable["definition"].as_str(),
+                Some(query),
+                "{file}: variable definition"
+            );
         }
     }
 }
