@@ -21,7 +21,13 @@ pub struct WebhookReceiver {
 impl WebhookReceiver {
     /// Listens on a free loopback port.
     pub fn start() -> std::io::Result<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0")?;
+        Self::start_on("127.0.0.1:0")
+    }
+
+    /// Listens on `address`: the stack's end-to-end test uses `0.0.0.0:9095`, where
+    /// Alertmanager's container reaches the host as `host.docker.internal:9095`.
+    pub fn start_on(address: &str) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(address)?;
         listener.set_nonblocking(true)?;
         let port = listener.local_addr()?.port();
         let received = Arc::new(Mutex::new(Vec::new()));
@@ -38,7 +44,12 @@ impl WebhookReceiver {
         })
     }
 
-    /// The URL to give Alertmanager.
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The URL to give an Alertmanager on this machine.
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}/alerts", self.port)
     }
