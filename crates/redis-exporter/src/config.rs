@@ -164,3 +164,110 @@ pub fn args() -> Vec<Arg> {
             .help("Timeout for connecting to Redis (the scrape timeout still bounds it)"),
     ]
 }
+
+/// Rewrites redis_exporter's Go-style command line into ours: single-dash long flags
+/// (`-redis.addr=x`, `-check-keys x`) get a second dash, `-debug` becomes `--log.level=debug`
+/// and `-log-format=txt|json` becomes `--log.format=logfmt|json`. Everything else is left as is.
+pub fn upstream_style_args<I: IntoIterator<Item = std::ffi::OsString>>(
+    argv: I,
+) -> Vec<std::ffi::OsString> {
+    let mut out = Vec::new();
+    let mut after_log_format = false;
+    for (i, arg) in argv.into_iter().enumerate() {
+        let Some(text) = arg.to_str().map(str::to_string) else {
+            out.push(arg);
+            continue;
+        };
+        if after_log_format {
+            after_log_format = false;
+            out.push(log_format(&text).into());
+            continue;
+        }
+        let single_dash =
+            i > 0 && text.len() > 2 && text.starts_with('-') && !text.starts_with("--");
+        if !single_dash {
+            out.push(arg);
+            continue;
+        }
+        let (name, value) = match text[1..].split_once('=') {
+            Some((n, v)) => (n.to_string(), Some(v.to_string())),
+            None => (text[1..].to_string(), None),
+        };
+        match (name.as_str(), value) {
+            ("debug", None) => out.push("--log.level=debug".into()),
+            ("log-format", Some(v)) => out.push(format!("--log.format={}", log_format(&v)).into()),
+            ("log-format", None) => {
+                out.push("--log.format".into());
+                after_log_format = true;
+            }
+            (_, _) => out.push(format!("-{text}").into()),
+        }
+    }
+    out
+}
+
+fn log_format(upstream: &str) -> &str {
+    match upstream {
+        "txt" => "logfmt",
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsString;
+
+    fn rewrite(args: &[&str]) -> Vec<String> {
+        upstream_style_args(args.iter().map(OsString::from))
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn go_style_flags_become_clap_style() {
+        assert_eq!(
+            rewrite(&[
+                "redis-exporter",
+                "-redis.addr=redis://h:1",
+                "-check-keys",
+                "a*",
+                "-debug",
+                "-log-format",
+                "txt",
+                "--namespace=x",
+                "-h"
+            ]),
+            [
+                "redis-exporter",
+                "--redis.addr=redis://h:1",
+                "--check-keys",
+                "a*",
+                "--log.level=debug",
+                "--log.format",
+                "logfmt",
+                "--namespace=x",
+                "-h"
+            ]
+        );
+        assert_eq!(
+            rewrite(&["x", "-log-format=json"]),
+            ["x", "--log.format=json"]
+        );
+    }
+
+    #[test]
+    fn the_password_is_hidden_from_debug_output() {
+        let config = RedisConfig {
+            password: "hunter2".into(),
+            addr: "redis://u:pw-in-url@h:1".into(),
+            ..RedisConfig::default()
+        };
+        let shown = format!("{config:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("pw-in-url"),
+            "{shown}"
+        );
+    }
+}

@@ -8,7 +8,19 @@ use redis_exporter::{keys, Config, RedisExporter, Settings, SCRAPE_PATH, SERVICE
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let invocation = metrics_core::parse_args::<Config>(&SERVICE, redis_exporter::config::args());
+    let argv = redis_exporter::config::upstream_style_args(std::env::args_os());
+    let invocation = match metrics_core::cli::try_parse_from::<Config, _, _>(
+        &SERVICE,
+        redis_exporter::config::args(),
+        argv,
+    ) {
+        Ok(invocation) => invocation,
+        Err(metrics_core::cli::CliError::Usage(e)) => e.exit(),
+        Err(metrics_core::cli::CliError::Config(e)) => {
+            eprintln!("{}: error: {e}", SERVICE.name);
+            std::process::exit(2);
+        }
+    };
     metrics_core::exit_if_healthcheck(&invocation);
     let config = invocation.config;
     metrics_core::logging::init(&config.log);

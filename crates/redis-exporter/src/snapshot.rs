@@ -13,6 +13,8 @@ use crate::info::{self, Info};
 pub struct Snapshot {
     /// The `INFO ALL` answer.
     pub info: String,
+    /// The `CLUSTER INFO` answer, on cluster nodes only.
+    pub cluster_info: Option<String>,
     /// `CONFIG GET` answers for the settings redis_exporter exports (absent when `CONFIG` is
     /// renamed or forbidden, as on managed services).
     pub config: Vec<(String, String)>,
@@ -117,6 +119,12 @@ pub fn write_metrics(snapshot: &Snapshot, naming: &Naming, now: f64, set: &mut M
     let info = info::parse(&snapshot.info);
     let db_count = database_count(snapshot, &info);
     write_info(&info, naming, db_count, now, &mut w);
+    if let Some(cluster) = &snapshot.cluster_info {
+        let mut help = String::new();
+        for entry in info::parse(cluster).entries() {
+            write_plain_field(entry.key, entry.value, naming, &mut w, &mut help);
+        }
+    }
     write_config(&snapshot.config, &mut w);
     write_slowlog(snapshot, &mut w);
     // Key groups are not implemented; upstream reports this family (0) whether or not any are

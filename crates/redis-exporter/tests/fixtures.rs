@@ -223,6 +223,7 @@ fn replica_reports_its_master_link() {
 fn config_slowlog_latency_and_keys() {
     let snap = Snapshot {
         info: MASTER.to_string(),
+        cluster_info: None,
         config: vec![
             ("maxmemory".into(), "104857600".into()),
             ("maxclients".into(), "10000".into()),
@@ -311,6 +312,21 @@ fn config_slowlog_latency_and_keys() {
     );
     let complaints = common::promtool_complaints(&text, "redis");
     assert!(complaints.is_empty(), "{complaints:#?}");
+}
+
+#[test]
+fn cluster_info_fields_are_gauges_with_status_words_as_numbers() {
+    let mut snap = info_only(MASTER);
+    snap.cluster_info = Some(
+        "cluster_state:ok\r\ncluster_slots_assigned:16384\r\ncluster_known_nodes:6\r\n\
+         cluster_stats_messages_sent:1234\r\n"
+            .into(),
+    );
+    let (_, f) = render(&snap, &naming("redis", false));
+    assert_eq!(value(&f, "redis_cluster_state", &[]), 1.0);
+    assert_eq!(value(&f, "redis_cluster_slots_assigned", &[]), 16384.0);
+    assert_eq!(value(&f, "redis_cluster_messages_sent_total", &[]), 1234.0);
+    assert_eq!(f["redis_cluster_known_nodes"].kind, "gauge");
 }
 
 #[test]

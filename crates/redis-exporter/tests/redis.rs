@@ -102,7 +102,15 @@ fn redis_wrong_password_is_up_zero_and_no_password_is_ever_printed() {
     let (text, f) = scrape(&exp.url("/metrics"));
     assert_eq!(up(&f), 0.0);
     let health = testkit::get(&exp.url("/health"));
-    assert_eq!(health.status, 503);
+    assert_eq!(
+        health.status, 200,
+        "an unreachable Redis is not an unhealthy exporter"
+    );
+    assert!(
+        health.body.contains("\"last_scrape\":\"down\""),
+        "{}",
+        health.body
+    );
     let logs = exp.logs();
     assert!(logs.contains("cannot scrape redis"), "{logs}");
     for place in [&text, &logs, &health.body] {
@@ -296,4 +304,28 @@ fn redis_unix_socket_namespace_and_system_metrics_from_environment() {
     assert!(!f.contains_key("redis_up"));
     let health = testkit::get(&exp.url("/health"));
     assert_eq!(health.status, 200, "{}", health.body);
+    assert!(
+        health.body.contains("\"last_scrape\":\"up\""),
+        "{}",
+        health.body
+    );
+}
+
+#[test]
+fn redis_upstream_go_style_single_dash_flags_are_accepted() {
+    let redis = RedisServer::start();
+    redis.cli(&["SET", "counter", "7"]);
+    let exp = exporter(
+        &[
+            &format!("-redis.addr={}", redis.url()),
+            "-check-single-keys",
+            "counter",
+            "-log-format=txt",
+            "-debug",
+        ],
+        &[],
+    );
+    let (_, f) = scrape(&exp.url("/metrics"));
+    assert_eq!(up(&f), 1.0, "{}", exp.logs());
+    assert_eq!(f["redis_key_value"].value(&[("key", "counter")]), Some(7.0));
 }
