@@ -87,7 +87,7 @@ impl MetricSet {
 
     /// Moves every family of `other` into this set, merging samples of families both have.
     pub fn append(&mut self, other: MetricSet) {
-        self.text.extend_from_slice(&other.text);
+        self.append_text(other.text);
         for mut family in other.families {
             match self.index.get(family.name()) {
                 Some(&i) => {
@@ -107,8 +107,12 @@ impl MetricSet {
     /// written verbatim after the other families. A fast path for exporters with many regular
     /// series; the caller makes sure these families' names appear nowhere else in the set, and
     /// [`MetricSet::get`] does not see them.
-    pub fn append_text(&mut self, text: &[u8]) {
-        self.text.extend_from_slice(text);
+    pub fn append_text(&mut self, text: Vec<u8>) {
+        if self.text.is_empty() {
+            self.text = text;
+        } else {
+            self.text.extend_from_slice(&text);
+        }
     }
 
     /// Adds families made elsewhere (for example by a `prometheus::core::Collector`).
@@ -324,7 +328,7 @@ mod tests {
         let mut a = MetricSet::new();
         a.gauge("g", "h", &[], 1.0);
         let mut b = MetricSet::new();
-        b.append_text(b"# HELP t T.\n# TYPE t gauge\nt 2\n");
+        b.append_text(b"# HELP t T.\n# TYPE t gauge\nt 2\n".to_vec());
         a.append(b);
         assert_eq!(
             text(&a),

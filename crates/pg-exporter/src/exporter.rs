@@ -421,7 +421,7 @@ impl Exporter for PgExporter {
         if let Some(text) = text {
             let mut buf = Vec::with_capacity(96 * 1024);
             text.render(&mut buf);
-            set.append_text(&buf);
+            set.append_text(buf);
         }
         for (name, (elapsed, ok)) in collectors {
             set.record_collector("pg", name, elapsed, ok);
