@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use metrics_core::{Exporter, MetricSet, Scrape, ScrapeError};
 
-use crate::collector::{self, Collector, CollectorError, Context, NAMESPACE};
+use crate::collector::{self, Collector, CollectorError, Context, Host, NAMESPACE};
 use crate::config::Config;
 
 pub struct HostExporter {
@@ -74,10 +74,11 @@ impl HostExporter {
     /// Runs the given collectors one after the other into one set.
     pub fn collect_blocking(&self, collectors: &[&'static Collector]) -> MetricSet {
         let mut set = MetricSet::new();
+        let host = Host::new(&self.context);
         for c in collectors {
             let start = Instant::now();
             let mut own = MetricSet::new();
-            let result = (c.collect)(&self.context, &mut own);
+            let result = (c.collect)(&host, &mut own);
             let elapsed = start.elapsed();
             let ok = result.is_ok();
             if ok {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use metrics_core::MetricSet;
 use procfs::FromRead;
 
-use super::{read, CollectorError, Context};
+use super::{read, CollectorError, Host};
 
 /// Entries per device.
 pub fn count_by_device(text: &str) -> Result<BTreeMap<String, u64>, String> {
@@ -17,7 +17,7 @@ pub fn count_by_device(text: &str) -> Result<BTreeMap<String, u64>, String> {
     Ok(counts)
 }
 
-pub fn collect(ctx: &Context, out: &mut MetricSet) -> Result<(), CollectorError> {
+pub fn collect(ctx: &Host, out: &mut MetricSet) -> Result<(), CollectorError> {
     let path = ctx.proc("net/arp");
     let counts = count_by_device(&read(&path)?).map_err(|why| CollectorError::parse(&path, why))?;
     for (device, n) in counts {

@@ -2,9 +2,9 @@
 
 use metrics_core::MetricSet;
 
-use super::{read, read_attr, CollectorError, Context};
+use super::{read, read_attr, CollectorError, Host};
 
-pub fn collect(ctx: &Context, out: &mut MetricSet) -> Result<(), CollectorError> {
+pub fn collect(ctx: &Host, out: &mut MetricSet) -> Result<(), CollectorError> {
     let net = ctx.sys("class/net");
     let masters_path = net.join("bonding_masters");
     let masters = match read(&masters_path) {

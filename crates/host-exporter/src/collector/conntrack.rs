@@ -5,7 +5,7 @@ use std::io;
 
 use metrics_core::MetricSet;
 
-use super::{read, CollectorError, Context};
+use super::{read, CollectorError, Host};
 
 /// The statistics node_exporter exports, by column name.
 pub const STATS: [&str; 8] = [
@@ -43,7 +43,7 @@ pub fn parse_stat(text: &str) -> Result<Vec<(String, f64)>, String> {
         .collect())
 }
 
-fn number(ctx: &Context, rel: &str) -> Result<f64, CollectorError> {
+fn number(ctx: &Host, rel: &str) -> Result<f64, CollectorError> {
     let path = ctx.proc(rel);
     match std::fs::read_to_string(&path) {
         Ok(t) => t
@@ -57,7 +57,7 @@ fn number(ctx: &Context, rel: &str) -> Result<f64, CollectorError> {
     }
 }
 
-pub fn collect(ctx: &Context, out: &mut MetricSet) -> Result<(), CollectorError> {
+pub fn collect(ctx: &Host, out: &mut MetricSet) -> Result<(), CollectorError> {
     let entries = number(ctx, "sys/net/netfilter/nf_conntrack_count")?;
     let limit = number(ctx, "sys/net/netfilter/nf_conntrack_max")?;
     out.gauge(

@@ -2,14 +2,14 @@
 
 use metrics_core::MetricSet;
 
-use super::stat::{read_stat, USER_HZ};
-use super::{CollectorError, Context};
+use super::stat::USER_HZ;
+use super::{CollectorError, Host};
 
 const SECONDS_HELP: &str = "Seconds the CPUs spent in each mode.";
 const GUEST_HELP: &str = "Seconds the CPUs spent in guests (VMs) for each mode.";
 
-pub fn collect(ctx: &Context, out: &mut MetricSet) -> Result<(), CollectorError> {
-    let stat = read_stat(ctx)?;
+pub fn collect(ctx: &Host, out: &mut MetricSet) -> Result<(), CollectorError> {
+    let stat = ctx.kernel_stat()?;
     for c in &stat.cpus {
         let modes = [
             ("idle", c.idle),

@@ -3,9 +3,9 @@
 
 use metrics_core::MetricSet;
 
-use super::{list_dir, read_attr, CollectorError, Context};
+use super::{list_dir, read_attr, CollectorError, Host};
 
-pub fn collect(ctx: &Context, out: &mut MetricSet) -> Result<(), CollectorError> {
+pub fn collect(ctx: &Host, out: &mut MetricSet) -> Result<(), CollectorError> {
     let cpus = list_dir(&ctx.sys("devices/system/cpu"))?;
     for (name, dir) in cpus {
         let Some(cpu) = name.strip_prefix("cpu") else {

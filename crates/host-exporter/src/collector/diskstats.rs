@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use metrics_core::MetricSet;
 use procfs::FromRead;
 
-use super::{read, CollectorError, Context};
+use super::{read, CollectorError, Host};
 
 /// The kernel counts in 512-byte sectors whatever the device's real sector size.
 const SECTOR_BYTES: f64 = 512.0;
@@ -25,7 +25,7 @@ pub fn parse_udev(text: &str) -> HashMap<&str, &str> {
         .collect()
 }
 
-pub fn collect(ctx: &Context, out: &mut MetricSet) -> Result<(), CollectorError> {
+pub fn collect(ctx: &Host, out: &mut MetricSet) -> Result<(), CollectorError> {
     let path = ctx.proc("diskstats");
     let disks = parse(&read(&path)?).map_err(|why| CollectorError::parse(&path, why))?;
     for d in disks {

@@ -2,7 +2,7 @@
 
 use metrics_core::MetricSet;
 
-use super::{read_attr, CollectorError, Context};
+use super::{read_attr, CollectorError, Host};
 
 /// `(label, sysfs file)`.
 const FIELDS: &[(&str, &str)] = &[
@@ -28,7 +28,7 @@ const FIELDS: &[(&str, &str)] = &[
     ("system_vendor", "sys_vendor"),
 ];
 
-pub fn collect(ctx: &Context, out: &mut MetricSet) -> Result<(), CollectorError> {
+pub fn collect(ctx: &Host, out: &mut MetricSet) -> Result<(), CollectorError> {
     let dir = ctx.sys("class/dmi/id");
     if !dir.is_dir() {
         return Err(CollectorError::NoData(format!(

@@ -2,13 +2,13 @@
 
 use metrics_core::MetricSet;
 
-use super::{list_dir, read_attr, CollectorError, Context};
+use super::{list_dir, read_attr, CollectorError, Host};
 
 fn count(dir: &std::path::Path, attr: &str) -> Option<f64> {
     read_attr(&dir.join(attr)).and_then(|v| v.parse().ok())
 }
 
-pub fn collect(ctx: &Context, out: &mut MetricSet) -> Result<(), CollectorError> {
+pub fn collect(ctx: &Host, out: &mut MetricSet) -> Result<(), CollectorError> {
     let controllers = match list_dir(&ctx.sys("devices/system/edac/mc")) {
         Ok(c) => c,
         // No EDAC driver: nothing to report, and not an error (as in node_exporter).

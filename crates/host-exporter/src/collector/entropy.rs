@@ -2,9 +2,9 @@
 
 use metrics_core::MetricSet;
 
-use super::{read, CollectorError, Context};
+use super::{read, CollectorError, Host};
 
-fn number(ctx: &Context, rel: &str) -> Result<f64, CollectorError> {
+fn number(ctx: &Host, rel: &str) -> Result<f64, CollectorError> {
     let path = ctx.proc(rel);
     read(&path)?
         .trim()
@@ -12,7 +12,7 @@ fn number(ctx: &Context, rel: &str) -> Result<f64, CollectorError> {
         .map_err(|e| CollectorError::parse(&path, e))
 }
 
-pub fn collect(ctx: &Context, out: &mut MetricSet) -> Result<(), CollectorError> {
+pub fn collect(ctx: &Host, out: &mut MetricSet) -> Result<(), CollectorError> {
     let available = number(ctx, "sys/kernel/random/entropy_avail")?;
     let pool = number(ctx, "sys/kernel/random/poolsize")?;
     out.gauge(

@@ -2,7 +2,7 @@
 
 use metrics_core::MetricSet;
 
-use super::{read, CollectorError, Context};
+use super::{read, CollectorError, Host};
 
 /// `(allocated, maximum)`: the first and third numbers.
 pub fn parse(text: &str) -> Result<(f64, f64), String> {
@@ -16,7 +16,7 @@ pub fn parse(text: &str) -> Result<(f64, f64), String> {
     }
 }
 
-pub fn collect(ctx: &Context, out: &mut MetricSet) -> Result<(), CollectorError> {
+pub fn collect(ctx: &Host, out: &mut MetricSet) -> Result<(), CollectorError> {
     let path = ctx.proc("sys/fs/file-nr");
     let (allocated, maximum) =
         parse(&read(&path)?).map_err(|why| CollectorError::parse(&path, why))?;

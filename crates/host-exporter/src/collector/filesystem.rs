@@ -7,7 +7,7 @@ use std::path::Path;
 use metrics_core::MetricSet;
 use procfs::FromRead;
 
-use super::{read, CollectorError, Context};
+use super::{read, CollectorError, Host};
 
 /// One mount worth reporting, after the mount-point and type filters.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -36,7 +36,7 @@ pub fn strip_rootfs(rootfs: &Path, mountpoint: &str) -> String {
 }
 
 /// The mounts to report: filtered, deduplicated, in file order.
-pub fn select(ctx: &Context, entries: Vec<procfs::MountEntry>) -> Vec<Mount> {
+pub fn select(ctx: &Host, entries: Vec<procfs::MountEntry>) -> Vec<Mount> {
     let mut seen = HashSet::new();
     let mut out = Vec::new();
     for e in entries {
@@ -63,7 +63,15 @@ pub fn select(ctx: &Context, entries: Vec<procfs::MountEntry>) -> Vec<Mount> {
     out
 }
 
-fn read_mounts(ctx: &Context) -> Result<Vec<procfs::MountEntry>, CollectorError> {
+/// The selected mounts of the last mount table read, reused while the table is unchanged (it
+/// rarely changes, and parsing and filtering it is most of this collector's work).
+#[derive(Debug, Default)]
+pub struct MountCache {
+    table: String,
+    mounts: Vec<Mount>,
+}
+
+fn mounts(ctx: &Host) -> Result<Vec<Mount>, CollectorError> {
     let primary = ctx.proc("1/mounts");
     let (path, text) = match read(&primary) {
         Ok(t) => (primary, t),
@@ -73,11 +81,20 @@ fn read_mounts(ctx: &Context) -> Result<Vec<procfs::MountEntry>, CollectorError>
             (fallback, t)
         }
     };
-    parse(&text).map_err(|why| CollectorError::parse(&path, why))
+    let mut cache = match ctx.mount_cache.lock() {
+        Ok(c) => c,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    if cache.table != text || cache.table.is_empty() {
+        let entries = parse(&text).map_err(|why| CollectorError::parse(&path, why))?;
+        cache.mounts = select(ctx, entries);
+        cache.table = text;
+    }
+    Ok(cache.mounts.clone())
 }
 
-pub fn collect(ctx: &Context, out: &mut MetricSet) -> Result<(), CollectorError> {
-    for m in select(ctx, read_mounts(ctx)?) {
+pub fn collect(ctx: &Host, out: &mut MetricSet) -> Result<(), CollectorError> {
+    for m in mounts(ctx)? {
         let labels = [
             ("device", m.device.as_str()),
             ("fstype", m.fstype.as_str()),
@@ -144,7 +161,8 @@ mod tests {
 
     #[test]
     fn default_filters_keep_real_disks_and_drop_pseudo_filesystems() {
-        let ctx = Context::new(&Config::default()).unwrap();
+        let context = crate::collector::Context::new(&Config::default()).unwrap();
+        let ctx = Host::new(&context);
         let mounts = select(&ctx, parse(&fixtures::read("proc/1/mounts")).unwrap());
         let points: Vec<&str> = mounts.iter().map(|m| m.mountpoint.as_str()).collect();
         assert!(points.contains(&"/"), "{points:?}");

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use metrics_core::MetricSet;
 
-use super::{list_dir, read_attr, CollectorError, Context};
+use super::{list_dir, read_attr, CollectorError, Host};
 
 /// Splits `temp1_input` into `("temp", "1", "input")`.
 pub fn split_sensor(file: &str) -> Option<(&str, &str, &str)> {
@@ -40,7 +40,7 @@ fn chip_name(dir: &Path, hwmon: &str) -> String {
     }
 }
 
-pub fn collect(ctx: &Context, out: &mut MetricSet) -> Result<(), CollectorError> {
+pub fn collect(ctx: &Host, out: &mut MetricSet) -> Result<(), CollectorError> {
     for (hwmon, dir) in list_dir(&ctx.sys("class/hwmon"))? {
         let chip = chip_name(&dir, &hwmon);
         if let Some(name) = read_attr(&dir.join("name")) {

@@ -3,7 +3,7 @@
 use metrics_core::MetricSet;
 use procfs::FromRead;
 
-use super::{read, CollectorError, Context};
+use super::{read, CollectorError, Host};
 
 pub fn parse(text: &str) -> Result<procfs::LoadAverage, String> {
     procfs::LoadAverage::from_read(text.as_bytes()).map_err(|e| e.to_string())
@@ -15,7 +15,7 @@ fn widen(v: f32) -> f64 {
     v.to_string().parse().unwrap_or(f64::from(v))
 }
 
-pub fn collect(ctx: &Context, out: &mut MetricSet) -> Result<(), CollectorError> {
+pub fn collect(ctx: &Host, out: &mut MetricSet) -> Result<(), CollectorError> {
     let path = ctx.proc("loadavg");
     let load = parse(&read(&path)?).map_err(|why| CollectorError::parse(&path, why))?;
     out.gauge("node_load1", "1m load average.", &[], widen(load.one));

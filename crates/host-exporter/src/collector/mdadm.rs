@@ -2,7 +2,7 @@
 
 use metrics_core::MetricSet;
 
-use super::{CollectorError, Context};
+use super::{CollectorError, Host};
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MdArray {
@@ -92,7 +92,7 @@ pub fn parse(text: &str) -> Result<Vec<MdArray>, String> {
     Ok(arrays)
 }
 
-pub fn collect(ctx: &Context, out: &mut MetricSet) -> Result<(), CollectorError> {
+pub fn collect(ctx: &Host, out: &mut MetricSet) -> Result<(), CollectorError> {
     let path = ctx.proc("mdstat");
     let text = std::fs::read_to_string(&path).map_err(|source| match source.kind() {
         std::io::ErrorKind::NotFound => {

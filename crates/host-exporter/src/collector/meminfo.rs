@@ -6,7 +6,7 @@
 
 use metrics_core::MetricSet;
 
-use super::{read, CollectorError, Context};
+use super::{read, CollectorError, Host};
 
 /// `(metric name suffix, value in bytes or count)`, in file order.
 pub fn parse(text: &str) -> Result<Vec<(String, f64)>, String> {
@@ -43,7 +43,7 @@ pub fn parse(text: &str) -> Result<Vec<(String, f64)>, String> {
     Ok(out)
 }
 
-pub fn collect(ctx: &Context, out: &mut MetricSet) -> Result<(), CollectorError> {
+pub fn collect(ctx: &Host, out: &mut MetricSet) -> Result<(), CollectorError> {
     let path = ctx.proc("meminfo");
     let fields = parse(&read(&path)?).map_err(|why| CollectorError::parse(&path, why))?;
     let mut name = String::with_capacity(48);

@@ -2,8 +2,12 @@
 //! syscall, a netlink dump) into a snapshot with a pure parser, and turns the snapshot into metric
 //! families. [`ALL`] lists them with node_exporter's names and default states.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::io;
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::Mutex;
 
 use metrics_core::MetricSet;
@@ -53,7 +57,7 @@ pub mod zfs;
 /// The namespace of every metric: `node_cpu_seconds_total`, `node_scrape_collector_success`.
 pub const NAMESPACE: &str = "node";
 
-pub type CollectFn = fn(&Context, &mut MetricSet) -> Result<(), CollectorError>;
+pub type CollectFn = fn(&Host, &mut MetricSet) -> Result<(), CollectorError>;
 
 /// One collector: its node_exporter name, whether it runs by default, and what it does.
 pub struct Collector {
@@ -183,6 +187,40 @@ pub fn compile(pattern: &str, what: &str) -> Result<Regex, String> {
         .map_err(|e| format!("--{}: bad regular expression: {e}", what.replace('_', "-")))
 }
 
+/// A field-name regex whose answers are remembered: the kernel's field names are a small fixed
+/// set, so each is matched once instead of on every scrape.
+#[derive(Debug)]
+pub struct FieldFilter {
+    regex: Regex,
+    decisions: Mutex<HashMap<String, bool>>,
+}
+
+impl FieldFilter {
+    pub fn new(regex: Regex) -> Self {
+        Self {
+            regex,
+            decisions: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn keeps(&self, field: &str) -> bool {
+        let mut decisions = match self.decisions.lock() {
+            Ok(d) => d,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Some(keep) = decisions.get(field) {
+            return *keep;
+        }
+        let keep = self.regex.is_match(field);
+        // Bounded anyway by the kernel's field names; this guards against a procfs that
+        // invents new names on every read.
+        if decisions.len() < 4096 {
+            decisions.insert(field.to_string(), keep);
+        }
+        keep
+    }
+}
+
 /// What every collector reads from: roots, compiled filters (compiled once at start), and the
 /// few caches of things that cannot change between scrapes.
 pub struct Context {
@@ -197,11 +235,15 @@ pub struct Context {
     pub arp_filter: DeviceFilter,
     pub netclass_ignored: Regex,
     pub netclass_ignore_invalid_speed: bool,
-    pub netstat_fields: Regex,
-    pub vmstat_fields: Regex,
+    pub netstat_fields: FieldFilter,
+    pub vmstat_fields: FieldFilter,
     pub textfile_directory: String,
     pub netclass_cache: Mutex<netclass::StaticAttributes>,
     pub os_cache: Mutex<os::Cache>,
+    pub links: netlink::LinkDumper,
+    pub mount_cache: Mutex<filesystem::MountCache>,
+    /// The time zone name for the last offset seen.
+    pub zone_cache: Mutex<Option<(i32, String)>>,
 }
 
 impl Context {
@@ -244,11 +286,17 @@ impl Context {
                 "collector.netclass.ignored-devices",
             )?,
             netclass_ignore_invalid_speed: c.netclass.ignore_invalid_speed,
-            netstat_fields: compile(&c.netstat.fields, "collector.netstat.fields")?,
-            vmstat_fields: compile(&c.vmstat.fields, "collector.vmstat.fields")?,
+            netstat_fields: FieldFilter::new(compile(
+                &c.netstat.fields,
+                "collector.netstat.fields",
+            )?),
+            vmstat_fields: FieldFilter::new(compile(&c.vmstat.fields, "collector.vmstat.fields")?),
             textfile_directory: c.textfile.directory.clone(),
             netclass_cache: Mutex::new(netclass::StaticAttributes::default()),
             os_cache: Mutex::new(os::Cache::default()),
+            links: netlink::LinkDumper::default(),
+            mount_cache: Mutex::new(filesystem::MountCache::default()),
+            zone_cache: Mutex::new(None),
         })
     }
 
@@ -263,6 +311,52 @@ impl Context {
     /// A path on the host's root filesystem (`/etc/os-release` → `{rootfs}/etc/os-release`).
     pub fn root(&self, abs: &str) -> PathBuf {
         self.rootfs.join(abs.trim_start_matches('/'))
+    }
+}
+
+/// One scrape's view of the host: the [`Context`], plus what several collectors read once per
+/// scrape (the rtnetlink dump for netdev and netclass, `/proc/stat` for cpu and stat).
+pub struct Host<'a> {
+    context: &'a Context,
+    links: RefCell<Option<Rc<Vec<netlink::Link>>>>,
+    kernel_stat: RefCell<Option<Rc<stat::KernelStat>>>,
+}
+
+impl<'a> Host<'a> {
+    pub fn new(context: &'a Context) -> Self {
+        Self {
+            context,
+            links: RefCell::new(None),
+            kernel_stat: RefCell::new(None),
+        }
+    }
+
+    /// Every network interface, dumped once per scrape.
+    pub fn links(&self) -> Result<Rc<Vec<netlink::Link>>, CollectorError> {
+        if let Some(links) = self.links.borrow().as_ref() {
+            return Ok(links.clone());
+        }
+        let links = Rc::new(self.context.links.dump()?);
+        *self.links.borrow_mut() = Some(links.clone());
+        Ok(links)
+    }
+
+    /// `/proc/stat`, read once per scrape.
+    pub fn kernel_stat(&self) -> Result<Rc<stat::KernelStat>, CollectorError> {
+        if let Some(s) = self.kernel_stat.borrow().as_ref() {
+            return Ok(s.clone());
+        }
+        let s = Rc::new(stat::read_stat(self)?);
+        *self.kernel_stat.borrow_mut() = Some(s.clone());
+        Ok(s)
+    }
+}
+
+impl Deref for Host<'_> {
+    type Target = Context;
+
+    fn deref(&self) -> &Context {
+        self.context
     }
 }
 
@@ -311,6 +405,10 @@ pub(crate) mod fixtures {
         PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("tests/fixtures")
             .join(rel)
+    }
+
+    pub fn bytes(rel: &str) -> Vec<u8> {
+        std::fs::read(path(rel)).unwrap_or_else(|e| panic!("fixture {rel}: {e}"))
     }
 
     pub fn read(rel: &str) -> String {

@@ -10,8 +10,8 @@ use std::collections::HashMap;
 
 use metrics_core::MetricSet;
 
-use super::netlink::{dump_links, format_hwaddr, Link, IFF_DORMANT};
-use super::{read_attr, CollectorError, Context};
+use super::netlink::{format_hwaddr, Link, IFF_DORMANT};
+use super::{read_attr, CollectorError, Host};
 
 /// sysfs attributes fixed for the life of an interface, keyed by ifindex and name (an index can
 /// be reused by a new interface with another name).
@@ -36,7 +36,7 @@ fn parse_number(text: &str) -> Option<f64> {
     }
 }
 
-fn read_fixed(ctx: &Context, name: &str) -> Fixed {
+fn read_fixed(ctx: &Host, name: &str) -> Fixed {
     let dir = ctx.sys("class/net").join(name);
     let num = |attr: &str| read_attr(&dir.join(attr)).as_deref().and_then(parse_number);
     Fixed {
@@ -52,9 +52,12 @@ pub fn speed_bytes(mbits: i64) -> f64 {
     mbits as f64 * 1000.0 * 1000.0 / 8.0
 }
 
-pub fn collect(ctx: &Context, out: &mut MetricSet) -> Result<(), CollectorError> {
-    let mut links = dump_links()?;
-    links.retain(|l| !ctx.netclass_ignored.is_match(&l.name));
+pub fn collect(ctx: &Host, out: &mut MetricSet) -> Result<(), CollectorError> {
+    let all = ctx.links()?;
+    let mut links: Vec<&Link> = all
+        .iter()
+        .filter(|l| !ctx.netclass_ignored.is_match(&l.name))
+        .collect();
     links.sort_by(|a, b| a.name.cmp(&b.name));
     let fixed = fixed_attributes(ctx, &links);
     for (link, fixed) in links.iter().zip(fixed) {
@@ -63,7 +66,7 @@ pub fn collect(ctx: &Context, out: &mut MetricSet) -> Result<(), CollectorError>
     Ok(())
 }
 
-fn fixed_attributes(ctx: &Context, links: &[Link]) -> Vec<Fixed> {
+fn fixed_attributes(ctx: &Host, links: &[&Link]) -> Vec<Fixed> {
     let mut cache = match ctx.netclass_cache.lock() {
         Ok(c) => c,
         Err(poisoned) => poisoned.into_inner(),
@@ -84,7 +87,7 @@ fn fixed_attributes(ctx: &Context, links: &[Link]) -> Vec<Fixed> {
         .collect()
 }
 
-fn emit(ctx: &Context, out: &mut MetricSet, link: &Link, fixed: &Fixed) {
+fn emit(ctx: &Host, out: &mut MetricSet, link: &Link, fixed: &Fixed) {
     let dev = [("device", link.name.as_str())];
     let g = |out: &mut MetricSet, name: &str, help: &str, v: f64| out.gauge(name, help, &dev, v);
     let running = link.is_running();

@@ -3,8 +3,8 @@
 
 use metrics_core::MetricSet;
 
-use super::netlink::{dump_links, Counters};
-use super::{CollectorError, Context};
+use super::netlink::Counters;
+use super::{CollectorError, Host};
 
 /// `(metric suffix, counter)` in node_exporter's names.
 pub fn counter_fields(c: &Counters) -> [(&'static str, u64); 17] {
@@ -29,11 +29,12 @@ pub fn counter_fields(c: &Counters) -> [(&'static str, u64); 17] {
     ]
 }
 
-pub fn collect(ctx: &Context, out: &mut MetricSet) -> Result<(), CollectorError> {
-    let mut links = dump_links()?;
+pub fn collect(ctx: &Host, out: &mut MetricSet) -> Result<(), CollectorError> {
+    let all = ctx.links()?;
+    let mut links: Vec<&super::netlink::Link> = all.iter().collect();
     links.sort_by(|a, b| a.name.cmp(&b.name));
     let mut name = String::with_capacity(48);
-    for link in &links {
+    for link in links {
         if ctx.netdev_filter.excludes(&link.name) {
             continue;
         }

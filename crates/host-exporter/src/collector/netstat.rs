@@ -6,11 +6,11 @@
 
 use metrics_core::MetricSet;
 
-use super::{read, CollectorError, Context};
+use super::{read, CollectorError, Host};
 
 /// `Proto: names...` / `Proto: values...` line pairs (`netstat`, `snmp`) into
 /// `(proto, field, value)`.
-pub fn parse_paired(text: &str) -> Result<Vec<(String, String, f64)>, String> {
+pub fn parse_paired(text: &str) -> Result<Vec<(&str, &str, f64)>, String> {
     let mut out = Vec::with_capacity(256);
     let mut lines = text.lines();
     while let (Some(names), Some(values)) = (lines.next(), lines.next()) {
@@ -28,14 +28,14 @@ pub fn parse_paired(text: &str) -> Result<Vec<(String, String, f64)>, String> {
             .zip(values.split_ascii_whitespace())
         {
             let value: f64 = value.parse().map_err(|e| format!("{proto}_{name}: {e}"))?;
-            out.push((proto.to_string(), name.to_string(), value));
+            out.push((proto, name, value));
         }
     }
     Ok(out)
 }
 
 /// `Ip6InOctets 123` lines (`snmp6`) into `(Ip6, InOctets, 123)`, split after the first `6`.
-pub fn parse_snmp6(text: &str) -> Result<Vec<(String, String, f64)>, String> {
+pub fn parse_snmp6(text: &str) -> Result<Vec<(&str, &str, f64)>, String> {
     let mut out = Vec::with_capacity(128);
     for line in text.lines() {
         let mut parts = line.split_ascii_whitespace();
@@ -44,31 +44,31 @@ pub fn parse_snmp6(text: &str) -> Result<Vec<(String, String, f64)>, String> {
         };
         let Some(six) = key.find('6') else { continue };
         let value: f64 = value.parse().map_err(|e| format!("{key}: {e}"))?;
-        out.push((key[..=six].to_string(), key[six + 1..].to_string(), value));
+        out.push((&key[..=six], &key[six + 1..], value));
     }
     Ok(out)
 }
 
-pub fn collect(ctx: &Context, out: &mut MetricSet) -> Result<(), CollectorError> {
-    let mut fields = Vec::with_capacity(512);
-    for file in ["net/netstat", "net/snmp"] {
-        let path = ctx.proc(file);
-        fields
-            .extend(parse_paired(&read(&path)?).map_err(|why| CollectorError::parse(&path, why))?);
-    }
+pub fn collect(ctx: &Host, out: &mut MetricSet) -> Result<(), CollectorError> {
+    let netstat_path = ctx.proc("net/netstat");
+    let netstat = read(&netstat_path)?;
+    let snmp_path = ctx.proc("net/snmp");
+    let snmp = read(&snmp_path)?;
     // IPv6 may be disabled: node_exporter goes on without snmp6.
-    let snmp6 = ctx.proc("net/snmp6");
-    if let Ok(text) = std::fs::read_to_string(&snmp6) {
-        fields.extend(parse_snmp6(&text).map_err(|why| CollectorError::parse(&snmp6, why))?);
-    }
+    let snmp6_path = ctx.proc("net/snmp6");
+    let snmp6 = std::fs::read_to_string(&snmp6_path).unwrap_or_default();
+    let mut fields =
+        parse_paired(&netstat).map_err(|why| CollectorError::parse(&netstat_path, why))?;
+    fields.extend(parse_paired(&snmp).map_err(|why| CollectorError::parse(&snmp_path, why))?);
+    fields.extend(parse_snmp6(&snmp6).map_err(|why| CollectorError::parse(&snmp6_path, why))?);
     let mut key = String::with_capacity(48);
     let mut name = String::with_capacity(64);
     for (proto, field, value) in fields {
         key.clear();
-        key.push_str(&proto);
+        key.push_str(proto);
         key.push('_');
-        key.push_str(&field);
-        if !ctx.netstat_fields.is_match(&key) {
+        key.push_str(field);
+        if !ctx.netstat_fields.keeps(&key) {
             continue;
         }
         name.clear();
@@ -91,18 +91,22 @@ mod tests {
 
     #[test]
     fn parses_real_netstat_and_snmp() {
-        let netstat = parse_paired(&fixtures::read("proc/net/netstat")).unwrap();
+        let netstat_text = fixtures::read("proc/net/netstat");
+        let netstat = parse_paired(&netstat_text).unwrap();
         assert!(netstat
             .iter()
-            .any(|(p, f, _)| p == "TcpExt" && f == "ListenDrops"));
+            .any(|(p, f, _)| *p == "TcpExt" && *f == "ListenDrops"));
         assert!(netstat
             .iter()
-            .any(|(p, f, _)| p == "IpExt" && f == "InOctets"));
-        let snmp = parse_paired(&fixtures::read("proc/net/snmp")).unwrap();
-        assert!(snmp.iter().any(|(p, f, _)| p == "Ip" && f == "Forwarding"));
+            .any(|(p, f, _)| *p == "IpExt" && *f == "InOctets"));
+        let snmp_text = fixtures::read("proc/net/snmp");
+        let snmp = parse_paired(&snmp_text).unwrap();
         assert!(snmp
             .iter()
-            .any(|(p, f, _)| p == "UdpLite" && f == "InErrors"));
+            .any(|(p, f, _)| *p == "Ip" && *f == "Forwarding"));
+        assert!(snmp
+            .iter()
+            .any(|(p, f, _)| *p == "UdpLite" && *f == "InErrors"));
     }
 
     #[test]
@@ -111,9 +115,9 @@ mod tests {
             "Ip6InOctets                     \t123\nIcmp6InMsgs 4\nUdpLite6InErrors 0\n",
         )
         .unwrap();
-        assert_eq!(f[0], ("Ip6".into(), "InOctets".into(), 123.0));
-        assert_eq!(f[1], ("Icmp6".into(), "InMsgs".into(), 4.0));
-        assert_eq!(f[2], ("UdpLite6".into(), "InErrors".into(), 0.0));
+        assert_eq!(f[0], ("Ip6", "InOctets", 123.0));
+        assert_eq!(f[1], ("Icmp6", "InMsgs", 4.0));
+        assert_eq!(f[2], ("UdpLite6", "InErrors", 0.0));
         assert!(!parse_snmp6(&fixtures::read("proc/net/snmp6"))
             .unwrap()
             .is_empty());

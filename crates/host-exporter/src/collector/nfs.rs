@@ -4,7 +4,7 @@
 
 use metrics_core::MetricSet;
 
-use super::{CollectorError, Context};
+use super::{CollectorError, Host};
 
 const V2: &[&str] = &[
     "Null", "GetAttr", "SetAttr", "Root", "Lookup", "ReadLink", "Read", "WrCache", "Write",
@@ -50,7 +50,7 @@ pub fn parse(text: &str) -> Result<Vec<(String, Vec<f64>)>, String> {
         .collect()
 }
 
-fn read_stats(ctx: &Context, rel: &str) -> Result<Vec<(String, Vec<f64>)>, CollectorError> {
+fn read_stats(ctx: &Host, rel: &str) -> Result<Vec<(String, Vec<f64>)>, CollectorError> {
     let path = ctx.proc(rel);
     let text = std::fs::read_to_string(&path).map_err(|source| match source.kind() {
         std::io::ErrorKind::NotFound => {
@@ -88,7 +88,7 @@ fn get<'a>(lines: &'a [(String, Vec<f64>)], key: &str) -> Option<&'a [f64]> {
         .map(|(_, v)| v.as_slice())
 }
 
-pub fn collect_client(ctx: &Context, out: &mut MetricSet) -> Result<(), CollectorError> {
+pub fn collect_client(ctx: &Host, out: &mut MetricSet) -> Result<(), CollectorError> {
     let lines = read_stats(ctx, "net/rpc/nfs")?;
     if let Some([_, udp, tcp, tcp_conn, ..]) = get(&lines, "net") {
         out.counter(
@@ -134,7 +134,7 @@ pub fn collect_client(ctx: &Context, out: &mut MetricSet) -> Result<(), Collecto
     Ok(())
 }
 
-pub fn collect_server(ctx: &Context, out: &mut MetricSet) -> Result<(), CollectorError> {
+pub fn collect_server(ctx: &Host, out: &mut MetricSet) -> Result<(), CollectorError> {
     let lines = read_stats(ctx, "net/rpc/nfsd")?;
     if let Some([hits, misses, nocache, ..]) = get(&lines, "rc") {
         out.counter(

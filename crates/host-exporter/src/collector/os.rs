@@ -5,7 +5,7 @@ use std::time::SystemTime;
 
 use metrics_core::MetricSet;
 
-use super::{CollectorError, Context};
+use super::{CollectorError, Host};
 
 const FILES: [&str; 2] = ["/etc/os-release", "/usr/lib/os-release"];
 
@@ -74,7 +74,7 @@ pub fn version_number(version_id: &str) -> Option<f64> {
     version_id[..end].trim_end_matches('.').parse().ok()
 }
 
-pub fn collect(ctx: &Context, out: &mut MetricSet) -> Result<(), CollectorError> {
+pub fn collect(ctx: &Host, out: &mut MetricSet) -> Result<(), CollectorError> {
     let mut cache = match ctx.os_cache.lock() {
         Ok(c) => c,
         Err(poisoned) => poisoned.into_inner(),

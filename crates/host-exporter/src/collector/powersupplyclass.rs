@@ -3,7 +3,7 @@
 
 use metrics_core::MetricSet;
 
-use super::{list_dir, read_attr, CollectorError, Context};
+use super::{list_dir, read_attr, CollectorError, Host};
 
 /// `(sysfs attribute, metric suffix, scale)`; sysfs gives µV, µA, µW, µWh, µAh.
 const NUMERIC: &[(&str, &str, f64)] = &[
@@ -35,7 +35,7 @@ const INFO: &[&str] = &[
     "type",
 ];
 
-pub fn collect(ctx: &Context, out: &mut MetricSet) -> Result<(), CollectorError> {
+pub fn collect(ctx: &Host, out: &mut MetricSet) -> Result<(), CollectorError> {
     for (supply, dir) in list_dir(&ctx.sys("class/power_supply"))? {
         let l = [("power_supply", supply.as_str())];
         for (attr, suffix, scale) in NUMERIC {

@@ -3,11 +3,11 @@
 use metrics_core::MetricSet;
 use procfs::FromRead;
 
-use super::{read, CollectorError, Context};
+use super::{read, CollectorError, Host};
 
 const MICROS: f64 = 1_000_000.0;
 
-pub fn collect(ctx: &Context, out: &mut MetricSet) -> Result<(), CollectorError> {
+pub fn collect(ctx: &Host, out: &mut MetricSet) -> Result<(), CollectorError> {
     let cpu_path = ctx.proc("pressure/cpu");
     let cpu = procfs::CpuPressure::from_read(read(&cpu_path)?.as_bytes())
         .map_err(|e| CollectorError::parse(&cpu_path, e))?;

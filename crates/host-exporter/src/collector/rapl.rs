@@ -2,9 +2,9 @@
 
 use metrics_core::MetricSet;
 
-use super::{list_dir, read_attr, CollectorError, Context};
+use super::{list_dir, read_attr, CollectorError, Host};
 
-pub fn collect(ctx: &Context, out: &mut MetricSet) -> Result<(), CollectorError> {
+pub fn collect(ctx: &Host, out: &mut MetricSet) -> Result<(), CollectorError> {
     let zones = list_dir(&ctx.sys("class/powercap"))?;
     let mut any = false;
     for (name, dir) in zones {

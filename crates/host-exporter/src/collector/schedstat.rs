@@ -2,7 +2,7 @@
 
 use metrics_core::MetricSet;
 
-use super::{CollectorError, Context};
+use super::{CollectorError, Host};
 
 /// `(cpu, running ns, waiting ns, timeslices)` per `cpuN` line (fields 7, 8, 9).
 pub fn parse(text: &str) -> Result<Vec<(String, u64, u64, u64)>, String> {
@@ -23,7 +23,7 @@ pub fn parse(text: &str) -> Result<Vec<(String, u64, u64, u64)>, String> {
     Ok(out)
 }
 
-pub fn collect(ctx: &Context, out: &mut MetricSet) -> Result<(), CollectorError> {
+pub fn collect(ctx: &Host, out: &mut MetricSet) -> Result<(), CollectorError> {
     let path = ctx.proc("schedstat");
     let text = std::fs::read_to_string(&path).map_err(|source| match source.kind() {
         std::io::ErrorKind::NotFound => {

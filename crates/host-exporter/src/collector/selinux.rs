@@ -2,7 +2,7 @@
 
 use metrics_core::MetricSet;
 
-use super::{read_attr, CollectorError, Context};
+use super::{read_attr, CollectorError, Host};
 
 /// The `SELINUX=` mode of `/etc/selinux/config`: 1 enforcing, 0 permissive, -1 disabled.
 pub fn config_mode(text: &str) -> Option<f64> {
@@ -16,7 +16,7 @@ pub fn config_mode(text: &str) -> Option<f64> {
         .next()
 }
 
-pub fn collect(ctx: &Context, out: &mut MetricSet) -> Result<(), CollectorError> {
+pub fn collect(ctx: &Host, out: &mut MetricSet) -> Result<(), CollectorError> {
     let current = read_attr(&ctx.sys("fs/selinux/enforce"));
     let Some(current) = current.and_then(|v| v.parse::<f64>().ok()) else {
         out.gauge(

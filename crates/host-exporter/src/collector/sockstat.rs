@@ -2,7 +2,7 @@
 
 use metrics_core::MetricSet;
 
-use super::{read, CollectorError, Context};
+use super::{read, CollectorError, Host};
 
 /// `(metric suffix, value)`: `sockets: used 33` → `sockets_used`, `TCP: inuse 4` → `TCP_inuse`.
 pub fn parse(text: &str) -> Result<Vec<(String, f64)>, String> {
@@ -20,7 +20,7 @@ pub fn parse(text: &str) -> Result<Vec<(String, f64)>, String> {
     Ok(out)
 }
 
-pub fn collect(ctx: &Context, out: &mut MetricSet) -> Result<(), CollectorError> {
+pub fn collect(ctx: &Host, out: &mut MetricSet) -> Result<(), CollectorError> {
     let page_size = rustix::param::page_size() as f64;
     let path = ctx.proc("net/sockstat");
     let mut fields = parse(&read(&path)?).map_err(|why| CollectorError::parse(&path, why))?;

@@ -2,7 +2,7 @@
 
 use metrics_core::MetricSet;
 
-use super::{read, CollectorError, Context};
+use super::{read, CollectorError, Host};
 
 /// `(processed, dropped, times_squeezed)` per line; the line number is the CPU, as in
 /// node_exporter 1.5.
@@ -23,7 +23,7 @@ pub fn parse(text: &str) -> Result<Vec<[u64; 3]>, String> {
         .collect()
 }
 
-pub fn collect(ctx: &Context, out: &mut MetricSet) -> Result<(), CollectorError> {
+pub fn collect(ctx: &Host, out: &mut MetricSet) -> Result<(), CollectorError> {
     let path = ctx.proc("net/softnet_stat");
     let rows = parse(&read(&path)?).map_err(|why| CollectorError::parse(&path, why))?;
     for (cpu, [processed, dropped, squeezed]) in rows.into_iter().enumerate() {

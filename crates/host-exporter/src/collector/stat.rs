@@ -6,7 +6,7 @@
 
 use metrics_core::MetricSet;
 
-use super::{read, CollectorError, Context};
+use super::{read, CollectorError, Context, Host};
 
 /// USER_HZ: `/proc/stat` counts CPU time in 1/100 s on every Linux architecture we run on.
 pub const USER_HZ: f64 = 100.0;
@@ -96,8 +96,8 @@ pub fn read_stat(ctx: &Context) -> Result<KernelStat, CollectorError> {
     parse(&text).map_err(|why| CollectorError::parse(&path, why))
 }
 
-pub fn collect(ctx: &Context, out: &mut MetricSet) -> Result<(), CollectorError> {
-    let s = read_stat(ctx)?;
+pub fn collect(ctx: &Host, out: &mut MetricSet) -> Result<(), CollectorError> {
+    let s = ctx.kernel_stat()?;
     out.counter(
         "node_intr_total",
         "Total number of interrupts serviced.",

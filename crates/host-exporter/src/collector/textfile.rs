@@ -13,7 +13,7 @@ use prometheus::proto::{
     Summary, Untyped,
 };
 
-use super::{CollectorError, Context};
+use super::{CollectorError, Host};
 
 type Labels = Vec<(String, String)>;
 
@@ -347,7 +347,7 @@ fn read_file(path: &Path) -> Result<(Vec<MetricFamily>, f64), String> {
     Ok((families, mtime))
 }
 
-pub fn collect(ctx: &Context, out: &mut MetricSet) -> Result<(), CollectorError> {
+pub fn collect(ctx: &Host, out: &mut MetricSet) -> Result<(), CollectorError> {
     let dir = ctx.textfile_directory.as_str();
     let mut errored = false;
     let mut mtimes: Vec<(String, f64)> = Vec::new();

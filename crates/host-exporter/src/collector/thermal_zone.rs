@@ -3,9 +3,9 @@
 
 use metrics_core::MetricSet;
 
-use super::{list_dir, read_attr, CollectorError, Context};
+use super::{list_dir, read_attr, CollectorError, Host};
 
-pub fn collect(ctx: &Context, out: &mut MetricSet) -> Result<(), CollectorError> {
+pub fn collect(ctx: &Host, out: &mut MetricSet) -> Result<(), CollectorError> {
     for (name, dir) in list_dir(&ctx.sys("class/thermal"))? {
         if let Some(zone) = name.strip_prefix("thermal_zone") {
             let (Some(kind), Some(temp)) =

@@ -5,7 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use chrono::Offset;
 use metrics_core::MetricSet;
 
-use super::{list_dir, read_attr, CollectorError, Context};
+use super::{list_dir, read_attr, CollectorError, Host};
 
 /// The zone abbreviation for `offset` from the POSIX TZ string closing a TZif file
 /// (`CET-1CEST,M3.5.0,M10.5.0/3`): the standard name, or the daylight one when the offset is
@@ -47,7 +47,32 @@ fn parse_posix_offset(s: &str) -> Option<i32> {
     Some(sign * (hours * 3600 + minutes * 60))
 }
 
-pub fn collect(ctx: &Context, out: &mut MetricSet) -> Result<(), CollectorError> {
+/// The zone name for `offset`, reading `/etc/localtime` only when the offset changes.
+fn zone_name_cached(ctx: &Host, offset: i32) -> String {
+    let mut cache = match ctx.zone_cache.lock() {
+        Ok(c) => c,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    if let Some((cached, name)) = cache.as_ref() {
+        if *cached == offset {
+            return name.clone();
+        }
+    }
+    let name = std::fs::read("/etc/localtime")
+        .ok()
+        .and_then(|tzif| zone_name(&tzif, offset))
+        .unwrap_or_else(|| {
+            if offset == 0 {
+                "UTC".into()
+            } else {
+                format!("{offset:+}")
+            }
+        });
+    *cache = Some((offset, name.clone()));
+    name
+}
+
+pub fn collect(ctx: &Host, out: &mut MetricSet) -> Result<(), CollectorError> {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
@@ -59,16 +84,7 @@ pub fn collect(ctx: &Context, out: &mut MetricSet) -> Result<(), CollectorError>
         now,
     );
     let offset = chrono::Local::now().offset().fix().local_minus_utc();
-    let name = std::fs::read("/etc/localtime")
-        .ok()
-        .and_then(|tzif| zone_name(&tzif, offset))
-        .unwrap_or_else(|| {
-            if offset == 0 {
-                "UTC".into()
-            } else {
-                format!("{offset:+}")
-            }
-        });
+    let name = zone_name_cached(ctx, offset);
     out.gauge(
         "node_time_zone_offset_seconds",
         "System time zone offset in seconds.",

@@ -2,7 +2,7 @@
 
 use metrics_core::MetricSet;
 
-use super::{CollectorError, Context};
+use super::{CollectorError, Host};
 
 const STA_NANO: i64 = 0x2000;
 const TIME_ERROR: i32 = 5;
@@ -175,7 +175,7 @@ pub fn families(c: &ClockState, out: &mut MetricSet) {
     );
 }
 
-pub fn collect(_ctx: &Context, out: &mut MetricSet) -> Result<(), CollectorError> {
+pub fn collect(_ctx: &Host, out: &mut MetricSet) -> Result<(), CollectorError> {
     families(&read_clock()?, out);
     Ok(())
 }

@@ -7,7 +7,7 @@ use std::io;
 
 use metrics_core::MetricSet;
 
-use super::{CollectorError, Context};
+use super::{CollectorError, Host};
 
 /// `(tx, rx)` summed over every socket line.
 pub fn parse(text: &str) -> Result<(u64, u64), String> {
@@ -25,7 +25,7 @@ pub fn parse(text: &str) -> Result<(u64, u64), String> {
     Ok((tx, rx))
 }
 
-pub fn collect(ctx: &Context, out: &mut MetricSet) -> Result<(), CollectorError> {
+pub fn collect(ctx: &Host, out: &mut MetricSet) -> Result<(), CollectorError> {
     for (ip, file) in [("v4", "net/udp"), ("v6", "net/udp6")] {
         let path = ctx.proc(file);
         let text = match std::fs::read_to_string(&path) {

@@ -2,9 +2,9 @@
 
 use metrics_core::MetricSet;
 
-use super::{CollectorError, Context};
+use super::{CollectorError, Host};
 
-pub fn collect(_ctx: &Context, out: &mut MetricSet) -> Result<(), CollectorError> {
+pub fn collect(_ctx: &Host, out: &mut MetricSet) -> Result<(), CollectorError> {
     let u = rustix::system::uname();
     let s = |c: &std::ffi::CStr| c.to_string_lossy().into_owned();
     let (domainname, machine, nodename, release, sysname, version) = (

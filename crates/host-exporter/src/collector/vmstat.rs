@@ -1,30 +1,37 @@
-//! `node_vmstat_*` (untyped) from `/proc/vmstat` (procfs-core's parser), limited to
-//! `--collector.vmstat.fields`.
+//! `node_vmstat_*` (untyped) from `/proc/vmstat`, limited to `--collector.vmstat.fields`.
+//!
+//! procfs-core's `VmStat` copies all ~180 fields into a map before any is filtered out; this
+//! reads the `name value` lines in place and only keeps the few the regex selects.
 
 use metrics_core::MetricSet;
-use procfs::FromRead;
 
-use super::{read, CollectorError, Context};
+use super::{read, CollectorError, Host};
 
-/// Every field, sorted by name (procfs-core keeps them in a map).
-pub fn parse(text: &str) -> Result<Vec<(String, i64)>, String> {
-    let map = procfs::VmStat::from_read(text.as_bytes()).map_err(|e| e.to_string())?;
-    let mut fields: Vec<(String, i64)> = map.0.into_iter().collect();
-    fields.sort();
-    Ok(fields)
+/// Every `name value` line, in file order.
+pub fn parse(text: &str) -> Result<Vec<(&str, i64)>, String> {
+    text.lines()
+        .filter_map(|line| line.split_once(' '))
+        .map(|(key, value)| {
+            value
+                .trim()
+                .parse::<i64>()
+                .map(|v| (key, v))
+                .map_err(|e| format!("{key}: {e}"))
+        })
+        .collect()
 }
 
-pub fn collect(ctx: &Context, out: &mut MetricSet) -> Result<(), CollectorError> {
+pub fn collect(ctx: &Host, out: &mut MetricSet) -> Result<(), CollectorError> {
     let path = ctx.proc("vmstat");
-    let fields = parse(&read(&path)?).map_err(|why| CollectorError::parse(&path, why))?;
+    let text = read(&path)?;
+    let fields = parse(&text).map_err(|why| CollectorError::parse(&path, why))?;
+    let mut name = String::with_capacity(48);
     for (key, value) in fields {
-        if ctx.vmstat_fields.is_match(&key) {
-            out.untyped(
-                &format!("node_vmstat_{key}"),
-                "/proc/vmstat information field.",
-                &[],
-                value as f64,
-            );
+        if ctx.vmstat_fields.keeps(key) {
+            name.clear();
+            name.push_str("node_vmstat_");
+            name.push_str(key);
+            out.untyped(&name, "/proc/vmstat information field.", &[], value as f64);
         }
     }
     Ok(())
@@ -37,8 +44,15 @@ mod tests {
 
     #[test]
     fn parses_a_real_vmstat() {
-        let f = parse(&fixtures::read("proc/vmstat")).unwrap();
-        assert!(f.iter().any(|(k, _)| k == "pgfault"));
-        assert!(f.iter().any(|(k, _)| k == "oom_kill"));
+        let text = fixtures::read("proc/vmstat");
+        let f = parse(&text).unwrap();
+        assert!(f.len() > 100);
+        assert!(f.iter().any(|(k, _)| *k == "pgfault"));
+        assert!(f.iter().any(|(k, _)| *k == "oom_kill"));
+        assert_eq!(
+            parse("nr_free_pages 12\npgfault 7\n").unwrap(),
+            vec![("nr_free_pages", 12), ("pgfault", 7)]
+        );
+        assert!(parse("pgfault x\n").is_err());
     }
 }

@@ -3,7 +3,7 @@
 
 use metrics_core::MetricSet;
 
-use super::{list_dir, read, CollectorError, Context};
+use super::{list_dir, read, CollectorError, Host};
 
 /// `(index in the stats line, metric, help)`.
 type Field = (usize, &'static str, &'static str);
@@ -34,7 +34,7 @@ const FIELDS: &[(&str, &[Field])] = &[
     ]),
 ];
 
-pub fn collect(ctx: &Context, out: &mut MetricSet) -> Result<(), CollectorError> {
+pub fn collect(ctx: &Host, out: &mut MetricSet) -> Result<(), CollectorError> {
     let devices = match list_dir(&ctx.sys("fs/xfs")) {
         Ok(d) => d,
         Err(CollectorError::NoData(_)) => return Ok(()),

@@ -4,7 +4,7 @@
 
 use metrics_core::MetricSet;
 
-use super::{CollectorError, Context};
+use super::{CollectorError, Host};
 
 /// `name type data` rows after the two kstat header lines.
 pub fn parse_kstat(text: &str) -> Result<Vec<(String, f64)>, String> {
@@ -19,7 +19,7 @@ pub fn parse_kstat(text: &str) -> Result<Vec<(String, f64)>, String> {
     Ok(out)
 }
 
-pub fn collect(ctx: &Context, out: &mut MetricSet) -> Result<(), CollectorError> {
+pub fn collect(ctx: &Host, out: &mut MetricSet) -> Result<(), CollectorError> {
     let path = ctx.proc("spl/kstat/zfs/arcstats");
     let text = std::fs::read_to_string(&path).map_err(|source| match source.kind() {
         std::io::ErrorKind::NotFound => CollectorError::NoData("ZFS / SPL not available".into()),
