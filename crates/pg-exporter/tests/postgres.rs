@@ -190,6 +190,8 @@ fn postgres_parity_with_upstream_postgres_exporter() {
             "{name}: {b} vs upstream {a}"
         );
     }
+    // (Not "active" in the configured database: that counts the exporters' own queries, and
+    // postgres_exporter 0.11 sometimes runs two at once.)
     for (name, labels) in [
         (
             "pg_stat_activity_count",
@@ -198,10 +200,6 @@ fn postgres_parity_with_upstream_postgres_exporter() {
         (
             "pg_stat_activity_count",
             [("datname", "app2"), ("state", "idle in transaction")],
-        ),
-        (
-            "pg_stat_activity_count",
-            [("datname", "postgres"), ("state", "active")],
         ),
         (
             "pg_locks_count",
