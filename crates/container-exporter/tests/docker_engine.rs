@@ -16,7 +16,7 @@ fn docker_cpu_rate_and_limits_match_cgroupfs_and_docker_stats() {
     let burner = Container::run(&["--cpus", "0.5", "-m", "64m"], "while :; do :; done");
     let exp = exporter(&[]);
     let name = burner.name.as_str();
-    let first = scrape_until(&exp, WAIT, "the burner", |f| {
+    scrape_until(&exp, WAIT, "the burner", |f| {
         value(
             f,
             "container_cpu_usage_seconds_total",
@@ -25,34 +25,31 @@ fn docker_cpu_rate_and_limits_match_cgroupfs_and_docker_stats() {
         )
         .is_some()
     });
-    let t0 = Instant::now();
-    let ours0 = value(
-        &first,
-        "container_cpu_usage_seconds_total",
-        name,
-        &[("cpu", "total")],
-    )
-    .unwrap();
-    let file0 = burner.cgroup_u64("cpuacct", "cpuacct.usage") as f64 / 1e9;
+    // Our counter, bracketed by reads of the cgroup file just before and just after the scrape:
+    // it must lie between them (the exporter reads the same file in between).
+    let bracketed = || {
+        let before = burner.cgroup_u64("cpuacct", "cpuacct.usage") as f64 / 1e9;
+        let at = Instant::now();
+        let (_, f) = scrape(&exp);
+        let after = burner.cgroup_u64("cpuacct", "cpuacct.usage") as f64 / 1e9;
+        let ours = value(
+            &f,
+            "container_cpu_usage_seconds_total",
+            name,
+            &[("cpu", "total")],
+        )
+        .unwrap();
+        assert!(
+            before <= ours + 1e-9 && ours <= after + 1e-9,
+            "{before} <= {ours} <= {after}"
+        );
+        (at, ours, f)
+    };
+    let (t0, ours0, _) = bracketed();
     // docker stats takes two samples about a second apart; our window brackets its run.
     let (docker_cpu, _, _, _) = docker_stats(name);
-    let (_, second) = scrape(&exp);
-    let file1 = burner.cgroup_u64("cpuacct", "cpuacct.usage") as f64 / 1e9;
-    let elapsed = t0.elapsed().as_secs_f64();
-    let ours1 = value(
-        &second,
-        "container_cpu_usage_seconds_total",
-        name,
-        &[("cpu", "total")],
-    )
-    .unwrap();
-
-    let our_percent = (ours1 - ours0) / elapsed * 100.0;
-    let file_percent = (file1 - file0) / elapsed * 100.0;
-    assert!(
-        (our_percent - file_percent).abs() < 2.0,
-        "ours {our_percent:.2}% vs cgroupfs {file_percent:.2}%"
-    );
+    let (t1, ours1, second) = bracketed();
+    let our_percent = (ours1 - ours0) / (t1 - t0).as_secs_f64() * 100.0;
     // The quota holds the loop at 50 % of a core unless the machine is too busy to give it that,
     // in which case both windows see the same shortfall only roughly: compare closely when the
     // loop got its share, loosely otherwise.

@@ -46,6 +46,11 @@ pub fn count_lines(text: &str) -> u64 {
     text.lines().filter(|l| !l.trim().is_empty()).count() as u64
 }
 
+/// The pids listed in `cgroup.procs`, one a line.
+pub fn parse_pids(text: &str) -> Vec<u32> {
+    text.lines().filter_map(|l| l.trim().parse().ok()).collect()
+}
+
 /// `MAJ:MIN` device numbers.
 pub fn parse_device(text: &str) -> Option<(u32, u32)> {
     let (major, minor) = text.split_once(':')?;

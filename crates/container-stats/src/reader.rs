@@ -7,10 +7,10 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::cgroup::{
-    psi, read_optional, read_required, v1, v2, CgroupDirs, IoCounter, Layout, ReadOptions,
+    psi, read_optional, read_required, v1, v2, CgroupDirs, IoCounter, Layout, ReadOptions, Spec,
 };
 use crate::discovery::ContainerInfo;
 use crate::parse::{self, ParseError};
@@ -38,6 +38,9 @@ impl Default for Roots {
     }
 }
 
+/// How long a cgroup's limits are trusted before they are read again.
+pub const SPEC_TTL: Duration = Duration::from_secs(15);
+
 /// One container's outcome in [`StatsReader::read_all`].
 pub type Sampled<'c> = (&'c ContainerInfo, Result<ContainerStats, Error>);
 
@@ -48,6 +51,7 @@ pub struct StatsReader {
     layout: Layout,
     options: ReadOptions,
     located: Mutex<HashMap<String, String>>,
+    specs: Mutex<HashMap<String, (Instant, Spec)>>,
     device_names: Mutex<HashMap<(u32, u32), String>>,
 }
 
@@ -60,6 +64,7 @@ impl StatsReader {
             layout,
             options,
             located: Mutex::new(HashMap::new()),
+            specs: Mutex::new(HashMap::new()),
             device_names: Mutex::new(HashMap::new()),
         })
     }
@@ -143,9 +148,32 @@ impl StatsReader {
             .collect())
     }
 
-    /// Drops a container's remembered cgroup path.
+    /// Drops a container's remembered cgroup path and settings.
     pub fn forget(&self, id: &str) {
-        lock(&self.located).remove(id);
+        if let Some(rel) = lock(&self.located).remove(id) {
+            lock(&self.specs).remove(&rel);
+        }
+    }
+
+    /// A cgroup's settings, re-read every [`SPEC_TTL`] (limits change only on `docker update`).
+    fn spec(&self, rel: &str, dirs: &CgroupDirs, buf: &mut String) -> Spec {
+        let previous = lock(&self.specs).get(rel).cloned();
+        if let Some((read_at, spec)) = &previous {
+            if read_at.elapsed() < SPEC_TTL {
+                return spec.clone();
+            }
+        }
+        let mut spec = match dirs {
+            CgroupDirs::V1(d) => v1::read_spec(d, buf),
+            CgroupDirs::V2(d) => v2::read_spec(d, buf),
+        };
+        // Once a set of blkio files carries the counters, stay with it: switching would make
+        // the counters jump.
+        if let Some((_, old)) = previous.filter(|(_, old)| old.blkio_prefix.is_some()) {
+            spec.blkio_prefix = old.blkio_prefix;
+        }
+        lock(&self.specs).insert(rel.to_string(), (Instant::now(), spec.clone()));
+        spec
     }
 
     fn locate(&self, container: &ContainerInfo) -> Result<String, Error> {
@@ -177,28 +205,22 @@ impl StatsReader {
         let mut buf = String::with_capacity(4096);
         let timestamp = SystemTime::now();
         let dirs = self.layout.dirs(rel);
-        let (cpu, memory, io_bytes, io_ops, mut pids, procs_dir, psi_dir) = match &dirs {
+        let spec = self.spec(rel, &dirs, &mut buf);
+        let (cpu, memory, io_bytes, io_ops, mut pids, procs, psi_dir) = match &dirs {
             CgroupDirs::V1(d) => {
-                let r = v1::read(d, &self.options, &mut buf)?;
-                (
-                    r.cpu,
-                    r.memory,
-                    r.io_bytes,
-                    r.io_ops,
-                    r.pids,
-                    d.pids.clone(),
-                    d.unified.clone(),
-                )
+                let r = v1::read(d, &self.options, &spec, &mut buf)?;
+                let psi = d.unified.clone();
+                (r.cpu, r.memory, r.io_bytes, r.io_ops, r.pids, r.procs, psi)
             }
             CgroupDirs::V2(d) => {
-                let r = v2::read(d, &self.options, &mut buf)?;
+                let r = v2::read(d, &self.options, &spec, &mut buf)?;
                 (
                     r.cpu,
                     r.memory,
                     r.io_bytes,
                     r.io_ops,
                     r.pids,
-                    d.clone(),
+                    r.procs,
                     Some(d.clone()),
                 )
             }
@@ -213,14 +235,8 @@ impl StatsReader {
             },
             _ => PressureStats::default(),
         };
-        let procs = || -> Vec<u32> {
-            let mut b = String::new();
-            read_optional(&procs_dir.join("cgroup.procs"), &mut b)
-                .map(|t| t.lines().filter_map(|l| l.trim().parse().ok()).collect())
-                .unwrap_or_default()
-        };
         let network = if self.options.network {
-            let pid = pid.filter(|p| *p > 0).or_else(|| procs().first().copied());
+            let pid = pid.filter(|p| *p > 0).or_else(|| procs.first().copied());
             match pid {
                 Some(pid) => self.read_network(pid, &mut buf)?,
                 None => Vec::new(),
@@ -232,7 +248,7 @@ impl StatsReader {
         // host's processes on v1. Listings we may not read (another user's processes when not
         // root) leave the figure absent rather than a wrong 0.
         if self.options.file_descriptors && rel != "/" {
-            let listings: Vec<u64> = procs()
+            let listings: Vec<u64> = procs
                 .iter()
                 .filter_map(|p| {
                     std::fs::read_dir(self.roots.procfs.join(p.to_string()).join("fd")).ok()

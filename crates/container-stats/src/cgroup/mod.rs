@@ -44,6 +44,21 @@ impl Default for ReadOptions {
     }
 }
 
+/// Settings of a cgroup that change only on `docker update`: read now and then rather than on
+/// every sample.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Spec {
+    pub quota_us: Option<u64>,
+    pub period_us: Option<u64>,
+    pub shares: Option<u64>,
+    pub memory_limit: Option<u64>,
+    pub memory_reservation: Option<u64>,
+    pub swap_limit: Option<u64>,
+    pub pids_limit: Option<u64>,
+    /// v1: the blkio files that carry this cgroup's counters, once one does.
+    pub blkio_prefix: Option<&'static str>,
+}
+
 /// Read and write counters of one block device.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct IoCounter {

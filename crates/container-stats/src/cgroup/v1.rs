@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::cgroup::{read_optional, read_required, IoCounter, ReadOptions};
+use crate::cgroup::{read_optional, read_required, IoCounter, ReadOptions, Spec};
 use crate::parse::{self, keyed, parse_limit, parse_u64, ParseError};
 use crate::stats::{CfsStats, CpuStats, FaultCounts, MemoryStats, PidsStats};
 use crate::Error;
@@ -140,11 +140,43 @@ pub(crate) struct V1Reading {
     pub io_bytes: Vec<IoCounter>,
     pub io_ops: Vec<IoCounter>,
     pub pids: PidsStats,
+    /// The pids in `cgroup.procs`, when processes or file descriptors were asked for.
+    pub procs: Vec<u32>,
+}
+
+/// The blkio files, in cAdvisor's order: the BFQ scheduler's counters, then CFQ's, then the
+/// throttle layer's, which sees every bio whatever the scheduler.
+const BLKIO_PREFIXES: [&str; 3] = ["blkio.bfq.", "blkio.", "blkio.throttle."];
+
+/// The settings of a v1 cgroup, and which blkio files carry its counters: the first of
+/// [`BLKIO_PREFIXES`] with device lines (none yet while the container has done no I/O).
+pub(crate) fn read_spec(dirs: &V1Dirs, buf: &mut String) -> Spec {
+    Spec {
+        quota_us: read_optional(&dirs.cpu.join("cpu.cfs_quota_us"), buf)
+            .and_then(|t| parse_quota(t).ok())
+            .flatten(),
+        period_us: optional_u64(&dirs.cpu.join("cpu.cfs_period_us"), buf),
+        shares: optional_u64(&dirs.cpu.join("cpu.shares"), buf),
+        memory_limit: optional_limit(&dirs.memory.join("memory.limit_in_bytes"), buf),
+        memory_reservation: optional_limit(&dirs.memory.join("memory.soft_limit_in_bytes"), buf),
+        swap_limit: optional_limit(&dirs.memory.join("memory.memsw.limit_in_bytes"), buf),
+        pids_limit: optional_limit(&dirs.pids.join("pids.max"), buf),
+        blkio_prefix: BLKIO_PREFIXES.into_iter().find(|prefix| {
+            read_optional(
+                &dirs
+                    .blkio
+                    .join(format!("{prefix}io_service_bytes_recursive")),
+                buf,
+            )
+            .is_some_and(|t| !parse_blkio(t).is_empty())
+        }),
+    }
 }
 
 pub(crate) fn read(
     dirs: &V1Dirs,
     options: &ReadOptions,
+    spec: &Spec,
     buf: &mut String,
 ) -> Result<V1Reading, Error> {
     // cpuacct.usage is the file every running container has: when it is gone, so is the container.
@@ -152,6 +184,9 @@ pub(crate) fn read(
         .map_err(|e| Error::parse(&dirs.cpuacct.join("cpuacct.usage"), e))?;
     let mut cpu = CpuStats {
         usage_ns,
+        quota_us: spec.quota_us,
+        period_us: spec.period_us,
+        shares: spec.shares,
         ..CpuStats::default()
     };
     if let Some(text) = read_optional(&dirs.cpuacct.join("cpuacct.stat"), buf) {
@@ -163,16 +198,14 @@ pub(crate) fn read(
         }
     }
     cpu.cfs = read_optional(&dirs.cpu.join("cpu.stat"), buf).map(parse_cpu_stat);
-    cpu.quota_us = read_optional(&dirs.cpu.join("cpu.cfs_quota_us"), buf)
-        .and_then(|t| parse_quota(t).ok())
-        .flatten();
-    cpu.period_us = optional_u64(&dirs.cpu.join("cpu.cfs_period_us"), buf);
-    cpu.shares = optional_u64(&dirs.cpu.join("cpu.shares"), buf);
 
     let mut memory = MemoryStats {
         usage_bytes: optional_u64(&dirs.memory.join("memory.usage_in_bytes"), buf).unwrap_or(0),
         max_usage_bytes: optional_u64(&dirs.memory.join("memory.max_usage_in_bytes"), buf),
         failcnt: optional_u64(&dirs.memory.join("memory.failcnt"), buf),
+        limit_bytes: spec.memory_limit,
+        reservation_bytes: spec.memory_reservation,
+        swap_limit_bytes: spec.swap_limit,
         ..MemoryStats::default()
     };
     if let Some(text) = read_optional(&dirs.memory.join("memory.stat"), buf) {
@@ -183,43 +216,37 @@ pub(crate) fn read(
         .saturating_sub(memory.inactive_file_bytes);
     memory.oom_kills =
         read_optional(&dirs.memory.join("memory.oom_control"), buf).and_then(parse_oom_control);
-    memory.limit_bytes = optional_limit(&dirs.memory.join("memory.limit_in_bytes"), buf);
-    memory.reservation_bytes = optional_limit(&dirs.memory.join("memory.soft_limit_in_bytes"), buf);
-    memory.swap_limit_bytes = optional_limit(&dirs.memory.join("memory.memsw.limit_in_bytes"), buf);
     if memory.pgfault_hierarchy == FaultCounts::default() {
         memory.pgfault_hierarchy = memory.pgfault;
     }
 
-    // cAdvisor's order: the BFQ scheduler's counters when present, then CFQ's, then the
-    // throttle layer's, which sees every bio whatever the scheduler.
-    let mut io_bytes = Vec::new();
-    let mut io_ops = Vec::new();
-    for prefix in ["blkio.bfq.", "blkio.", "blkio.throttle."] {
+    let (mut io_bytes, mut io_ops) = (Vec::new(), Vec::new());
+    if let Some(prefix) = spec.blkio_prefix {
         let bytes = dirs
             .blkio
             .join(format!("{prefix}io_service_bytes_recursive"));
-        if let Some(text) = read_optional(&bytes, buf) {
-            io_bytes = parse_blkio(text);
-            if let Some(text) = read_optional(
-                &dirs.blkio.join(format!("{prefix}io_serviced_recursive")),
-                buf,
-            ) {
-                io_ops = parse_blkio(text);
-            }
-            if !io_bytes.is_empty() {
-                break;
-            }
-        }
+        io_bytes = read_optional(&bytes, buf)
+            .map(parse_blkio)
+            .unwrap_or_default();
+        let ops = dirs.blkio.join(format!("{prefix}io_serviced_recursive"));
+        io_ops = read_optional(&ops, buf)
+            .map(parse_blkio)
+            .unwrap_or_default();
     }
 
     let mut pids = PidsStats {
         current: optional_u64(&dirs.pids.join("pids.current"), buf),
-        limit: optional_limit(&dirs.pids.join("pids.max"), buf),
+        limit: spec.pids_limit,
         ..PidsStats::default()
     };
+    let mut procs = Vec::new();
+    if options.processes || options.file_descriptors {
+        procs = read_optional(&dirs.pids.join("cgroup.procs"), buf)
+            .map(parse::parse_pids)
+            .unwrap_or_default();
+    }
     if options.processes {
-        pids.processes =
-            read_optional(&dirs.pids.join("cgroup.procs"), buf).map(parse::count_lines);
+        pids.processes = Some(procs.len() as u64);
         pids.threads = read_optional(&dirs.pids.join("tasks"), buf).map(parse::count_lines);
     }
     Ok(V1Reading {
@@ -228,6 +255,7 @@ pub(crate) fn read(
         io_bytes,
         io_ops,
         pids,
+        procs,
     })
 }
 
@@ -362,7 +390,10 @@ mod tests {
             processes: true,
             ..ReadOptions::default()
         };
-        let r = read(&dirs, &options, &mut String::new()).unwrap();
+        let mut buf = String::new();
+        let spec = read_spec(&dirs, &mut buf);
+        assert_eq!(spec.blkio_prefix, None, "no I/O counted yet");
+        let r = read(&dirs, &options, &spec, &mut buf).unwrap();
         assert_eq!(r.cpu.usage_ns, 3_632_374_323);
         assert_eq!(r.cpu.quota_us, Some(50_000));
         assert_eq!(r.cpu.shares, Some(1024));
@@ -389,7 +420,12 @@ mod tests {
             unified: None,
         };
         assert!(matches!(
-            read(&dirs, &ReadOptions::default(), &mut String::new()),
+            read(
+                &dirs,
+                &ReadOptions::default(),
+                &Spec::default(),
+                &mut String::new()
+            ),
             Err(Error::Gone { .. })
         ));
     }

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::cgroup::{read_optional, read_required, IoCounter, ReadOptions};
+use crate::cgroup::{read_optional, read_required, IoCounter, ReadOptions, Spec};
 use crate::parse::{self, keyed, parse_limit, parse_u64, ParseError};
 use crate::stats::{CfsStats, CpuStats, MemoryStats, PidsStats};
 use crate::Error;
@@ -130,6 +130,28 @@ pub(crate) struct V2Reading {
     pub io_bytes: Vec<IoCounter>,
     pub io_ops: Vec<IoCounter>,
     pub pids: PidsStats,
+    /// The pids in `cgroup.procs`, when processes or file descriptors were asked for.
+    pub procs: Vec<u32>,
+}
+
+/// The settings of a v2 cgroup (`cpu.max`, `cpu.weight`, `memory.max`, `memory.low`,
+/// `memory.swap.max`, `pids.max`).
+pub(crate) fn read_spec(dir: &Path, buf: &mut String) -> Spec {
+    let (quota_us, period_us) = read_optional(&dir.join("cpu.max"), buf)
+        .and_then(|t| parse_cpu_max(t).ok())
+        .unwrap_or_default();
+    Spec {
+        quota_us,
+        period_us,
+        shares: read_optional(&dir.join("cpu.weight"), buf)
+            .and_then(|t| parse_u64(t).ok())
+            .map(weight_to_shares),
+        memory_limit: optional_limit(&dir.join("memory.max"), buf),
+        memory_reservation: optional_limit(&dir.join("memory.low"), buf),
+        swap_limit: optional_limit(&dir.join("memory.swap.max"), buf),
+        pids_limit: optional_limit(&dir.join("pids.max"), buf),
+        blkio_prefix: None,
+    }
 }
 
 /// Reads one v2 cgroup. The hierarchy root has no `memory.current` or limits: its memory figures
@@ -137,30 +159,29 @@ pub(crate) struct V2Reading {
 pub(crate) fn read(
     dir: &Path,
     options: &ReadOptions,
+    spec: &Spec,
     buf: &mut String,
 ) -> Result<V2Reading, Error> {
     let (mut cpu, cfs) = parse_cpu_stat(read_required(&dir.join("cpu.stat"), buf)?);
     cpu.cfs = cfs;
-    if let Some(text) = read_optional(&dir.join("cpu.max"), buf) {
-        if let Ok((quota, period)) = parse_cpu_max(text) {
-            cpu.quota_us = quota;
-            cpu.period_us = period;
-        }
-    }
-    cpu.shares = read_optional(&dir.join("cpu.weight"), buf)
-        .and_then(|t| parse_u64(t).ok())
-        .map(weight_to_shares);
+    cpu.quota_us = spec.quota_us;
+    cpu.period_us = spec.period_us;
+    cpu.shares = spec.shares;
 
+    let current = optional_u64(&dir.join("memory.current"), buf);
     let mut memory = MemoryStats {
-        usage_bytes: optional_u64(&dir.join("memory.current"), buf).unwrap_or(0),
+        usage_bytes: current.unwrap_or(0),
         max_usage_bytes: optional_u64(&dir.join("memory.peak"), buf),
         swap_bytes: optional_u64(&dir.join("memory.swap.current"), buf),
+        limit_bytes: spec.memory_limit,
+        reservation_bytes: spec.memory_reservation,
+        swap_limit_bytes: spec.swap_limit,
         ..MemoryStats::default()
     };
     if let Some(text) = read_optional(&dir.join("memory.stat"), buf) {
         parse_memory_stat(text, &mut memory);
     }
-    if !dir.join("memory.current").exists() {
+    if current.is_none() {
         // The root cgroup has no memory.current: anonymous plus file pages stand in for it.
         memory.usage_bytes = memory.rss_bytes + memory.cache_bytes;
     }
@@ -170,9 +191,6 @@ pub(crate) fn read(
     if let Some(text) = read_optional(&dir.join("memory.events"), buf) {
         (memory.failcnt, memory.oom_kills) = parse_memory_events(text);
     }
-    memory.limit_bytes = optional_limit(&dir.join("memory.max"), buf);
-    memory.reservation_bytes = optional_limit(&dir.join("memory.low"), buf);
-    memory.swap_limit_bytes = optional_limit(&dir.join("memory.swap.max"), buf);
 
     let (io_bytes, io_ops) = read_optional(&dir.join("io.stat"), buf)
         .map(parse_io_stat)
@@ -180,11 +198,17 @@ pub(crate) fn read(
 
     let mut pids = PidsStats {
         current: optional_u64(&dir.join("pids.current"), buf),
-        limit: optional_limit(&dir.join("pids.max"), buf),
+        limit: spec.pids_limit,
         ..PidsStats::default()
     };
+    let mut procs = Vec::new();
+    if options.processes || options.file_descriptors {
+        procs = read_optional(&dir.join("cgroup.procs"), buf)
+            .map(parse::parse_pids)
+            .unwrap_or_default();
+    }
     if options.processes {
-        pids.processes = read_optional(&dir.join("cgroup.procs"), buf).map(parse::count_lines);
+        pids.processes = Some(procs.len() as u64);
         pids.threads = read_optional(&dir.join("cgroup.threads"), buf).map(parse::count_lines);
     }
     Ok(V2Reading {
@@ -193,6 +217,7 @@ pub(crate) fn read(
         io_bytes,
         io_ops,
         pids,
+        procs,
     })
 }
 
@@ -299,7 +324,9 @@ mod tests {
             processes: true,
             ..ReadOptions::default()
         };
-        let r = read(&dir, &options, &mut String::new()).unwrap();
+        let mut buf = String::new();
+        let spec = read_spec(&dir, &mut buf);
+        let r = read(&dir, &options, &spec, &mut buf).unwrap();
         assert_eq!(r.cpu.quota_us, Some(50_000));
         assert_eq!(r.cpu.period_us, Some(100_000));
         assert_eq!(r.memory.usage_bytes, 31_457_280);
