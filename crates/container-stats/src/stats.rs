@@ -141,7 +141,8 @@ pub struct PidsStats {
     pub limit: Option<u64>,
     /// Processes listed in `cgroup.procs` (when process figures were asked for).
     pub processes: Option<u64>,
-    /// Threads listed in `tasks` / `cgroup.threads` (when process figures were asked for).
+    /// Threads: `pids.current`, else the `tasks` / `cgroup.threads` list (when process figures
+    /// were asked for).
     pub threads: Option<u64>,
     /// Open file descriptors of all processes (when asked for).
     pub file_descriptors: Option<u64>,

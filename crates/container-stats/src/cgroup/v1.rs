@@ -247,7 +247,11 @@ pub(crate) fn read(
     }
     if options.processes {
         pids.processes = Some(procs.len() as u64);
-        pids.threads = read_optional(&dirs.pids.join("tasks"), buf).map(parse::count_lines);
+        // pids.current counts the threads, as cAdvisor reads it; the list is the fallback when
+        // the pids controller is not enabled for this cgroup.
+        pids.threads = pids
+            .current
+            .or_else(|| read_optional(&dirs.pids.join("tasks"), buf).map(parse::count_lines));
     }
     Ok(V1Reading {
         cpu,
