@@ -98,7 +98,7 @@ pub struct CustomQueries {
     /// sha256 of the file, for `pg_exporter_user_queries_load_error{hashsum}`.
     pub hashsum: String,
     pub queries: Vec<UserQuery>,
-    /// (server, namespace) pairs whose last run failed, to log changes only.
+    /// (server/database, namespace) pairs whose last run failed, to log changes only.
     failing: Mutex<HashSet<(String, String)>>,
 }
 
@@ -125,7 +125,15 @@ impl CustomQueries {
     }
 
     /// Runs every query that applies to this server (and database kind) into `out`.
-    pub async fn collect(&self, s: &Session, out: &mut Out, server: &str, primary: bool) {
+    /// `database` labels the success metric, so that auto-discovered databases do not collide.
+    pub async fn collect(
+        &self,
+        s: &Session,
+        out: &mut Out,
+        server: &str,
+        database: &str,
+        primary: bool,
+    ) {
         let runs = self
             .queries
             .iter()
@@ -142,41 +150,41 @@ impl CustomQueries {
                     true
                 }
                 Err(e) => {
-                    self.note_failure(server, &q.namespace, &crate::target::describe(&e));
+                    self.note_failure(server, database, &q.namespace, &crate::target::describe(&e));
                     false
                 }
             };
             if ok {
-                self.note_success(server, &q.namespace);
+                self.note_success(server, database, &q.namespace);
             }
             out.gauge(
                 "pg_custom_query_success",
                 "Whether the last run of a custom query succeeded (1) or failed (0).",
-                &[("namespace", &q.namespace)],
+                &[("namespace", &q.namespace), ("datname", database)],
                 if ok { 1.0 } else { 0.0 },
             );
         }
     }
 
-    fn note_failure(&self, server: &str, namespace: &str, error: &str) {
-        let key = (server.to_string(), namespace.to_string());
+    fn note_failure(&self, server: &str, database: &str, namespace: &str, error: &str) {
+        let key = (format!("{server}/{database}"), namespace.to_string());
         let new = match self.failing.lock() {
             Ok(mut f) => f.insert(key),
             Err(poisoned) => poisoned.into_inner().insert(key),
         };
         if new {
-            tracing::warn!(server, namespace, error, "custom query failed");
+            tracing::warn!(server, database, namespace, error, "custom query failed");
         }
     }
 
-    fn note_success(&self, server: &str, namespace: &str) {
-        let key = (server.to_string(), namespace.to_string());
+    fn note_success(&self, server: &str, database: &str, namespace: &str) {
+        let key = (format!("{server}/{database}"), namespace.to_string());
         let was_failing = match self.failing.lock() {
             Ok(mut f) => f.remove(&key),
             Err(poisoned) => poisoned.into_inner().remove(&key),
         };
         if was_failing {
-            tracing::info!(server, namespace, "custom query succeeds again");
+            tracing::info!(server, database, namespace, "custom query succeeds again");
         }
     }
 }

@@ -315,7 +315,7 @@ impl PgExporter {
             if let Some(custom) = &self.plan.custom {
                 let _ = tokio::time::timeout_at(
                     until,
-                    custom.collect(session, &mut out, &server.main.server, primary),
+                    custom.collect(session, &mut out, &server.main.server, database, primary),
                 )
                 .await;
             }

@@ -25,6 +25,20 @@ fn scrape(p: &ServiceProcess, path: &str) -> BTreeMap<String, Family> {
     parse_exposition(&r.body).unwrap()
 }
 
+/// Every series once: Prometheus rejects a scrape with duplicate series.
+fn assert_no_duplicate_series(families: &BTreeMap<String, Family>) {
+    for (name, family) in families {
+        let mut seen = BTreeSet::new();
+        for sample in &family.samples {
+            assert!(
+                seen.insert((sample.name.clone(), sample.labels.clone())),
+                "duplicate series in {name}: {:?}",
+                sample.labels
+            );
+        }
+    }
+}
+
 fn query_encode(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
@@ -243,6 +257,7 @@ fn postgres_parity_with_upstream_postgres_exporter() {
         Some(50.0)
     );
 
+    assert_no_duplicate_series(&mine);
     let upstream_names: BTreeSet<String> = theirs.keys().cloned().collect();
     let complaints = promtool_complaints(&ours_text, &upstream_names);
     assert!(
@@ -480,11 +495,31 @@ fn postgres_auto_discovery_covers_tables_of_every_database() {
     pg.psql("postgres", "CREATE DATABASE skipped");
     pg.psql("shop", "CREATE TABLE items (id int); INSERT INTO items SELECT generate_series(1, 7); ANALYZE items");
     pg.psql("skipped", "CREATE TABLE hidden (id int)");
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/queries.yaml");
     let ours = start_ours(
-        &["--auto-discover-databases", "--exclude-databases=skipped"],
+        &[
+            "--auto-discover-databases",
+            "--exclude-databases=skipped",
+            "--extend.query-path",
+            file,
+        ],
         &[("DATA_SOURCE_NAME", &pg.uri("postgres"))],
     );
     let m = scrape(&ours, "/metrics");
+    assert_no_duplicate_series(&m);
+    // Queries without `master: true` run in every database.
+    assert_eq!(
+        value(&m, "app_tables_live_rows", &[("relname", "items")]),
+        Some(7.0)
+    );
+    assert_eq!(
+        value(
+            &m,
+            "pg_custom_query_success",
+            &[("namespace", "app_broken"), ("datname", "shop")]
+        ),
+        Some(0.0)
+    );
     assert_eq!(value(&m, "pg_up", &[]), Some(1.0));
     assert_eq!(
         value(

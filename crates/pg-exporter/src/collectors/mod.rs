@@ -275,7 +275,8 @@ fn push_label(out: &mut String, name: &str, value: &str) {
 }
 
 fn escape(text: &str, quote: bool) -> std::borrow::Cow<'_, str> {
-    if !text.contains(['\\', '\n', '"']) {
+    // Byte scan: label values are almost always clean, and this is per label of every sample.
+    if !text.bytes().any(|b| b == b'\\' || b == b'\n' || b == b'"') {
         return std::borrow::Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
