@@ -80,7 +80,12 @@ impl Default for RedisConfig {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            web: WebConfig::on_port(PORT),
+            // One HTTP worker: scrapes are async and a Redis is scraped by one or two
+            // Prometheus servers; each worker thread costs memory.
+            web: WebConfig {
+                workers: 1,
+                ..WebConfig::on_port(PORT)
+            },
             log: LogConfig::default(),
             redis: RedisConfig::default(),
             namespace: "redis".into(),

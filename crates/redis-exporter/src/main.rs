@@ -6,7 +6,8 @@ use redis_exporter::snapshot::Naming;
 use redis_exporter::target::{self, Credentials, PasswordFile};
 use redis_exporter::{keys, Config, RedisExporter, Settings, SCRAPE_PATH, SERVICE};
 
-#[tokio::main]
+// One thread is plenty for accepting and signals: scrapes run on the HTTP workers.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let argv = redis_exporter::config::upstream_style_args(std::env::args_os());
     let invocation = match metrics_core::cli::try_parse_from::<Config, _, _>(
