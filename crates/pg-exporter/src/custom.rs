@@ -149,6 +149,7 @@ impl CustomQueries {
                     }
                     true
                 }
+                Err(_) if s.client.is_closed() => false,
                 Err(e) => {
                     self.note_failure(server, database, &q.namespace, &crate::target::describe(&e));
                     false

@@ -322,8 +322,13 @@ impl PgExporter {
             out
         };
         let (results, custom_set) = tokio::join!(futures_util::future::join_all(runs), custom);
+        // A connection that died under the scrape is logged once by the target, not by every
+        // collector that lost its query.
+        let connection_lost = session.client.is_closed();
         for (collector, elapsed, result, out) in results {
-            server.note(database, collector.name(), &result);
+            if !connection_lost {
+                server.note(database, collector.name(), &result);
+            }
             let ok = result.is_ok();
             if ok {
                 outcome.text.append(out);

@@ -131,6 +131,8 @@ impl Target {
         let closed = state.live.as_ref().is_some_and(|l| l.client.is_closed());
         if closed {
             state.live = None;
+            // Retry at once on the next scrape; if that fails, the reason is logged there.
+            state.retry_at = None;
             tracing::debug!(server = %self.server, "the connection closed during a scrape");
         }
         closed
