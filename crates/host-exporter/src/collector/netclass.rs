@@ -3,10 +3,11 @@
 //! Reading ~25 sysfs files per interface is most of node_exporter's CPU per scrape, so the
 //! changing attributes come from one rtnetlink dump, the few sysfs-only attributes that cannot
 //! change while an interface exists (`addr_assign_type`, `name_assign_type`, `dev_id`) are read
-//! once per interface and cached, and only `speed` and `duplex` are read each scrape, for
-//! interfaces that are up.
+//! once per interface and cached; `speed` and `duplex` are re-read only when the link state
+//! changes (a renegotiation takes the carrier down and up) or every 30 s.
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use metrics_core::MetricSet;
 
@@ -26,6 +27,20 @@ struct Fixed {
     addr_assign_type: Option<f64>,
     name_assign_type: Option<f64>,
     dev_id: Option<f64>,
+    /// `speed` and `duplex`, valid while the link state they were read in lasts.
+    negotiated: Option<(LinkState, Instant, Option<i64>, Option<String>)>,
+}
+
+/// What changes whenever a link renegotiates its speed and duplex: it goes down and up again,
+/// which bumps the kernel's carrier change count.
+type LinkState = (Option<u32>, u8, u32);
+
+/// Some speeds change without a carrier change (a bond losing a member): re-read at least this
+/// often.
+const NEGOTIATED_MAX_AGE: Duration = Duration::from_secs(30);
+
+fn link_state(link: &Link) -> LinkState {
+    (link.carrier_changes, link.operstate, link.flags)
 }
 
 fn parse_number(text: &str) -> Option<f64> {
@@ -44,6 +59,7 @@ fn read_fixed(ctx: &Host, name: &str) -> Fixed {
         addr_assign_type: num("addr_assign_type"),
         name_assign_type: num("name_assign_type"),
         dev_id: num("dev_id"),
+        negotiated: None,
     }
 }
 
@@ -78,11 +94,29 @@ fn fixed_attributes(ctx: &Host, links: &[&Link]) -> Vec<Fixed> {
     links
         .iter()
         .map(|l| {
-            cache
+            let fixed = cache
                 .by_index
                 .entry(l.index)
-                .or_insert_with(|| read_fixed(ctx, &l.name))
-                .clone()
+                .or_insert_with(|| read_fixed(ctx, &l.name));
+            let state = link_state(l);
+            let fresh = fixed
+                .negotiated
+                .as_ref()
+                .is_some_and(|(s, at, _, _)| *s == state && at.elapsed() < NEGOTIATED_MAX_AGE);
+            if !fresh {
+                // sysfs answers speed and duplex only while the device is up.
+                let (speed, duplex) = if l.is_running() {
+                    let dir = ctx.sys("class/net").join(&l.name);
+                    (
+                        read_attr(&dir.join("speed")).and_then(|s| s.parse::<i64>().ok()),
+                        read_attr(&dir.join("duplex")),
+                    )
+                } else {
+                    (None, None)
+                };
+                fixed.negotiated = Some((state, Instant::now(), speed, duplex));
+            }
+            fixed.clone()
         })
         .collect()
 }
@@ -91,14 +125,9 @@ fn emit(ctx: &Host, out: &mut MetricSet, link: &Link, fixed: &Fixed) {
     let dev = [("device", link.name.as_str())];
     let g = |out: &mut MetricSet, name: &str, help: &str, v: f64| out.gauge(name, help, &dev, v);
     let running = link.is_running();
-    let dir = ctx.sys("class/net").join(&link.name);
-    let (speed, duplex) = if running {
-        (
-            read_attr(&dir.join("speed")).and_then(|s| s.parse::<i64>().ok()),
-            read_attr(&dir.join("duplex")),
-        )
-    } else {
-        (None, None)
+    let (speed, duplex) = match &fixed.negotiated {
+        Some((_, _, speed, duplex)) => (*speed, duplex.as_deref()),
+        None => (None, None),
     };
     if let Some(v) = fixed.addr_assign_type {
         g(
@@ -203,7 +232,7 @@ fn emit(ctx: &Host, out: &mut MetricSet, link: &Link, fixed: &Fixed) {
             ("address", &address),
             ("broadcast", &broadcast),
             ("device", &link.name),
-            ("duplex", duplex.as_deref().unwrap_or("")),
+            ("duplex", duplex.unwrap_or("")),
             ("ifalias", link.ifalias.as_deref().unwrap_or("")),
             ("operstate", link.operstate_name()),
         ],
