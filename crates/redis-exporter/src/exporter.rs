@@ -261,7 +261,7 @@ impl RedisExporter {
                     if !(reused && attempt == 0) {
                         return Err(redis_error(&e, password));
                     }
-                    tracing::debug!(target = %state.target.name, error = %redis_error(&e, password), "retrying on a new connection");
+                    tracing::debug!(redis = %state.target.name, error = %redis_error(&e, password), "retrying on a new connection");
                 }
             }
         }
@@ -300,11 +300,12 @@ impl TargetState {
         h.scrapes += 1;
         h.duration_sum += took;
         h.last_used = Some(Instant::now());
-        let target = self.target.name.as_str();
+        // `redis`, not `target`: logfmt already has tracing's own `target` key.
+        let redis = self.target.name.as_str();
         match (&h.last_error, error.is_empty()) {
-            (Some(_), true) => tracing::info!(target, "redis is reachable again"),
+            (Some(_), true) => tracing::info!(redis, "redis is reachable again"),
             (last, false) if last.as_deref() != Some(error) => {
-                tracing::error!(target, error, "cannot scrape redis; reporting redis_up 0")
+                tracing::error!(redis, error, "cannot scrape redis; reporting redis_up 0")
             }
             _ => {}
         }
