@@ -24,7 +24,12 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            web: WebConfig::on_port(9100),
+            // One HTTP worker is plenty: scrapes are rare, and concurrent ones share one
+            // collection (single-flight) that runs on the blocking pool anyway.
+            web: WebConfig {
+                workers: 1,
+                ..WebConfig::on_port(9100)
+            },
             log: LogConfig::default(),
             path: PathConfig::default(),
             collectors: collector::ALL

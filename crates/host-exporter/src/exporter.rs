@@ -2,7 +2,7 @@
 //! records how each went, as node_exporter does.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use metrics_core::{Exporter, MetricSet, Scrape, ScrapeError};
@@ -11,6 +11,11 @@ use crate::collector::{self, Collector, CollectorError, Context, Host, NAMESPACE
 use crate::config::Config;
 
 pub struct HostExporter {
+    inner: Arc<Collectors>,
+}
+
+/// What a scrape runs, shared with the blocking thread that runs it.
+struct Collectors {
     context: Context,
     enabled: Vec<&'static Collector>,
     /// The last error of each failing collector, so a failure is logged once when it starts
@@ -36,16 +41,20 @@ impl HostExporter {
             })
             .collect();
         Ok(Self {
-            context: Context::new(config)?,
-            enabled,
-            failing: Mutex::new(HashMap::new()),
+            inner: Arc::new(Collectors {
+                context: Context::new(config)?,
+                enabled,
+                failing: Mutex::new(HashMap::new()),
+            }),
         })
     }
 
     pub fn enabled_names(&self) -> impl Iterator<Item = &'static str> + '_ {
-        self.enabled.iter().map(|c| c.name)
+        self.inner.enabled.iter().map(|c| c.name)
     }
+}
 
+impl Collectors {
     /// The collectors a scrape asks for: all enabled ones, or those named by `collect[]`.
     fn selected(&self, scrape: &Scrape) -> Result<Vec<&'static Collector>, ScrapeError> {
         let wanted: Vec<&str> = scrape.params("collect[]").collect();
@@ -120,9 +129,12 @@ impl HostExporter {
 
 impl Exporter for HostExporter {
     async fn collect(&self, scrape: &Scrape) -> Result<MetricSet, ScrapeError> {
-        let selected = self.selected(scrape)?;
-        // Reading /proc and /sys takes about a millisecond and never blocks on the network, so
-        // it runs on the worker thread rather than paying for a hand-off to a blocking pool.
-        Ok(self.collect_blocking(&selected))
+        let selected = self.inner.selected(scrape)?;
+        // File reads can block for good (statvfs on a dead NFS server), so collection runs on the
+        // blocking pool: the HTTP worker stays free and the scrape timeout can still answer.
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || inner.collect_blocking(&selected))
+            .await
+            .map_err(|e| ScrapeError::Unavailable(format!("collection failed: {e}")))
     }
 }

@@ -37,7 +37,8 @@ pub(crate) fn build_info(set: &mut MetricSet) {
     );
 }
 
-#[tokio::main]
+// The HTTP workers run their own runtimes; the main one only waits for signals.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let invocation = metrics_core::parse_args::<Config>(&SERVICE, config::args());
     metrics_core::exit_if_healthcheck(&invocation);

@@ -2,7 +2,10 @@
 //! `statvfs` on the mount point under `--path.rootfs`.
 
 use std::collections::HashSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use metrics_core::MetricSet;
 use procfs::FromRead;
@@ -16,6 +19,88 @@ pub struct Mount {
     pub mountpoint: String,
     pub fstype: String,
     pub readonly: bool,
+}
+
+/// How long a `statvfs` may take before its mount is reported as stuck (node_exporter's
+/// `--collector.filesystem.mount-timeout` default).
+const MOUNT_TIMEOUT: Duration = Duration::from_secs(5);
+
+struct StatRequest {
+    path: PathBuf,
+    reply: mpsc::Sender<std::io::Result<rustix::fs::StatVfs>>,
+}
+
+/// Runs `statvfs` on a thread of its own, so that a mount whose server is gone (NFS, FUSE)
+/// costs one stuck thread and `device_error 1` on later scrapes, rather than a hung scrape.
+#[derive(Default)]
+pub struct Statfs {
+    worker: Mutex<Option<mpsc::Sender<StatRequest>>>,
+    /// Mount points whose `statvfs` has not returned yet; skipped until it does.
+    stuck: Arc<Mutex<HashSet<PathBuf>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+impl Statfs {
+    fn worker(&self) -> std::io::Result<mpsc::Sender<StatRequest>> {
+        let mut worker = lock(&self.worker);
+        if let Some(tx) = worker.as_ref() {
+            return Ok(tx.clone());
+        }
+        let (tx, rx) = mpsc::channel::<StatRequest>();
+        let stuck = self.stuck.clone();
+        std::thread::Builder::new()
+            .name("statvfs".into())
+            .spawn(move || {
+                for request in rx {
+                    let result = rustix::fs::statvfs(&request.path).map_err(std::io::Error::from);
+                    lock(&stuck).remove(&request.path);
+                    let _ = request.reply.send(result);
+                }
+            })?;
+        *worker = Some(tx.clone());
+        Ok(tx)
+    }
+
+    pub fn statvfs(&self, path: PathBuf) -> std::io::Result<rustix::fs::StatVfs> {
+        let timed_out = || {
+            std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "statvfs timed out; mount is stuck",
+            )
+        };
+        if lock(&self.stuck).contains(&path) {
+            return Err(timed_out());
+        }
+        let (reply, answer) = mpsc::channel();
+        let sent = self.worker()?.send(StatRequest {
+            path: path.clone(),
+            reply,
+        });
+        if sent.is_err() {
+            *lock(&self.worker) = None;
+            return Err(std::io::Error::other("statvfs worker is gone"));
+        }
+        match answer.recv_timeout(MOUNT_TIMEOUT) {
+            Ok(result) => result,
+            Err(RecvTimeoutError::Timeout) => {
+                tracing::error!(path = %path.display(), "statvfs timed out; mount is stuck and skipped until it answers");
+                lock(&self.stuck).insert(path);
+                // That worker is blocked in the kernel; the next call starts a fresh one.
+                *lock(&self.worker) = None;
+                Err(timed_out())
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                *lock(&self.worker) = None;
+                Err(std::io::Error::other("statvfs worker is gone"))
+            }
+        }
+    }
 }
 
 pub fn parse(text: &str) -> Result<Vec<procfs::MountEntry>, String> {
@@ -100,7 +185,7 @@ pub fn collect(ctx: &Host, out: &mut MetricSet) -> Result<(), CollectorError> {
             ("fstype", m.fstype.as_str()),
             ("mountpoint", m.mountpoint.as_str()),
         ];
-        let stat = rustix::fs::statvfs(ctx.root(&m.mountpoint));
+        let stat = ctx.statfs.statvfs(ctx.root(&m.mountpoint));
         out.gauge(
             "node_filesystem_device_error",
             "Whether an error occurred while getting statistics for the given device.",

@@ -242,6 +242,7 @@ pub struct Context {
     pub os_cache: Mutex<os::Cache>,
     pub links: netlink::LinkDumper,
     pub mount_cache: Mutex<filesystem::MountCache>,
+    pub statfs: filesystem::Statfs,
     /// The time zone name for the last offset seen.
     pub zone_cache: Mutex<Option<(i32, String)>>,
 }
@@ -296,6 +297,7 @@ impl Context {
             os_cache: Mutex::new(os::Cache::default()),
             links: netlink::LinkDumper::default(),
             mount_cache: Mutex::new(filesystem::MountCache::default()),
+            statfs: filesystem::Statfs::default(),
             zone_cache: Mutex::new(None),
         })
     }
