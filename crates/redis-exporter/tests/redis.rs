@@ -329,3 +329,26 @@ fn redis_upstream_go_style_single_dash_flags_are_accepted() {
     assert_eq!(up(&f), 1.0, "{}", exp.logs());
     assert_eq!(f["redis_key_value"].value(&[("key", "counter")]), Some(7.0));
 }
+
+#[test]
+fn redis_settings_from_a_config_file() {
+    let redis = RedisServer::start_with_password(Some("cfg-pw-3"));
+    redis.cli(&["SET", "counter", "5"]);
+    let dir = tempfile::tempdir().unwrap();
+    let password = dir.path().join("pw");
+    std::fs::write(&password, "cfg-pw-3").unwrap();
+    let config = dir.path().join("redis-exporter.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "redis:\n  addr: {}\n  password_file: {}\nnamespace: cache\ncheck_single_keys: counter\nconnection_timeout: 5s\n",
+            redis.url(),
+            password.display()
+        ),
+    )
+    .unwrap();
+    let exp = exporter(&[&format!("--config.file={}", config.display())], &[]);
+    let (_, f) = scrape(&exp.url("/metrics"));
+    assert_eq!(f["cache_up"].value(&[]), Some(1.0), "{}", exp.logs());
+    assert_eq!(f["cache_key_value"].value(&[("key", "counter")]), Some(5.0));
+}
