@@ -42,6 +42,8 @@ pub struct Session {
     pub version: Version,
     /// `SELECT version()`, for `pg_static`.
     pub version_string: Arc<str>,
+    /// The settings collector's last output and the `pg_conf_load_time()` it was read at.
+    pub settings_cache: Arc<std::sync::Mutex<Option<(String, crate::collectors::Out)>>>,
 }
 
 impl Session {
@@ -197,6 +199,7 @@ impl Target {
             client: Arc::new(client),
             version,
             version_string,
+            settings_cache: Arc::default(),
         })
     }
 }

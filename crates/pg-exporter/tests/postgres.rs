@@ -619,3 +619,24 @@ fn postgres_replication_families_match_upstream_on_primary_and_standby() {
         }
     }
 }
+
+#[test]
+fn postgres_settings_follow_a_configuration_reload() {
+    let pg = PgCluster::start();
+    let ours = start_ours(&[], &[("DATA_SOURCE_NAME", &pg.uri("postgres"))]);
+    let before = value(
+        &scrape(&ours, "/metrics"),
+        "pg_settings_work_mem_bytes",
+        &[],
+    );
+    assert_eq!(before, Some(4.0 * 1024.0 * 1024.0));
+    pg.psql("postgres", "ALTER SYSTEM SET work_mem = '8MB'");
+    pg.psql("postgres", "SELECT pg_reload_conf()");
+    wait_until(Duration::from_secs(10), "the new work_mem", || {
+        value(
+            &scrape(&ours, "/metrics"),
+            "pg_settings_work_mem_bytes",
+            &[],
+        ) == Some(8.0 * 1024.0 * 1024.0)
+    });
+}

@@ -153,6 +153,7 @@ pub enum Kind {
 /// per family; postgres_exporter's output is hundreds of regular series, and building protobuf
 /// objects for each cost more than the queries). Every sample gets the `server` label and the
 /// `--constantLabels`, as postgres_exporter adds them.
+#[derive(Clone)]
 pub struct Out {
     families: Vec<FamilyText>,
     index: HashMap<String, usize>,
@@ -160,6 +161,7 @@ pub struct Out {
     constant: Arc<[(String, String)]>,
 }
 
+#[derive(Clone)]
 struct FamilyText {
     name: String,
     help: String,
@@ -175,6 +177,11 @@ impl Out {
             server,
             constant,
         }
+    }
+
+    /// An empty set with the same common labels.
+    pub fn empty_like(&self) -> Self {
+        Self::new(self.server.clone(), self.constant.clone())
     }
 
     pub fn sample(

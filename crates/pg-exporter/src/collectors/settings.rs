@@ -74,7 +74,39 @@ pub fn setting_sample(
     })
 }
 
+/// Server settings change only on a reload or restart, and both move `pg_conf_load_time()`; our
+/// own session never changes them after connecting. So the settings are read again only when
+/// that time moves, and the previous samples are reused otherwise.
+const LOAD_TIME: &str = "SELECT pg_conf_load_time()::text";
+
 pub async fn collect(s: &Session, out: &mut Out) -> Result<(), tokio_postgres::Error> {
+    let rows = s.rows(LOAD_TIME).await?;
+    let stamp = rows
+        .first()
+        .and_then(|r| r.get(0))
+        .unwrap_or_default()
+        .to_string();
+    let cached = match s.settings_cache.lock() {
+        Ok(cache) => cache
+            .as_ref()
+            .filter(|(k, _)| *k == stamp)
+            .map(|(_, o)| o.clone()),
+        Err(_) => None,
+    };
+    if let Some(samples) = cached {
+        out.append(samples);
+        return Ok(());
+    }
+    let mut own = out.empty_like();
+    read_settings(s, &mut own).await?;
+    if let Ok(mut cache) = s.settings_cache.lock() {
+        *cache = Some((stamp, own.clone()));
+    }
+    out.append(own);
+    Ok(())
+}
+
+async fn read_settings(s: &Session, out: &mut Out) -> Result<(), tokio_postgres::Error> {
     let mut help = String::new();
     for_rows(s, QUERY, |row| {
         let (Some(name), Some(setting)) = (row.get(0), row.get(1)) else {
