@@ -4,8 +4,8 @@
 //! Running containers come from container-stats' [`Discovery`] (one list, one inspect per start,
 //! one event stream). The full list is asked again when Discovery reports a change and every
 //! `list_refresh`; a container that is not running is inspected once per state it is seen in
-//! (for its exit code and finish time). Info is asked at most every `list_refresh`, the version
-//! once per connection.
+//! (for its exit code and finish time). Info is asked at most once a minute, the version once
+//! per connection.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
@@ -228,7 +228,10 @@ async fn refresh(
     }
     stopped.retain(|id, _| seen.contains(id));
     entries.sort_by(|a, b| a.name.cmp(&b.name));
-    let info = if info_at.is_none_or(|at| at.elapsed() >= list_refresh) {
+    // Info is the daemon's most expensive read (it walks images and drivers) and only feeds
+    // /api/system/info: a minute old is fine.
+    let info_refresh = (list_refresh * 6).max(Duration::from_secs(60));
+    let info = if info_at.is_none_or(|at| at.elapsed() >= info_refresh) {
         let info = docker.info().await?;
         *info_at = Some(Instant::now());
         Some(info)
