@@ -1,14 +1,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-//! The Docker daemon going away and coming back, simulated with a relay socket in front of the
-//! real daemon (stopping the real daemon would disturb everything else on the machine).
+//! The exporter and the Docker daemon, through a relay socket in front of the real daemon: what
+//! it asks the daemon for, and the daemon going away and coming back (stopping the real daemon
+//! would disturb everything else on the machine).
 
 mod common;
 
-use std::io;
+use std::io::{self, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -22,6 +23,8 @@ struct Relay {
     path: PathBuf,
     stopped: Arc<AtomicBool>,
     open: Arc<Mutex<Vec<UnixStream>>>,
+    /// HTTP requests seen going to the daemon.
+    requests: Arc<AtomicUsize>,
     accept: Option<JoinHandle<()>>,
 }
 
@@ -31,7 +34,8 @@ impl Relay {
         let listener = UnixListener::bind(path).expect("bind relay socket");
         let stopped = Arc::new(AtomicBool::new(false));
         let open: Arc<Mutex<Vec<UnixStream>>> = Arc::default();
-        let (stop, conns) = (stopped.clone(), open.clone());
+        let requests = Arc::new(AtomicUsize::new(0));
+        let (stop, conns, counter) = (stopped.clone(), open.clone(), requests.clone());
         let accept = std::thread::spawn(move || {
             for client in listener.incoming() {
                 if stop.load(Ordering::SeqCst) {
@@ -41,29 +45,49 @@ impl Relay {
                 let Ok(upstream) = UnixStream::connect(DOCKER_SOCKET) else {
                     continue;
                 };
-                let pairs = [
-                    (client.try_clone(), upstream.try_clone()),
-                    (upstream.try_clone(), client.try_clone()),
-                ];
+                let (Ok(mut to_daemon), Ok(mut from_client)) =
+                    (upstream.try_clone(), client.try_clone())
+                else {
+                    continue;
+                };
+                let (Ok(mut to_client), Ok(mut from_daemon)) =
+                    (client.try_clone(), upstream.try_clone())
+                else {
+                    continue;
+                };
                 {
                     let mut list = conns.lock().unwrap();
                     list.push(client);
                     list.push(upstream);
                 }
-                for pair in pairs {
-                    if let (Ok(mut from), Ok(mut to)) = pair {
-                        std::thread::spawn(move || {
-                            let _ = io::copy(&mut from, &mut to);
-                            let _ = to.shutdown(std::net::Shutdown::Both);
-                        });
+                let counter = counter.clone();
+                std::thread::spawn(move || {
+                    // Requests are counted by their request line's protocol marker.
+                    let mut buf = [0u8; 16 * 1024];
+                    loop {
+                        let n = match from_client.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        let seen = buf[..n].windows(10).filter(|w| w == b" HTTP/1.1\r").count();
+                        counter.fetch_add(seen, Ordering::SeqCst);
+                        if to_daemon.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
                     }
-                }
+                    let _ = to_daemon.shutdown(std::net::Shutdown::Both);
+                });
+                std::thread::spawn(move || {
+                    let _ = io::copy(&mut from_daemon, &mut to_client);
+                    let _ = to_client.shutdown(std::net::Shutdown::Both);
+                });
             }
         });
         Relay {
             path: path.to_path_buf(),
             stopped,
             open,
+            requests,
             accept: Some(accept),
         }
     }
@@ -152,4 +176,36 @@ fn docker_unreachable_at_start_still_serves_the_host() {
     );
     let complaints = testkit::promtool_check_metrics(&body);
     assert!(complaints.is_empty(), "promtool: {complaints}");
+}
+
+#[test]
+fn docker_scrapes_send_no_requests_to_the_daemon() {
+    common::require_docker();
+    let c = Container::run(&[], "sleep 600");
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("docker.sock");
+    let relay = Relay::start(&socket);
+    let exp = exporter(&[&format!("--docker=unix://{}", socket.display())]);
+    let name = c.name.as_str();
+    scrape_until(&exp, Duration::from_secs(20), "the container", |f| {
+        value(f, "container_memory_usage_bytes", name, &[]).is_some()
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let before = relay.requests.load(Ordering::SeqCst);
+    assert!(
+        before >= 2,
+        "the listing and the event stream went through the relay"
+    );
+    for _ in 0..20 {
+        let (_, f) = scrape(&exp);
+        assert!(value(
+            &f,
+            "container_cpu_usage_seconds_total",
+            name,
+            &[("cpu", "total")]
+        )
+        .is_some());
+    }
+    let after = relay.requests.load(Ordering::SeqCst);
+    assert_eq!(after, before, "scrapes must not ask the daemon anything");
 }
