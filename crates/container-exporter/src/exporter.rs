@@ -24,6 +24,7 @@ impl Exporter for ContainerExporter {
     async fn collect(&self, _scrape: &Scrape) -> Result<MetricSet, ScrapeError> {
         let started = Instant::now();
         let containers = self.discovery.containers();
+        let known = containers.len();
         let reader = self.reader.clone();
         let read = tokio::task::spawn_blocking(move || {
             let host = reader.host_cpu()?;
@@ -96,7 +97,7 @@ impl Exporter for ContainerExporter {
             "container_exporter_containers",
             "Running containers known from Docker.",
             &[],
-            self.discovery.containers().len() as f64,
+            known as f64,
         );
         set.gauge(
             "container_exporter_scrape_duration_seconds",
