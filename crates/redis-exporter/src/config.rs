@@ -33,6 +33,13 @@ pub struct Config {
     /// Longest time to establish a connection (the scrape timeout still bounds it).
     #[serde(with = "humantime_serde")]
     pub connection_timeout: Duration,
+    /// CA certificate (PEM) for `rediss://` servers not signed by a system CA.
+    pub tls_ca_cert_file: Option<PathBuf>,
+    /// Client certificate and key (PEM) when the server wants TLS client authentication.
+    pub tls_client_cert_file: Option<PathBuf>,
+    pub tls_client_key_file: Option<PathBuf>,
+    /// Accept any server certificate on `rediss://`.
+    pub skip_tls_verification: bool,
 }
 
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
@@ -95,6 +102,10 @@ impl Default for Config {
             check_keys_limit: 1000,
             include_system_metrics: false,
             connection_timeout: Duration::from_secs(15),
+            tls_ca_cert_file: None,
+            tls_client_cert_file: None,
+            tls_client_key_file: None,
+            skip_tls_verification: false,
         }
     }
 }
@@ -167,6 +178,26 @@ pub fn args() -> Vec<Arg> {
             .env("REDIS_EXPORTER_CONNECTION_TIMEOUT")
             .value_name("DURATION")
             .help("Timeout for connecting to Redis (the scrape timeout still bounds it)"),
+        Arg::new("tls_ca_cert_file")
+            .long("tls-ca-cert-file")
+            .env("REDIS_EXPORTER_TLS_CA_CERT_FILE")
+            .value_name("PATH")
+            .help("CA certificate (PEM) to verify rediss:// servers with, instead of the system's"),
+        Arg::new("tls_client_cert_file")
+            .long("tls-client-cert-file")
+            .env("REDIS_EXPORTER_TLS_CLIENT_CERT_FILE")
+            .value_name("PATH")
+            .help("Client certificate (PEM) for servers that require TLS client authentication"),
+        Arg::new("tls_client_key_file")
+            .long("tls-client-key-file")
+            .env("REDIS_EXPORTER_TLS_CLIENT_KEY_FILE")
+            .value_name("PATH")
+            .help("Key (PEM) of --tls-client-cert-file"),
+        Arg::new("skip_tls_verification")
+            .long("skip-tls-verification")
+            .env("REDIS_EXPORTER_SKIP_TLS_VERIFICATION")
+            .action(ArgAction::SetTrue)
+            .help("Do not verify the certificate of rediss:// servers"),
     ]
 }
 

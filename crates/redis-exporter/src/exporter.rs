@@ -31,6 +31,25 @@ pub struct Settings {
     pub check_keys_batch_size: u64,
     pub check_keys_limit: usize,
     pub connection_timeout: Duration,
+    /// CA and client certificates for `rediss://` targets.
+    pub tls: Option<TlsFiles>,
+}
+
+/// PEM contents of the TLS files, read at start-up.
+#[derive(Clone)]
+pub struct TlsFiles {
+    pub ca_cert: Option<Vec<u8>>,
+    /// Certificate and key.
+    pub client: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl std::fmt::Debug for TlsFiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsFiles")
+            .field("ca_cert", &self.ca_cert.is_some())
+            .field("client", &self.client.is_some())
+            .finish()
+    }
 }
 
 pub struct RedisExporter {
@@ -245,7 +264,8 @@ impl RedisExporter {
                     .settings
                     .connection_timeout
                     .min(deadline.saturating_duration_since(started));
-                let connected = connect(&state.target, timeout, deadline).await;
+                let connected =
+                    connect(&state.target, self.settings.tls.as_ref(), timeout, deadline).await;
                 *connect_time += started.elapsed();
                 *slot = Some(connected.map_err(|e| redis_error(&e, password))?);
             }
@@ -316,10 +336,25 @@ impl TargetState {
 
 async fn connect(
     target: &Target,
+    tls: Option<&TlsFiles>,
     timeout: Duration,
     deadline: Instant,
 ) -> Result<ConnectionManager, RedisError> {
-    let client = redis::Client::open(target.connection.clone())?;
+    let client = match (&target.connection.addr, tls) {
+        (redis::ConnectionAddr::TcpTls { .. }, Some(files)) => redis::Client::build_with_tls(
+            target.connection.clone(),
+            redis::TlsCertificates {
+                client_tls: files.client.clone().map(|(client_cert, client_key)| {
+                    redis::ClientTlsConfig {
+                        client_cert,
+                        client_key,
+                    }
+                }),
+                root_cert: files.ca_cert.clone(),
+            },
+        )?,
+        _ => redis::Client::open(target.connection.clone())?,
+    };
     let config = ConnectionManagerConfig::new()
         .set_number_of_retries(0)
         .set_connection_timeout(timeout.max(Duration::from_millis(1)))

@@ -2,6 +2,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use metrics_core::Server;
+use redis_exporter::exporter::TlsFiles;
 use redis_exporter::snapshot::Naming;
 use redis_exporter::target::{self, Credentials, PasswordFile};
 use redis_exporter::{keys, Config, RedisExporter, Settings, SCRAPE_PATH, SERVICE};
@@ -43,6 +44,7 @@ fn settings(config: &Config) -> anyhow::Result<Settings> {
     let mut credentials = Credentials {
         user: Some(config.redis.user.clone()).filter(|u| !u.is_empty()),
         password: Some(config.redis.password.clone()).filter(|p| !p.is_empty()),
+        skip_tls_verification: config.skip_tls_verification,
         ..Credentials::default()
     };
     if let Some(path) = &config.redis.password_file {
@@ -71,5 +73,26 @@ fn settings(config: &Config) -> anyhow::Result<Settings> {
         check_keys_batch_size: config.check_keys_batch_size.max(1),
         check_keys_limit: config.check_keys_limit,
         connection_timeout: config.connection_timeout,
+        tls: tls_files(config)?,
     })
+}
+
+fn tls_files(config: &Config) -> anyhow::Result<Option<TlsFiles>> {
+    let read = |path: &Option<std::path::PathBuf>, what: &str| -> anyhow::Result<Option<Vec<u8>>> {
+        path.as_ref()
+            .map(|p| {
+                std::fs::read(p).with_context(|| format!("cannot read the {what} {}", p.display()))
+            })
+            .transpose()
+    };
+    let ca_cert = read(&config.tls_ca_cert_file, "CA certificate")?;
+    let client = match (
+        read(&config.tls_client_cert_file, "client certificate")?,
+        read(&config.tls_client_key_file, "client key")?,
+    ) {
+        (Some(cert), Some(key)) => Some((cert, key)),
+        (None, None) => None,
+        _ => anyhow::bail!("--tls-client-cert-file and --tls-client-key-file go together"),
+    };
+    Ok((ca_cert.is_some() || client.is_some()).then_some(TlsFiles { ca_cert, client }))
 }

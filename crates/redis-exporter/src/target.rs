@@ -27,8 +27,6 @@ pub enum TargetError {
         "invalid Redis address {0:?}: expected redis://host:port[/db], host:port or unix:///path"
     )]
     Invalid(String),
-    #[error("{0:?}: TLS (rediss://) is not supported by this build; use a TLS-terminating proxy or redis://")]
-    TlsUnsupported(String),
 }
 
 /// Where passwords come from besides the address itself.
@@ -38,6 +36,8 @@ pub struct Credentials {
     pub password: Option<String>,
     /// Per-address passwords from the password file, keyed by address as written there.
     pub by_address: HashMap<String, String>,
+    /// `rediss://` without checking the server's certificate.
+    pub skip_tls_verification: bool,
 }
 
 impl std::fmt::Debug for Credentials {
@@ -46,6 +46,7 @@ impl std::fmt::Debug for Credentials {
             .field("user", &self.user)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("addresses_with_passwords", &self.by_address.len())
+            .field("skip_tls_verification", &self.skip_tls_verification)
             .finish()
     }
 }
@@ -128,15 +129,13 @@ pub fn parse(
                 ..RedisConnectionInfo::default()
             },
         }
-    } else if address.starts_with("rediss://") {
-        return Err(TargetError::TlsUnsupported(redacted));
     } else {
         let url = if address.contains("://") {
             address.to_string()
         } else {
             format!("redis://{address}")
         };
-        if !url.starts_with("redis://") {
+        if !url.starts_with("redis://") && !url.starts_with("rediss://") {
             return Err(TargetError::Invalid(redacted));
         }
         url.as_str()
@@ -144,6 +143,9 @@ pub fn parse(
             .map_err(|_| TargetError::Invalid(redacted.clone()))?
     };
 
+    if let ConnectionAddr::TcpTls { insecure, .. } = &mut connection.addr {
+        *insecure |= credentials.skip_tls_verification;
+    }
     if !keep_url_password {
         connection.redis.password = None;
     }
@@ -169,15 +171,19 @@ fn display_name(info: &ConnectionInfo) -> String {
         ConnectionAddr::Unix(path) if db != 0 => format!("unix://{}?db={db}", path.display()),
         ConnectionAddr::Unix(path) => format!("unix://{}", path.display()),
         ConnectionAddr::Tcp(host, port) | ConnectionAddr::TcpTls { host, port, .. } => {
+            let scheme = match info.addr {
+                ConnectionAddr::TcpTls { .. } => "rediss",
+                _ => "redis",
+            };
             let host = if host.contains(':') {
                 format!("[{host}]")
             } else {
                 host.clone()
             };
             if db != 0 {
-                format!("redis://{host}:{port}/{db}")
+                format!("{scheme}://{host}:{port}/{db}")
             } else {
-                format!("redis://{host}:{port}")
+                format!("{scheme}://{host}:{port}")
             }
         }
     }
@@ -252,9 +258,29 @@ mod tests {
         assert!(!err.to_string().contains("hunter2"), "{err}");
         assert!(parse("http://host:1", &creds(None), true).is_err());
         assert!(parse("unix://relative", &creds(None), true).is_err());
+        assert!(parse("rediss://:pw@host:notaport", &creds(None), true)
+            .unwrap_err()
+            .to_string()
+            .contains("rediss://host:notaport"));
+    }
+
+    #[test]
+    fn rediss_is_tls_and_skip_verification_makes_it_insecure() {
+        let t = parse("rediss://h:6380", &creds(None), true).unwrap();
+        assert_eq!(t.name, "rediss://h:6380");
         assert!(matches!(
-            parse("rediss://:pw@host:6380", &creds(None), true),
-            Err(TargetError::TlsUnsupported(ref s)) if !s.contains("pw")
+            t.connection.addr,
+            ConnectionAddr::TcpTls {
+                insecure: false,
+                ..
+            }
+        ));
+        let mut c = creds(None);
+        c.skip_tls_verification = true;
+        let t = parse("rediss://h:6380", &c, true).unwrap();
+        assert!(matches!(
+            t.connection.addr,
+            ConnectionAddr::TcpTls { insecure: true, .. }
         ));
     }
 

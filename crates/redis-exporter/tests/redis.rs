@@ -352,3 +352,121 @@ fn redis_settings_from_a_config_file() {
     assert_eq!(f["cache_up"].value(&[]), Some(1.0), "{}", exp.logs());
     assert_eq!(f["cache_key_value"].value(&[("key", "counter")]), Some(5.0));
 }
+
+/// A CA and a server certificate for 127.0.0.1, made with the openssl command line.
+fn make_certificates(dir: &std::path::Path) {
+    let openssl = testkit::require_command("openssl", "openssl");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(&openssl)
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("run openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    std::fs::write(
+        dir.join("san.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+    )
+    .unwrap();
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    run(&[
+        &["req", "-x509"][..],
+        &ec,
+        &[
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=clustermon test CA",
+        ],
+    ]
+    .concat());
+    run(&[
+        &["req"][..],
+        &ec,
+        &[
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=localhost",
+        ],
+    ]
+    .concat());
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+    ]);
+}
+
+#[test]
+fn redis_tls_with_a_ca_file_or_without_verification() {
+    let certs = tempfile::tempdir().unwrap();
+    make_certificates(certs.path());
+    let tls_port = testkit::free_port().to_string();
+    let file = |name: &str| certs.path().join(name).display().to_string();
+    let redis = RedisServer::start_with(
+        None,
+        &[
+            "--tls-port",
+            &tls_port,
+            "--tls-cert-file",
+            &file("server.crt"),
+            "--tls-key-file",
+            &file("server.key"),
+            "--tls-ca-cert-file",
+            &file("ca.crt"),
+            "--tls-auth-clients",
+            "no",
+        ],
+    );
+    redis.cli(&["SET", "k", "v"]);
+    let url = format!("rediss://127.0.0.1:{tls_port}");
+
+    let exp = exporter(
+        &[&format!("--tls-ca-cert-file={}", file("ca.crt"))],
+        &[("REDIS_ADDR", &url)],
+    );
+    let (_, f) = scrape(&exp.url("/metrics"));
+    assert_eq!(up(&f), 1.0, "{}", exp.logs());
+    assert_eq!(f["redis_db_keys"].value(&[("db", "db0")]), Some(1.0));
+
+    // Not signed by a system CA: refused, with the reason.
+    let exp = exporter(&[], &[("REDIS_ADDR", &url)]);
+    let (_, f) = scrape(&exp.url("/metrics"));
+    assert_eq!(up(&f), 0.0);
+    assert!(exp.logs().contains("cannot scrape redis"), "{}", exp.logs());
+
+    let exp = exporter(&["--skip-tls-verification"], &[("REDIS_ADDR", &url)]);
+    assert_eq!(up(&scrape(&exp.url("/metrics")).1), 1.0, "{}", exp.logs());
+    let (_, f) = scrape(&exp.url(&format!("/scrape?target={url}")));
+    assert_eq!(up(&f), 1.0);
+}
