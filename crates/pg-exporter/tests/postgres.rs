@@ -640,3 +640,39 @@ fn postgres_settings_follow_a_configuration_reload() {
         ) == Some(8.0 * 1024.0 * 1024.0)
     });
 }
+
+#[test]
+fn postgres_slow_query_is_cut_by_the_statement_timeout() {
+    let pg = PgCluster::start();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("slow.yaml");
+    std::fs::write(
+        &path,
+        "slow:\n  query: \"SELECT pg_sleep(30) IS NULL AS done\"\n  metrics:\n    - done:\n        usage: GAUGE\n        description: never\n",
+    )
+    .unwrap();
+    let ours = start_ours(
+        &[
+            "--statement-timeout=1s",
+            "--web.scrape-timeout=4s",
+            "--extend.query-path",
+            path.to_str().unwrap(),
+        ],
+        &[("DATA_SOURCE_NAME", &pg.uri("postgres"))],
+    );
+    let start = Instant::now();
+    let m = scrape(&ours, "/metrics");
+    assert!(
+        start.elapsed() < Duration::from_secs(4),
+        "took {:?}",
+        start.elapsed()
+    );
+    assert_eq!(value(&m, "pg_up", &[]), Some(1.0));
+    assert_eq!(
+        value(&m, "pg_custom_query_success", &[("namespace", "slow")]),
+        Some(0.0)
+    );
+    assert!(ours.logs().contains("statement timeout"), "{}", ours.logs());
+    // The connection is still good for the next scrape.
+    assert_eq!(value(&scrape(&ours, "/metrics"), "pg_up", &[]), Some(1.0));
+}
