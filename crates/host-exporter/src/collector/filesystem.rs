@@ -264,6 +264,17 @@ mod tests {
     }
 
     #[test]
+    fn statvfs_answers_and_skips_stuck_mounts() {
+        let statfs = Statfs::default();
+        assert!(statfs.statvfs(PathBuf::from("/")).unwrap().f_blocks > 0);
+        statfs.stuck.lock().unwrap().insert(PathBuf::from("/"));
+        let Err(err) = statfs.statvfs(PathBuf::from("/")) else {
+            panic!("a stuck mount must not be asked again");
+        };
+        assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+    }
+
+    #[test]
     fn rootfs_prefix_is_stripped() {
         assert_eq!(strip_rootfs(Path::new("/host"), "/host"), "/");
         assert_eq!(strip_rootfs(Path::new("/host"), "/host/var"), "/var");

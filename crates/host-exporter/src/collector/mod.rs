@@ -243,6 +243,8 @@ pub struct Context {
     pub links: netlink::LinkDumper,
     pub mount_cache: Mutex<filesystem::MountCache>,
     pub statfs: filesystem::Statfs,
+    /// Textfile problems already logged.
+    pub textfile_problems: Mutex<Vec<String>>,
     /// The time zone name for the last offset seen.
     pub zone_cache: Mutex<Option<(i32, String)>>,
 }
@@ -298,6 +300,7 @@ impl Context {
             links: netlink::LinkDumper::default(),
             mount_cache: Mutex::new(filesystem::MountCache::default()),
             statfs: filesystem::Statfs::default(),
+            textfile_problems: Mutex::new(Vec::new()),
             zone_cache: Mutex::new(None),
         })
     }

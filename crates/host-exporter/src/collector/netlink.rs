@@ -271,7 +271,9 @@ pub fn parse_datagram(mut bytes: &[u8], seq: u32, links: &mut Vec<Link>) -> Resu
 /// An open rtnetlink socket, reused by every scrape.
 #[derive(Default)]
 pub struct LinkDumper {
-    socket: Mutex<Option<(OwnedFd, u32)>>,
+    /// The socket, the last sequence number, and the receive buffer (kept: a dump of a few
+    /// dozen interfaces is tens of kilobytes).
+    socket: Mutex<Option<(OwnedFd, u32, Vec<u8>)>>,
 }
 
 impl LinkDumper {
@@ -288,12 +290,12 @@ impl LinkDumper {
         if guard.is_none() {
             let fd = rustix::net::socket(AddressFamily::NETLINK, SocketType::RAW, None)
                 .map_err(|e| err("socket", e.into()))?;
-            *guard = Some((fd, 0));
+            *guard = Some((fd, 0, vec![0u8; 32 * 1024]));
         }
         let result = match guard.as_mut() {
-            Some((fd, seq)) => {
+            Some((fd, seq, buf)) => {
                 *seq = seq.wrapping_add(1);
-                dump_on(fd, *seq)
+                dump_on(fd, *seq, buf)
             }
             None => Ok(Vec::new()),
         };
@@ -305,7 +307,11 @@ impl LinkDumper {
     }
 }
 
-fn dump_on(fd: &OwnedFd, seq: u32) -> Result<Vec<Link>, (&'static str, std::io::Error)> {
+fn dump_on(
+    fd: &OwnedFd,
+    seq: u32,
+    buf: &mut [u8],
+) -> Result<Vec<Link>, (&'static str, std::io::Error)> {
     let mut request = [0u8; NLMSG_HEADER + IFINFO];
     request[0..4].copy_from_slice(&((NLMSG_HEADER + IFINFO) as u32).to_ne_bytes());
     request[4..6].copy_from_slice(&RTM_GETLINK.to_ne_bytes());
@@ -314,10 +320,9 @@ fn dump_on(fd: &OwnedFd, seq: u32) -> Result<Vec<Link>, (&'static str, std::io::
     // Unbound netlink sockets send to the kernel (port 0) and are bound on first use.
     rustix::net::send(fd, &request, SendFlags::empty()).map_err(|e| ("send", e.into()))?;
     let mut links = Vec::with_capacity(16);
-    let mut buf = vec![0u8; 32 * 1024];
     loop {
-        let (n, _) = rustix::net::recv(fd, &mut buf[..], RecvFlags::empty())
-            .map_err(|e| ("recv", e.into()))?;
+        let (n, _) =
+            rustix::net::recv(fd, &mut *buf, RecvFlags::empty()).map_err(|e| ("recv", e.into()))?;
         let data = &buf[..n];
         if data.is_empty() {
             break;

@@ -351,11 +351,14 @@ pub fn collect(ctx: &Host, out: &mut MetricSet) -> Result<(), CollectorError> {
     let dir = ctx.textfile_directory.as_str();
     let mut errored = false;
     let mut mtimes: Vec<(String, f64)> = Vec::new();
+    let mut problems: Vec<String> = Vec::new();
     if !dir.is_empty() {
         match std::fs::read_dir(dir) {
             Err(e) => {
                 errored = true;
-                tracing::error!(path = dir, error = %e, "failed to read textfile collector directory");
+                problems.push(format!(
+                    "failed to read textfile collector directory {dir}: {e}"
+                ));
             }
             Ok(entries) => {
                 let mut files: Vec<_> = entries
@@ -372,12 +375,26 @@ pub fn collect(ctx: &Host, out: &mut MetricSet) -> Result<(), CollectorError> {
                         }
                         Err(why) => {
                             errored = true;
-                            tracing::error!(file = %path.display(), error = %why, "failed to collect textfile data");
+                            problems.push(format!(
+                                "failed to collect textfile data from {}: {why}",
+                                path.display()
+                            ));
                         }
                     }
                 }
             }
         }
+    }
+    // Each problem is logged when it appears, not on every scrape while it lasts.
+    {
+        let mut logged = match ctx.textfile_problems.lock() {
+            Ok(l) => l,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        for p in problems.iter().filter(|p| !logged.contains(p)) {
+            tracing::error!(collector = "textfile", error = %p, "textfile problem");
+        }
+        *logged = problems;
     }
     for (file, mtime) in &mtimes {
         out.gauge(
