@@ -195,7 +195,8 @@ pub fn args() -> Vec<Arg> {
         path_arg("path.procfs", "procfs mountpoint"),
         path_arg("path.sysfs", "sysfs mountpoint"),
         path_arg("path.rootfs", "rootfs mountpoint"),
-        path_arg("path.udev_data", "udev data path"),
+        // node_exporter spells this one with a dot.
+        path_arg("path.udev_data", "udev data path").long("path.udev.data"),
         text_arg(
             "collector.filesystem.mount_points_exclude",
             "Regexp of mount points to exclude for the filesystem collector",

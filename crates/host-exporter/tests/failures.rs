@@ -158,3 +158,28 @@ fn disabled_collectors_do_not_run() {
         "netdev still runs"
     );
 }
+
+#[test]
+fn conflicting_or_broken_filters_exit_with_code_2() {
+    let bin = env!("CARGO_BIN_EXE_host-exporter");
+    for args in [
+        vec![
+            "--collector.netdev.device-include=^eth",
+            "--collector.netdev.device-exclude=^lo$",
+        ],
+        vec!["--collector.filesystem.mount-points-exclude=("],
+        vec!["--collector.nosuchthing"],
+    ] {
+        let out = std::process::Command::new(bin)
+            .args(&args)
+            .output()
+            .expect("run host-exporter");
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!out.stderr.is_empty(), "{args:?} must say what is wrong");
+    }
+}
