@@ -110,6 +110,7 @@ pub async fn expand<C: ConnectionLike>(
         }
         let mut cursor: u64 = 0;
         let mut found = 0usize;
+        let scanned = keys.len();
         loop {
             let mut pipe = redis::pipe();
             pipe.cmd("SCAN")
@@ -118,7 +119,15 @@ pub async fn expand<C: ConnectionLike>(
                 .arg(&spec.key)
                 .arg("COUNT")
                 .arg(limits.batch.max(1));
-            let reply = run_in_db(conn, &pipe, spec.db, own_db).await?;
+            let reply = match run_in_db(conn, &pipe, spec.db, own_db).await {
+                Ok(reply) => reply,
+                Err(e) if is_refusal(&e) => {
+                    tracing::warn!(db = spec.db, pattern = %spec.key, error = %e, "cannot scan for checked keys");
+                    keys.truncate(scanned);
+                    break;
+                }
+                Err(e) => return Err(e),
+            };
             let (next, batch) =
                 parse_scan_reply(reply.into_iter().next()).ok_or_else(|| unexpected("SCAN"))?;
             for key in batch {
@@ -152,9 +161,40 @@ pub async fn read<C: ConnectionLike>(
     dbs.dedup();
     for db in dbs {
         let in_db: Vec<&KeySpec> = keys.iter().filter(|k| k.db == db).collect();
+        let before = stats.len();
+        match read_db(conn, own_db, db, &in_db, &mut stats).await {
+            Ok(()) => {}
+            Err(e) if is_refusal(&e) => {
+                tracing::warn!(db, error = %e, "cannot read checked keys");
+                stats.truncate(before);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(stats)
+}
 
+/// Whether Redis refused a command (a database that does not exist, an ACL without SCAN), as
+/// opposed to the connection failing: a refusal costs only the keys concerned, as upstream.
+fn is_refusal(e: &RedisError) -> bool {
+    matches!(
+        e.kind(),
+        redis::ErrorKind::ResponseError
+            | redis::ErrorKind::ExtensionError
+            | redis::ErrorKind::TypeError
+    )
+}
+
+async fn read_db<C: ConnectionLike>(
+    conn: &mut C,
+    own_db: i64,
+    db: u32,
+    in_db: &[&KeySpec],
+    stats: &mut Vec<KeyStat>,
+) -> Result<(), RedisError> {
+    {
         let mut types = redis::pipe();
-        for k in &in_db {
+        for k in in_db {
             types.cmd("TYPE").arg(&k.key);
         }
         let types = run_in_db(conn, &types, db, own_db).await?;
@@ -245,7 +285,7 @@ pub async fn read<C: ConnectionLike>(
             }
         }
     }
-    Ok(stats)
+    Ok(())
 }
 
 enum Step {

@@ -234,7 +234,7 @@ fn redis_check_keys_reads_sizes_and_values_and_stays_within_its_limit() {
             "--check-keys=db1=user:*,big:*",
             "--check-keys-limit=50",
             "--check-keys-batch-size=100",
-            "--check-single-keys=counter,text,h,hll,db1=missing",
+            "--check-single-keys=counter,text,h,hll,db1=missing,db99=beyond",
         ],
         &[("REDIS_ADDR", &redis.url())],
     );
@@ -263,6 +263,11 @@ fn redis_check_keys_reads_sizes_and_values_and_stays_within_its_limit() {
     for (key, n) in [("user:1", 3.0), ("user:2", 1.0), ("user:3", 2.0)] {
         assert_eq!(size.value(&[("db", "db1"), ("key", key)]), Some(n));
     }
+    assert_eq!(
+        size.value(&[("db", "db99")]),
+        None,
+        "a database that does not exist is skipped"
+    );
     let big = size
         .samples
         .iter()
@@ -281,9 +286,10 @@ fn redis_check_keys_reads_sizes_and_values_and_stays_within_its_limit() {
         f["redis_key_size"].value(&[("db", "db0"), ("key", "counter")]),
         Some(2.0)
     );
-    // No WRONGTYPE errors caused by the exporter.
-    let errors = f.get("redis_errors_total");
-    assert!(errors.is_none(), "{errors:?}");
+    // No WRONGTYPE errors caused by the exporter; the one ERR is SELECT 99.
+    let errors = &f["redis_errors_total"];
+    assert_eq!(errors.value(&[("err", "WRONGTYPE")]), None, "{errors:?}");
+    assert_eq!(errors.value(&[("err", "ERR")]), Some(1.0), "{errors:?}");
 }
 
 #[test]
