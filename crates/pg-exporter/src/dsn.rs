@@ -64,7 +64,6 @@ impl Dsn {
         format!("{host}:{}", self.port)
     }
 
-    #[cfg(test)]
     pub fn param(&self, key: &str) -> Option<&str> {
         self.params
             .iter()
@@ -87,8 +86,7 @@ impl Dsn {
         }
     }
 
-    /// The tokio-postgres configuration. TLS is not supported: `sslmode=require` and stricter
-    /// modes fail at connect time with a clear error.
+    /// The tokio-postgres configuration (TLS itself is set up by the target, see `tls`).
     pub fn to_config(&self, connect_timeout: Duration) -> Result<tokio_postgres::Config, DsnError> {
         use tokio_postgres::config::SslMode;
         let mut config = tokio_postgres::Config::new();
@@ -142,8 +140,7 @@ impl Dsn {
                         config.keepalives_idle(Duration::from_secs(secs));
                     }
                 }
-                // Accepted by libpq and harmless to ignore here (certificates only matter
-                // with TLS, which this build does not speak).
+                // sslrootcert is read by the TLS setup; other libpq options are ignored.
                 _ => {}
             }
         }

@@ -10,6 +10,7 @@ mod custom;
 mod dsn;
 mod exporter;
 mod target;
+mod tls;
 mod version;
 
 use config::{Config, SERVICE};

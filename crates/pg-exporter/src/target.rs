@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage, SimpleQueryRow};
 
 use crate::dsn::Dsn;
+use crate::tls::{RustlsConnect, Verify};
 use crate::version::Version;
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
@@ -20,6 +21,8 @@ pub struct Target {
     pub server: String,
     connect_timeout: Duration,
     statement_timeout: Duration,
+    /// None for `sslmode=disable`; the setup error when the TLS settings are unusable.
+    tls: Option<Result<RustlsConnect, String>>,
     state: tokio::sync::Mutex<State>,
 }
 
@@ -62,11 +65,20 @@ impl Session {
 
 impl Target {
     pub fn new(dsn: Dsn, connect_timeout: Duration, statement_timeout: Duration) -> Self {
+        let verify = match dsn.param("sslmode").unwrap_or("prefer") {
+            "disable" => None,
+            "verify-ca" => Some(Verify::Chain),
+            "verify-full" => Some(Verify::ChainAndName),
+            _ => Some(Verify::Nothing),
+        };
+        let root = dsn.param("sslrootcert").map(std::path::PathBuf::from);
+        let tls = verify.map(|v| RustlsConnect::new(v, root.as_deref()));
         Self {
             server: dsn.fingerprint(),
             dsn,
             connect_timeout,
             statement_timeout,
+            tls,
             state: tokio::sync::Mutex::new(State::default()),
         }
     }
@@ -161,13 +173,31 @@ impl Target {
             .dsn
             .to_config(self.connect_timeout)
             .map_err(|e| e.to_string())?;
-        let (client, connection) = config.connect(NoTls).await.map_err(|e| describe(&e))?;
         let server = self.server.clone();
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(server = %server, error = %describe(&e), "connection ended");
+        let client = match &self.tls {
+            None => {
+                let (client, connection) = config.connect(NoTls).await.map_err(|e| describe(&e))?;
+                tokio::spawn(async move {
+                    if let Err(e) = connection.await {
+                        tracing::debug!(server = %server, error = %describe(&e), "connection ended");
+                    }
+                });
+                client
             }
-        });
+            Some(Err(e)) => return Err(e.clone()),
+            Some(Ok(tls)) => {
+                let (client, connection) = config
+                    .connect(tls.clone())
+                    .await
+                    .map_err(|e| describe(&e))?;
+                tokio::spawn(async move {
+                    if let Err(e) = connection.await {
+                        tracing::debug!(server = %server, error = %describe(&e), "connection ended");
+                    }
+                });
+                client
+            }
+        };
         // SET (not a startup option) so that pg_settings' reset_val still shows the server's own
         // statement_timeout, which the settings collector reports.
         let setup = format!(

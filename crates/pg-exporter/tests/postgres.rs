@@ -676,3 +676,35 @@ fn postgres_slow_query_is_cut_by_the_statement_timeout() {
     // The connection is still good for the next scrape.
     assert_eq!(value(&scrape(&ours, "/metrics"), "pg_up", &[]), Some(1.0));
 }
+
+#[test]
+fn postgres_tls_modes_follow_libpq() {
+    let pg = PgCluster::start();
+    let cert = pg.enable_tls();
+    let other_dir = tempfile::tempdir().unwrap();
+    let (other_cert, _, _) = common::certificates(other_dir.path(), "other");
+    let base = pg.uri("postgres").replace("?sslmode=disable", "");
+    let pg_up = |query: &str| -> (Option<f64>, String) {
+        let ours = start_ours(&[], &[("DATA_SOURCE_NAME", &format!("{base}?{query}"))]);
+        let up = value(&scrape(&ours, "/metrics"), "pg_up", &[]);
+        (up, ours.logs())
+    };
+    // The server takes only TLS connections over TCP, so pg_up 1 means TLS worked.
+    for query in [
+        "sslmode=require".to_string(),
+        "sslmode=prefer".to_string(),
+        format!("sslmode=verify-ca&sslrootcert={}", cert.display()),
+        format!("sslmode=verify-full&sslrootcert={}", cert.display()),
+    ] {
+        let (up, logs) = pg_up(&query);
+        assert_eq!(up, Some(1.0), "{query}: {logs}");
+    }
+    let (up, logs) = pg_up("sslmode=disable");
+    assert_eq!(up, Some(0.0), "{logs}");
+    let (up, logs) = pg_up(&format!(
+        "sslmode=verify-full&sslrootcert={}",
+        other_cert.display()
+    ));
+    assert_eq!(up, Some(0.0), "{logs}");
+    assert!(logs.to_lowercase().contains("certificate"), "{logs}");
+}

@@ -159,6 +159,37 @@ impl PgCluster {
         std::fs::write(&conf_path, existing).unwrap();
     }
 
+    /// Turns TLS on with a fresh certificate (for 127.0.0.1 and localhost, signed by a fresh CA)
+    /// and allows only TLS connections over TCP; returns the CA certificate. Needs `openssl`.
+    pub fn enable_tls(&self) -> PathBuf {
+        let (ca, cert, key) = certificates(self.dir.path(), "pg");
+        if self.as_postgres {
+            Command::new("chown")
+                .args(["postgres:postgres"])
+                .arg(&cert)
+                .arg(&key)
+                .output()
+                .unwrap();
+        }
+        let conf = format!(
+            "\nssl = on\nssl_cert_file = '{}'\nssl_key_file = '{}'\n",
+            cert.display(),
+            key.display()
+        );
+        let conf_path = self.data_dir().join("postgresql.auto.conf");
+        let mut existing = std::fs::read_to_string(&conf_path).unwrap();
+        existing.push_str(&conf);
+        std::fs::write(&conf_path, existing).unwrap();
+        std::fs::write(
+            self.data_dir().join("pg_hba.conf"),
+            "local all all scram-sha-256\nhostssl all all 127.0.0.1/32 scram-sha-256\n",
+        )
+        .unwrap();
+        self.stop_server();
+        self.start_server();
+        ca
+    }
+
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
     }
@@ -343,6 +374,86 @@ pub fn wait_until(limit: Duration, what: &str, mut check: impl FnMut() -> bool) 
         std::thread::sleep(Duration::from_millis(200));
     }
     panic!("timed out after {limit:?} waiting for {what}");
+}
+
+/// With `openssl`: a certificate authority and a server certificate it signed, valid for
+/// 127.0.0.1 and localhost. Returns (CA certificate, server certificate, server key).
+pub fn certificates(dir: &Path, name: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let openssl = testkit::require_command("openssl", "openssl");
+    let path = |suffix: &str| dir.join(format!("{name}-{suffix}"));
+    let run = |args: &[&str]| {
+        let out = Command::new(&openssl)
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let (ca_key, ca_crt) = (path("ca.key"), path("ca.crt"));
+    let (key, csr, crt, ext) = (
+        path("server.key"),
+        path("server.csr"),
+        path("server.crt"),
+        path("ext.cnf"),
+    );
+    std::fs::write(
+        &ext,
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    let s = |p: &PathBuf| p.display().to_string();
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        &format!("/CN={name}-ca"),
+        "-keyout",
+        &s(&ca_key),
+        "-out",
+        &s(&ca_crt),
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=localhost",
+        "-keyout",
+        &s(&key),
+        "-out",
+        &s(&csr),
+    ]);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        &s(&csr),
+        "-CA",
+        &s(&ca_crt),
+        "-CAkey",
+        &s(&ca_key),
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        &s(&ext),
+        "-out",
+        &s(&crt),
+    ]);
+    let mut perms = std::fs::metadata(&key).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o600);
+    std::fs::set_permissions(&key, perms).unwrap();
+    (ca_crt, crt, key)
 }
 
 fn self_bin(bin: &Path, program: &str) -> String {
