@@ -23,6 +23,7 @@ pub const REQUIRED_JOBS: &[&str] = &[
     "postgres",
     "redis",
     "node",
+    "docker-api",
 ];
 
 /// One of our exporters, reached on its published host port.
@@ -83,6 +84,11 @@ impl Stack {
                     service: "container-exporter",
                     url: url("CONTAINER_EXPORTER", 8080),
                     expect: Expect::Family("container_cpu_usage_seconds_total"),
+                },
+                Exporter {
+                    service: "docker-api",
+                    url: url("DOCKER_API", 3001),
+                    expect: Expect::Up("docker_up"),
                 },
             ],
             container_prefix: var("CLUSTERMON_NAME").unwrap_or_else(|| "cluster".into()),
@@ -292,11 +298,11 @@ mod tests {
         assert!(target_problems(&targets).is_empty());
         targets[0].health = "down".into();
         targets[0].last_error = "connection refused".into();
-        targets.pop();
+        let removed = targets.pop().unwrap().job;
         let problems = target_problems(&targets);
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert!(problems[0].contains("is down: connection refused"));
-        assert!(problems[1].contains("no target for scrape job node"));
+        assert_eq!(problems[1], format!("no target for scrape job {removed}"));
     }
 
     #[test]
