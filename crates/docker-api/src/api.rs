@@ -207,22 +207,16 @@ async fn request_guard(
             .headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static(ALLOWED));
     }
+    // The route's pattern, never the path itself, keeps the label set small; requests refused
+    // before routing and unknown paths share one value.
     let route = response
         .request()
         .match_pattern()
-        .filter(|_| response.status() != StatusCode::NOT_FOUND || is_known_route(&response))
+        .filter(|p| !p.is_empty())
         .unwrap_or_else(|| "unmatched".into());
     api.http
         .observe(&route, &method, response.status(), started.elapsed());
     Ok(response)
-}
-
-fn is_known_route(response: &ServiceResponse<BoxBody>) -> bool {
-    // A 404 for an unknown container still has a route; the default service has none.
-    response
-        .request()
-        .match_pattern()
-        .is_some_and(|p| !p.is_empty())
 }
 
 /// The `Access-Control-Allow-Origin` value for `origin`, when it is allowed.

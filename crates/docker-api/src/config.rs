@@ -52,7 +52,9 @@ impl ServiceConfig for Config {
 pub struct DockerConfig {
     /// `unix:///var/run/docker.sock`, a socket path, or `tcp://host:2375`.
     pub host: String,
-    /// How often the full container list (stopped ones too) is refreshed besides on events.
+    /// How often the full container list (stopped ones too) is refreshed besides on events. Every
+    /// start, stop and health change already triggers a refresh; this only catches containers
+    /// created or removed without ever running.
     #[serde(with = "humantime_serde")]
     pub list_refresh: Duration,
 }
@@ -61,7 +63,7 @@ impl Default for DockerConfig {
     fn default() -> Self {
         Self {
             host: "unix:///var/run/docker.sock".into(),
-            list_refresh: Duration::from_secs(10),
+            list_refresh: Duration::from_secs(60),
         }
     }
 }
