@@ -2,23 +2,58 @@
 //!
 //! Nothing here is long-lived: a series whose container, database or device is gone simply is
 //! not added to the next scrape's set, so no stale series linger.
+//!
+//! Samples are rendered into the text format as they are added: an exporter's scrape is hundreds
+//! to thousands of regular series, and building protobuf-shaped objects for each and encoding
+//! them afterwards cost more CPU than reading the data (measured on pg-exporter: twice the CPU).
 
 use std::collections::HashMap;
 use std::fmt::Display;
+use std::io::Write as _;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use prometheus::proto::{
-    Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType, Quantile, Summary, Untyped,
-};
+use prometheus::proto::{MetricFamily, MetricType};
 use prometheus::Encoder;
 
+/// A family's type, as written on its `# TYPE` line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Counter,
+    Gauge,
+    Untyped,
+    Summary,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Counter => "counter",
+            Kind::Gauge => "gauge",
+            Kind::Untyped => "untyped",
+            Kind::Summary => "summary",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Family {
+    name: String,
+    help: String,
+    kind: Kind,
+    /// Rendered sample lines.
+    samples: Vec<u8>,
+}
+
 /// The families of one scrape, in the order they were first added.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct MetricSet {
-    families: Vec<MetricFamily>,
+    families: Vec<Family>,
     index: HashMap<String, usize>,
-    /// Families an exporter rendered itself (see [`MetricSet::append_text`]).
-    text: Vec<u8>,
+    /// Labels stamped on every sample after its own (e.g. pg-exporter's `server`).
+    common: Arc<[(String, String)]>,
+    /// Whole families rendered elsewhere (histograms from a prometheus registry, textfiles).
+    prerendered: Vec<u8>,
 }
 
 impl MetricSet {
@@ -26,34 +61,53 @@ impl MetricSet {
         Self::default()
     }
 
+    /// A set whose every sample also carries `common` labels, after its own.
+    pub fn with_labels(common: Vec<(String, String)>) -> Self {
+        Self {
+            common: common.into(),
+            ..Self::default()
+        }
+    }
+
+    /// An empty set with the same common labels.
+    pub fn empty_like(&self) -> Self {
+        Self {
+            common: self.common.clone(),
+            ..Self::default()
+        }
+    }
+
     /// Adds a gauge sample.
     pub fn gauge(&mut self, name: &str, help: &str, labels: &[(&str, &str)], value: f64) {
-        let mut g = Gauge::default();
-        g.set_value(value);
-        let mut m = metric(labels);
-        m.set_gauge(g);
-        self.push(name, help, MetricType::GAUGE, m);
+        self.sample(Kind::Gauge, name, help, labels, value);
     }
 
     /// Adds a counter sample (a value read from elsewhere; it is never incremented here).
     pub fn counter(&mut self, name: &str, help: &str, labels: &[(&str, &str)], value: f64) {
-        let mut c = Counter::default();
-        c.set_value(value);
-        let mut m = metric(labels);
-        m.set_counter(c);
-        self.push(name, help, MetricType::COUNTER, m);
+        self.sample(Kind::Counter, name, help, labels, value);
     }
 
     /// Adds an untyped sample (what the Go exporters emit for values of unknown kind, e.g.
-    /// node_exporter's vmstat and netstat families). The prometheus crate marks `Untyped` as
-    /// protobuf-specific, but its text encoder still writes it and compatibility needs the type.
-    #[allow(deprecated)]
+    /// node_exporter's vmstat and netstat families).
     pub fn untyped(&mut self, name: &str, help: &str, labels: &[(&str, &str)], value: f64) {
-        let mut u = Untyped::default();
-        u.set_value(value);
-        let mut m = metric(labels);
-        m.set_untyped(u);
-        self.push(name, help, MetricType::UNTYPED, m);
+        self.sample(Kind::Untyped, name, help, labels, value);
+    }
+
+    /// Adds one sample of a family of the given kind; the first sample of a name fixes the
+    /// family's help and kind.
+    pub fn sample(
+        &mut self,
+        kind: Kind,
+        name: &str,
+        help: &str,
+        labels: &[(&str, &str)],
+        value: f64,
+    ) {
+        let i = self.family(kind, name, help);
+        let common = self.common.clone();
+        let out = &mut self.families[i].samples;
+        write_series(out, name, labels, &common, None);
+        write_value(out, value);
     }
 
     /// Adds a summary sample with the given `(quantile, value)` pairs.
@@ -66,65 +120,68 @@ impl MetricSet {
         sum: f64,
         count: u64,
     ) {
-        let mut s = Summary::default();
-        s.set_sample_sum(sum);
-        s.set_sample_count(count);
-        s.set_quantile(
-            quantiles
-                .iter()
-                .map(|(q, v)| {
-                    let mut quantile = Quantile::default();
-                    quantile.set_quantile(*q);
-                    quantile.set_value(*v);
-                    quantile
-                })
-                .collect(),
-        );
-        let mut m = metric(labels);
-        m.set_summary(s);
-        self.push(name, help, MetricType::SUMMARY, m);
+        let i = self.family(Kind::Summary, name, help);
+        let common = self.common.clone();
+        let out = &mut self.families[i].samples;
+        for (q, v) in quantiles {
+            let q = format_value(*q);
+            write_series(out, name, labels, &common, Some(("quantile", &q)));
+            write_value(out, *v);
+        }
+        write_series(out, &format!("{name}_sum"), labels, &common, None);
+        write_value(out, sum);
+        write_series(out, &format!("{name}_count"), labels, &common, None);
+        write_value(out, count as f64);
     }
 
     /// Moves every family of `other` into this set, merging samples of families both have.
     pub fn append(&mut self, other: MetricSet) {
-        self.append_text(other.text);
-        for mut family in other.families {
-            match self.index.get(family.name()) {
-                Some(&i) => {
-                    let samples = family.take_metric();
-                    self.families[i].mut_metric().extend(samples);
-                }
+        self.prerendered.extend_from_slice(&other.prerendered);
+        for family in other.families {
+            match self.index.get(family.name.as_str()) {
+                Some(&i) => self.families[i].samples.extend_from_slice(&family.samples),
                 None => {
-                    self.index
-                        .insert(family.name().to_string(), self.families.len());
+                    self.index.insert(family.name.clone(), self.families.len());
                     self.families.push(family);
                 }
             }
         }
     }
 
-    /// Adds complete families already rendered in the text format (`# HELP`, `# TYPE`, samples),
-    /// written verbatim after the other families. A fast path for exporters with many regular
-    /// series; the caller makes sure these families' names appear nowhere else in the set, and
-    /// [`MetricSet::get`] does not see them.
-    pub fn append_text(&mut self, text: Vec<u8>) {
-        if self.text.is_empty() {
-            self.text = text;
-        } else {
-            self.text.extend_from_slice(&text);
+    /// Adds families made elsewhere (a `prometheus::core::Collector` or registry, a parsed
+    /// textfile). Their names must not be used by samples added to this set otherwise.
+    pub fn extend_families(&mut self, families: Vec<MetricFamily>) {
+        let encoder = prometheus::TextEncoder::new();
+        for family in families {
+            if family.get_metric().is_empty() {
+                continue;
+            }
+            if family.get_field_type() == MetricType::UNTYPED {
+                // The prometheus crate's text encoder panics on untyped families.
+                self.extend_untyped(&family);
+            } else if let Err(e) =
+                encoder.encode(std::slice::from_ref(&family), &mut self.prerendered)
+            {
+                tracing::error!(family = family.name(), error = %e, "cannot encode metric family");
+            }
         }
     }
 
-    /// Adds families made elsewhere (for example by a `prometheus::core::Collector`).
-    pub fn extend_families(&mut self, families: Vec<MetricFamily>) {
-        let mut other = MetricSet::new();
-        for family in families {
-            other
-                .index
-                .insert(family.name().to_string(), other.families.len());
-            other.families.push(family);
+    #[allow(deprecated)] // Untyped is "protobuf specific" in the prometheus crate, yet real.
+    fn extend_untyped(&mut self, family: &MetricFamily) {
+        for m in family.get_metric() {
+            let labels: Vec<(&str, &str)> = m
+                .get_label()
+                .iter()
+                .map(|p| (p.name(), p.value()))
+                .collect();
+            self.untyped(
+                family.name(),
+                family.help(),
+                &labels,
+                m.get_untyped().get_value(),
+            );
         }
-        self.append(other);
     }
 
     /// Records how one collector went, as node_exporter does:
@@ -177,111 +234,160 @@ impl MetricSet {
         ok
     }
 
-    pub fn get(&self, name: &str) -> Option<&MetricFamily> {
-        self.index.get(name).map(|&i| &self.families[i])
+    /// The value of the first sample of family `name` whose labels include all of `labels`
+    /// (for tests and for exporters that read back what a collector produced).
+    pub fn value(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        let family = &self.families[*self.index.get(name)?];
+        let text = std::str::from_utf8(&family.samples).ok()?;
+        text.lines().find_map(|line| {
+            let wanted = labels.iter().all(|(k, v)| {
+                let mut needle = String::with_capacity(k.len() + v.len() + 3);
+                needle.push_str(k);
+                needle.push_str("=\"");
+                needle.push_str(&escape(v, true));
+                needle.push('"');
+                line.contains(&needle)
+            });
+            if !wanted || !line.starts_with(name) {
+                return None;
+            }
+            match line.rsplit_once(' ')?.1 {
+                "NaN" => Some(f64::NAN),
+                "+Inf" => Some(f64::INFINITY),
+                "-Inf" => Some(f64::NEG_INFINITY),
+                v => v.parse().ok(),
+            }
+        })
     }
 
-    pub fn families(&self) -> &[MetricFamily] {
-        &self.families
+    /// Number of samples of family `name` (summaries count each line).
+    pub fn sample_count(&self, name: &str) -> usize {
+        self.index.get(name).map_or(0, |&i| {
+            self.families[i]
+                .samples
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count()
+        })
     }
 
-    pub fn into_families(self) -> Vec<MetricFamily> {
-        self.families
+    /// Whether a family of this name has samples.
+    pub fn contains(&self, name: &str) -> bool {
+        self.sample_count(name) > 0
     }
 
-    /// Number of families.
+    /// Number of families (not counting pre-rendered ones).
     pub fn len(&self) -> usize {
         self.families.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.families.is_empty() && self.text.is_empty()
+        self.families.is_empty() && self.prerendered.is_empty()
     }
 
     /// Writes the Prometheus text format (0.0.4) into `buf`, skipping families with no samples.
-    /// Families are encoded one at a time (no copies); untyped ones are written here because
-    /// the prometheus crate's text encoder panics on them.
     pub fn encode_text(&self, buf: &mut Vec<u8>) -> Result<(), prometheus::Error> {
-        let encoder = prometheus::TextEncoder::new();
-        for family in &self.families {
-            if family.get_metric().is_empty() {
+        for f in &self.families {
+            if f.samples.is_empty() {
                 continue;
             }
-            if family.get_field_type() == MetricType::UNTYPED {
-                write_untyped(family, buf);
-            } else {
-                encoder.encode(std::slice::from_ref(family), buf)?;
-            }
+            let help = escape(&f.help, false);
+            let _ = write!(
+                buf,
+                "# HELP {} {help}\n# TYPE {} {}\n",
+                f.name,
+                f.name,
+                f.kind.as_str()
+            );
+            buf.extend_from_slice(&f.samples);
         }
-        buf.extend_from_slice(&self.text);
+        buf.extend_from_slice(&self.prerendered);
         Ok(())
     }
 
-    fn push(&mut self, name: &str, help: &str, kind: MetricType, m: Metric) {
-        let i = match self.index.get(name) {
-            Some(&i) => i,
-            None => {
-                let mut family = MetricFamily::default();
-                family.set_name(name.to_string());
-                family.set_help(help.to_string());
-                family.set_field_type(kind);
-                self.index.insert(name.to_string(), self.families.len());
-                self.families.push(family);
-                self.families.len() - 1
-            }
-        };
-        self.families[i].mut_metric().push(m);
+    fn family(&mut self, kind: Kind, name: &str, help: &str) -> usize {
+        if let Some(&i) = self.index.get(name) {
+            return i;
+        }
+        self.index.insert(name.to_string(), self.families.len());
+        self.families.push(Family {
+            name: name.to_string(),
+            help: help.to_string(),
+            kind,
+            samples: Vec::with_capacity(128),
+        });
+        self.families.len() - 1
     }
 }
 
-#[allow(deprecated)]
-fn write_untyped(family: &MetricFamily, buf: &mut Vec<u8>) {
-    use std::io::Write;
-    let name = family.name();
-    let help = family.help().replace('\\', "\\\\").replace('\n', "\\n");
-    let _ = writeln!(buf, "# HELP {name} {help}\n# TYPE {name} untyped");
-    for m in family.get_metric() {
-        buf.extend_from_slice(name.as_bytes());
-        let mut sep = '{';
-        for pair in m.get_label() {
-            let value = pair
-                .value()
-                .replace('\\', "\\\\")
-                .replace('"', "\\\"")
-                .replace('\n', "\\n");
-            let _ = write!(buf, "{sep}{}=\"{value}\"", pair.name());
-            sep = ',';
-        }
-        if sep == ',' {
-            buf.push(b'}');
-        }
-        let v = m.get_untyped().get_value();
-        let _ = if v.is_nan() {
-            writeln!(buf, " NaN")
-        } else if v.is_infinite() {
-            writeln!(buf, " {}Inf", if v > 0.0 { '+' } else { '-' })
-        } else {
-            writeln!(buf, " {v}")
-        };
+/// `name{own labels,common labels,extra}` and a space.
+fn write_series(
+    out: &mut Vec<u8>,
+    name: &str,
+    labels: &[(&str, &str)],
+    common: &[(String, String)],
+    extra: Option<(&str, &str)>,
+) {
+    out.extend_from_slice(name.as_bytes());
+    let pairs = labels
+        .iter()
+        .copied()
+        .chain(common.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .chain(extra);
+    let mut sep = b'{';
+    for (k, v) in pairs {
+        out.push(sep);
+        out.extend_from_slice(k.as_bytes());
+        out.extend_from_slice(b"=\"");
+        out.extend_from_slice(escape(v, true).as_bytes());
+        out.push(b'"');
+        sep = b',';
     }
+    if sep == b',' {
+        out.push(b'}');
+    }
+    out.push(b' ');
 }
 
-fn metric(labels: &[(&str, &str)]) -> Metric {
-    let mut m = Metric::default();
-    if !labels.is_empty() {
-        m.set_label(
-            labels
-                .iter()
-                .map(|(k, v)| {
-                    let mut pair = LabelPair::default();
-                    pair.set_name((*k).to_string());
-                    pair.set_value((*v).to_string());
-                    pair
-                })
-                .collect(),
-        );
+fn write_value(out: &mut Vec<u8>, v: f64) {
+    if v.is_nan() {
+        out.extend_from_slice(b"NaN");
+    } else if v.is_infinite() {
+        out.extend_from_slice(if v > 0.0 { b"+Inf" } else { b"-Inf" });
+    } else if v.fract() == 0.0 && v.abs() < 1e15 {
+        // Integral values (counts, bytes) are most samples: skip float formatting.
+        let _ = write!(out, "{}", v as i64);
+    } else {
+        let _ = write!(out, "{v}");
     }
-    m
+    out.push(b'\n');
+}
+
+fn format_value(v: f64) -> String {
+    let mut out = Vec::new();
+    write_value(&mut out, v);
+    out.pop();
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Escapes a label value (backslash, quote, newline) or a help text (no quote).
+fn escape(text: &str, quote: bool) -> std::borrow::Cow<'_, str> {
+    if !text
+        .bytes()
+        .any(|b| b == b'\\' || b == b'\n' || (quote && b == b'"'))
+    {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '"' if quote => out.push_str("\\\""),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 #[cfg(test)]
@@ -315,7 +421,7 @@ mod tests {
             Err("no such file /proc/nothing")
         });
         assert!(!ok);
-        assert!(set.get("half_done").is_none());
+        assert!(!set.contains("half_done"));
         let out = text(&set);
         assert!(
             out.contains("node_scrape_collector_success{collector=\"broken\"} 0"),
@@ -324,16 +430,39 @@ mod tests {
     }
 
     #[test]
-    fn prerendered_text_follows_the_families_and_survives_append() {
-        let mut a = MetricSet::new();
-        a.gauge("g", "h", &[], 1.0);
-        let mut b = MetricSet::new();
-        b.append_text(b"# HELP t T.\n# TYPE t gauge\nt 2\n".to_vec());
-        a.append(b);
+    fn common_labels_follow_each_samples_own() {
+        let mut set = MetricSet::with_labels(vec![("server".into(), "db:5432".into())]);
+        set.gauge("g", "h", &[("datname", "app")], 1.0);
+        let mut more = set.empty_like();
+        more.summary("s", "h", &[], &[(0.5, 2.0)], 3.0, 4);
+        set.append(more);
         assert_eq!(
-            text(&a),
-            "# HELP g h\n# TYPE g gauge\ng 1\n# HELP t T.\n# TYPE t gauge\nt 2\n"
+            text(&set),
+            "# HELP g h\n# TYPE g gauge\ng{datname=\"app\",server=\"db:5432\"} 1\n\
+             # HELP s h\n# TYPE s summary\ns{server=\"db:5432\",quantile=\"0.5\"} 2\n\
+             s_sum{server=\"db:5432\"} 3\ns_count{server=\"db:5432\"} 4\n"
         );
+    }
+
+    #[test]
+    fn families_from_a_prometheus_registry_are_encoded_after_ours() {
+        let registry = prometheus::Registry::new();
+        let h = prometheus::Histogram::with_opts(
+            prometheus::HistogramOpts::new("lat_seconds", "L.").buckets(vec![0.1]),
+        )
+        .unwrap();
+        registry.register(Box::new(h.clone())).unwrap();
+        h.observe(0.05);
+        let mut set = MetricSet::new();
+        set.extend_families(registry.gather());
+        set.gauge("g", "h", &[], 1.5);
+        let out = text(&set);
+        assert!(
+            out.starts_with("# HELP g h\n# TYPE g gauge\ng 1.5\n"),
+            "{out}"
+        );
+        assert!(out.contains("lat_seconds_bucket{le=\"0.1\"} 1\n"), "{out}");
+        assert!(out.contains("lat_seconds_count 1\n"), "{out}");
     }
 
     #[test]
@@ -362,6 +491,7 @@ mod tests {
         b.gauge("g", "h", &[("k", "2")], 2.0);
         a.append(b);
         assert_eq!(a.len(), 1);
-        assert_eq!(a.get("g").unwrap().get_metric().len(), 2);
+        assert_eq!(a.sample_count("g"), 2);
+        assert_eq!(a.value("g", &[("k", "2")]), Some(2.0));
     }
 }

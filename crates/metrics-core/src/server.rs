@@ -149,6 +149,13 @@ impl<E: Exporter> Server<E> {
             app
         })
         .workers(workers)
+        // Responses are small and often gzip-streamed in chunks: without TCP_NODELAY, Nagle's
+        // algorithm and delayed ACKs held keep-alive scrapes for tens of milliseconds.
+        .on_connect(|conn, _| {
+            if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+                let _ = tcp.set_nodelay(true);
+            }
+        })
         .disable_signals()
         .shutdown_timeout(10)
         .bind(&addrs[..])?;

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use metrics_core::{BackendHealth, Exporter, MetricSet, Scrape, ScrapeError};
 
-use crate::collectors::{Collector, Options, Out, Scope};
+use crate::collectors::{out_for, Collector, Options, Out, Scope};
 use crate::config::{AuthModule, Config, SetupError};
 use crate::custom::{CustomQueries, QueryFileError};
 use crate::dsn::Dsn;
@@ -107,7 +107,7 @@ impl Outcome {
     /// Adds another connection's results (a discovered database of the same server).
     fn new(plan: &Plan, server: &Arc<str>) -> Self {
         Self {
-            text: Out::new(server.clone(), plan.constant.clone()),
+            text: out_for(server, &plan.constant),
             up: false,
             error: false,
             collectors: BTreeMap::new(),
@@ -296,7 +296,7 @@ impl PgExporter {
                 let label = label.clone();
                 async move {
                     let start = Instant::now();
-                    let mut out = Out::new(label, self.plan.constant.clone());
+                    let mut out = out_for(&label, &self.plan.constant);
                     let result = match tokio::time::timeout_at(
                         until,
                         c.collect(session, &mut out, &self.plan.options),
@@ -311,7 +311,7 @@ impl PgExporter {
                 }
             });
         let custom = async {
-            let mut out = Out::new(label.clone(), self.plan.constant.clone());
+            let mut out = out_for(label, &self.plan.constant);
             if let Some(custom) = &self.plan.custom {
                 let _ = tokio::time::timeout_at(
                     until,
@@ -424,9 +424,7 @@ impl Exporter for PgExporter {
             }
         }
         if let Some(text) = text {
-            let mut buf = Vec::with_capacity(96 * 1024);
-            text.render(&mut buf);
-            set.append_text(buf);
+            set.append(text);
         }
         for (name, (elapsed, ok)) in collectors {
             set.record_collector("pg", name, elapsed, ok);

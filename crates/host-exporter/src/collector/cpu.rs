@@ -120,17 +120,15 @@ mod tests {
         let context = Context::new(&config).unwrap();
         let mut set = MetricSet::new();
         thermal_throttles(&Host::new(&context), &mut set);
-        let cores = set
-            .get("node_cpu_core_throttles_total")
-            .unwrap()
-            .get_metric();
-        assert_eq!(cores.len(), 2);
-        assert_eq!(cores[1].get_counter().get_value(), 7.0);
-        let packages = set
-            .get("node_cpu_package_throttles_total")
-            .unwrap()
-            .get_metric();
-        assert_eq!(packages.len(), 1);
-        assert_eq!(packages[0].get_counter().get_value(), 11.0);
+        assert_eq!(set.sample_count("node_cpu_core_throttles_total"), 2);
+        assert_eq!(
+            set.value("node_cpu_core_throttles_total", &[("core", "1")]),
+            Some(7.0)
+        );
+        assert_eq!(set.sample_count("node_cpu_package_throttles_total"), 1);
+        assert_eq!(
+            set.value("node_cpu_package_throttles_total", &[]),
+            Some(11.0)
+        );
     }
 }

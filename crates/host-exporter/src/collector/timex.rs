@@ -197,7 +197,7 @@ mod tests {
         };
         let mut set = MetricSet::new();
         families(&c, &mut set);
-        let v = |n: &str| set.get(n).unwrap().get_metric()[0].get_gauge().get_value();
+        let v = |n: &str| set.value(n, &[]).unwrap();
         assert_eq!(v("node_timex_sync_status"), 0.0);
         assert_eq!(v("node_timex_maxerror_seconds"), 16.0);
         assert_eq!(v("node_timex_tick_seconds"), 0.01);

@@ -2,9 +2,6 @@
 //! queries on the shared connection and turns the rows into samples; the queries are chosen by
 //! server version.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
 use crate::target::Session;
 
 mod database;
@@ -141,172 +138,18 @@ pub struct Options {
     pub exclude_databases: Vec<String>,
 }
 
-/// The Prometheus type of a family.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Counter,
-    Gauge,
-    Untyped,
-}
+pub use metrics_core::metric::Kind;
 
-/// Samples of one collector on one server, rendered straight into the text format (one string
-/// per family; postgres_exporter's output is hundreds of regular series, and building protobuf
-/// objects for each cost more than the queries). Every sample gets the `server` label and the
-/// `--constantLabels`, as postgres_exporter adds them.
-#[derive(Clone)]
-pub struct Out {
-    families: Vec<FamilyText>,
-    index: HashMap<String, usize>,
-    server: Arc<str>,
-    constant: Arc<[(String, String)]>,
-}
+/// Samples of one collector on one server. Every sample carries the `server` label and the
+/// `--constantLabels` after its own labels, as postgres_exporter adds them.
+pub type Out = metrics_core::MetricSet;
 
-#[derive(Clone)]
-struct FamilyText {
-    name: String,
-    help: String,
-    kind: Kind,
-    samples: String,
-}
-
-impl Out {
-    pub fn new(server: Arc<str>, constant: Arc<[(String, String)]>) -> Self {
-        Self {
-            families: Vec::new(),
-            index: HashMap::new(),
-            server,
-            constant,
-        }
-    }
-
-    /// An empty set with the same common labels.
-    pub fn empty_like(&self) -> Self {
-        Self::new(self.server.clone(), self.constant.clone())
-    }
-
-    pub fn sample(
-        &mut self,
-        kind: Kind,
-        name: &str,
-        help: &str,
-        labels: &[(&str, &str)],
-        value: f64,
-    ) {
-        let i = match self.index.get(name) {
-            Some(&i) => i,
-            None => {
-                self.index.insert(name.to_string(), self.families.len());
-                self.families.push(FamilyText {
-                    name: name.to_string(),
-                    help: help.to_string(),
-                    kind,
-                    samples: String::with_capacity(128),
-                });
-                self.families.len() - 1
-            }
-        };
-        let out = &mut self.families[i].samples;
-        out.push_str(name);
-        out.push('{');
-        for (k, v) in labels {
-            push_label(out, k, v);
-        }
-        push_label(out, "server", &self.server);
-        for (k, v) in self.constant.iter() {
-            push_label(out, k, v);
-        }
-        out.pop();
-        out.push_str("} ");
-        push_value(out, value);
-        out.push('\n');
-    }
-
-    pub fn gauge(&mut self, name: &str, help: &str, labels: &[(&str, &str)], value: f64) {
-        self.sample(Kind::Gauge, name, help, labels, value);
-    }
-
-    pub fn counter(&mut self, name: &str, help: &str, labels: &[(&str, &str)], value: f64) {
-        self.sample(Kind::Counter, name, help, labels, value);
-    }
-
-    pub fn untyped(&mut self, name: &str, help: &str, labels: &[(&str, &str)], value: f64) {
-        self.sample(Kind::Untyped, name, help, labels, value);
-    }
-
-    /// Adds another collector's (or server's) samples; families of the same name are joined.
-    pub fn append(&mut self, other: Out) {
-        for family in other.families {
-            match self.index.get(family.name.as_str()) {
-                Some(&i) => self.families[i].samples.push_str(&family.samples),
-                None => {
-                    self.index.insert(family.name.clone(), self.families.len());
-                    self.families.push(family);
-                }
-            }
-        }
-    }
-
-    /// The families in the text format, in the order they were first seen.
-    pub fn render(&self, buf: &mut Vec<u8>) {
-        for f in &self.families {
-            let help = escape(&f.help, false);
-            let kind = match f.kind {
-                Kind::Counter => "counter",
-                Kind::Gauge => "gauge",
-                Kind::Untyped => "untyped",
-            };
-            for part in [
-                "# HELP ",
-                &f.name,
-                " ",
-                &help,
-                "\n# TYPE ",
-                &f.name,
-                " ",
-                kind,
-                "\n",
-            ] {
-                buf.extend_from_slice(part.as_bytes());
-            }
-            buf.extend_from_slice(f.samples.as_bytes());
-        }
-    }
-}
-
-/// `name="value",` with the value escaped as the text format requires.
-fn push_label(out: &mut String, name: &str, value: &str) {
-    out.push_str(name);
-    out.push_str("=\"");
-    out.push_str(&escape(value, true));
-    out.push_str("\",");
-}
-
-fn escape(text: &str, quote: bool) -> std::borrow::Cow<'_, str> {
-    // Byte scan: label values are almost always clean, and this is per label of every sample.
-    if !text.bytes().any(|b| b == b'\\' || b == b'\n' || b == b'"') {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '"' if quote => out.push_str("\\\""),
-            c => out.push(c),
-        }
-    }
-    std::borrow::Cow::Owned(out)
-}
-
-fn push_value(out: &mut String, v: f64) {
-    use std::fmt::Write;
-    if v.is_nan() {
-        out.push_str("NaN");
-    } else if v.is_infinite() {
-        out.push_str(if v > 0.0 { "+Inf" } else { "-Inf" });
-    } else {
-        let _ = write!(out, "{v}");
-    }
+/// An empty [`Out`] for `server` with the constant labels.
+pub fn out_for(server: &str, constant: &[(String, String)]) -> Out {
+    let mut common = Vec::with_capacity(constant.len() + 1);
+    common.push(("server".to_string(), server.to_string()));
+    common.extend(constant.iter().cloned());
+    Out::with_labels(common)
 }
 
 /// A numeric column: NULL and unreadable text are NaN, as postgres_exporter reports them.
@@ -342,10 +185,11 @@ pub async fn for_rows(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     fn rendered(out: &Out) -> String {
         let mut buf = Vec::new();
-        out.render(&mut buf);
+        out.encode_text(&mut buf).unwrap();
         String::from_utf8(buf).unwrap()
     }
 
@@ -353,9 +197,9 @@ mod tests {
     fn samples_render_with_server_and_constant_labels() {
         let constant: Arc<[(String, String)]> =
             vec![("env".to_string(), "prod".to_string())].into();
-        let mut out = Out::new("db:5432".into(), constant.clone());
+        let mut out = out_for("db:5432", &constant);
         out.gauge("pg_x", "X \\ help\nmore", &[("datname", "a\"b")], 1.5);
-        let mut other = Out::new("db2:5432".into(), constant);
+        let mut other = out_for("db2:5432", &constant);
         other.gauge("pg_x", "X", &[("datname", "c")], f64::NAN);
         other.counter("pg_y_total", "Y", &[], f64::INFINITY);
         out.append(other);
