@@ -55,7 +55,10 @@ fn docker_cpu_rate_and_limits_match_cgroupfs_and_docker_stats() {
     // The quota holds the loop at 50 % of a core unless the machine is too busy to give it that,
     // in which case both windows see the same shortfall only roughly: compare closely when the
     // loop got its share, loosely otherwise.
-    let tolerance = if our_percent > 45.0 { 2.0 } else { 8.0 };
+    // docker stats' own window is only about a second, and CFS lets a quota-bound loop run up
+    // to one period (100 ms) over in such a window: it read 52.6 % on a CI run where ours, over
+    // 3+ s, read 50.3 %. Hence 3.5 points rather than 2 when the loop got its share.
+    let tolerance = if our_percent > 45.0 { 3.5 } else { 8.0 };
     assert!(
         (our_percent - docker_cpu).abs() < tolerance,
         "ours {our_percent:.2}% vs docker stats {docker_cpu:.2}% (tolerance {tolerance})"
