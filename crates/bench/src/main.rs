@@ -41,7 +41,7 @@ struct Options {
 
 fn main() -> Result<()> {
     let options = parse_options()?;
-    let (ours, upstream) = contenders(&options.target)?;
+    let (ours, upstream, _backends) = contenders(&options.target)?;
     let report = run(&options, ours, upstream)?;
     print!("{report}");
     Ok(())
@@ -52,7 +52,7 @@ fn parse_options() -> Result<Options> {
     let mut options = Options {
         target: args
             .next()
-            .context("usage: bench <host> [--rounds N] [--scrapes N] [--load-seconds N]")?,
+            .context("usage: bench <host|redis> [--rounds N] [--scrapes N] [--load-seconds N]")?,
         rounds: 3,
         scrapes: 200,
         load_seconds: 5,
@@ -87,7 +87,8 @@ fn our_binary(name: &str) -> Result<PathBuf> {
     Ok(path)
 }
 
-fn contenders(target: &str) -> Result<(Contender, Contender)> {
+/// The two contenders, and the backend processes they read (kept alive for the run).
+fn contenders(target: &str) -> Result<(Contender, Contender, Vec<ServiceProcess>)> {
     match target {
         "host" => {
             let (a, b) = (free_port(), free_port());
@@ -109,10 +110,61 @@ fn contenders(target: &str) -> Result<(Contender, Contender)> {
                     path: "/metrics".into(),
                     port: b,
                 },
+                Vec::new(),
             ))
         }
-        other => bail!("unknown target {other:?}; known: host"),
+        "redis" => {
+            let (a, b) = (free_port(), free_port());
+            let backend = private_redis();
+            let redis = format!("redis://127.0.0.1:{}", backend.port);
+            Ok((
+                Contender {
+                    label: "redis-exporter".into(),
+                    program: our_binary("redis-exporter")?,
+                    args: vec![
+                        format!("--web.listen-address=127.0.0.1:{a}"),
+                        format!("--redis.addr={redis}"),
+                    ],
+                    path: "/metrics".into(),
+                    port: a,
+                },
+                Contender {
+                    label: "redis_exporter".into(),
+                    program: require_command(
+                        "prometheus-redis-exporter",
+                        "prometheus-redis-exporter",
+                    ),
+                    args: vec![
+                        format!("-web.listen-address=127.0.0.1:{b}"),
+                        format!("-redis.addr={redis}"),
+                    ],
+                    path: "/metrics".into(),
+                    port: b,
+                },
+                vec![backend],
+            ))
+        }
+        other => bail!("unknown target {other:?}; known: host, redis"),
     }
+}
+
+/// A private `redis-server` for the run, stopped when the guard drops.
+fn private_redis() -> ServiceProcess {
+    let port = free_port();
+    let args: Vec<String> = [
+        "--port",
+        &port.to_string(),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+    ]
+    .iter()
+    .map(ToString::to_string)
+    .collect();
+    ServiceProcess::start(require_command("redis-server", "redis-server"), &args, port)
 }
 
 fn run(options: &Options, ours: Contender, upstream: Contender) -> Result<String> {
