@@ -25,6 +25,8 @@ struct Relay {
     open: Arc<Mutex<Vec<UnixStream>>>,
     /// HTTP requests seen going to the daemon.
     requests: Arc<AtomicUsize>,
+    /// Their request lines (`GET /v1.41/containers/json HTTP/1.1`), in order.
+    lines: Arc<Mutex<Vec<String>>>,
     accept: Option<JoinHandle<()>>,
 }
 
@@ -35,7 +37,9 @@ impl Relay {
         let stopped = Arc::new(AtomicBool::new(false));
         let open: Arc<Mutex<Vec<UnixStream>>> = Arc::default();
         let requests = Arc::new(AtomicUsize::new(0));
+        let lines: Arc<Mutex<Vec<String>>> = Arc::default();
         let (stop, conns, counter) = (stopped.clone(), open.clone(), requests.clone());
+        let seen_lines = lines.clone();
         let accept = std::thread::spawn(move || {
             for client in listener.incoming() {
                 if stop.load(Ordering::SeqCst) {
@@ -61,6 +65,7 @@ impl Relay {
                     list.push(upstream);
                 }
                 let counter = counter.clone();
+                let seen_lines = seen_lines.clone();
                 std::thread::spawn(move || {
                     // Requests are counted by their request line's protocol marker.
                     let mut buf = [0u8; 16 * 1024];
@@ -71,6 +76,12 @@ impl Relay {
                         };
                         let seen = buf[..n].windows(10).filter(|w| w == b" HTTP/1.1\r").count();
                         counter.fetch_add(seen, Ordering::SeqCst);
+                        seen_lines.lock().unwrap().extend(
+                            String::from_utf8_lossy(&buf[..n])
+                                .split("\r\n")
+                                .filter(|l| l.ends_with(" HTTP/1.1"))
+                                .map(str::to_string),
+                        );
                         if to_daemon.write_all(&buf[..n]).is_err() {
                             break;
                         }
@@ -88,6 +99,7 @@ impl Relay {
             stopped,
             open,
             requests,
+            lines,
             accept: Some(accept),
         }
     }
@@ -206,6 +218,26 @@ fn docker_scrapes_send_no_requests_to_the_daemon() {
         )
         .is_some());
     }
-    let after = relay.requests.load(Ordering::SeqCst);
-    assert_eq!(after, before, "scrapes must not ask the daemon anything");
+    // Other tests start and stop containers meanwhile; their Docker events may make discovery
+    // inspect a container (`/containers/{id}/json`). Scrapes themselves must cause nothing: no
+    // listing, no stats, no other call.
+    let lines = relay.lines.lock().unwrap().clone();
+    let during: Vec<&String> = lines
+        .iter()
+        .skip(before)
+        .filter(|l| !is_event_driven_inspect(l))
+        .collect();
+    assert!(during.is_empty(), "scrapes asked the daemon: {during:?}");
+}
+
+/// `GET /v1.41/containers/<id>/json HTTP/1.1`: what discovery sends after a Docker event.
+fn is_event_driven_inspect(line: &str) -> bool {
+    let Some(path) = line
+        .strip_prefix("GET ")
+        .and_then(|l| l.strip_suffix(" HTTP/1.1"))
+    else {
+        return false;
+    };
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    matches!(parts.as_slice(), [_version, "containers", id, "json"] if *id != "json" && !id.contains('?'))
 }
