@@ -1,8 +1,5 @@
-//! A tiny blocking HTTP/1.0 client for POSTs to loopback Prometheus and Alertmanager
-//! (testkit's client does GETs only).
+//! POSTs and queries to loopback Prometheus and Alertmanager, over testkit's HTTP client.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::Duration;
 
 /// Status and body of a response.
@@ -14,42 +11,16 @@ pub struct Reply {
 
 /// Sends `method url` with `body` of `content_type` and reads the whole reply.
 pub fn request(method: &str, url: &str, content_type: &str, body: &[u8]) -> Result<Reply, String> {
-    let rest = url.strip_prefix("http://").ok_or("only http:// URLs")?;
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    let mut stream =
-        TcpStream::connect(authority).map_err(|e| format!("connect {authority}: {e}"))?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .map_err(|e| e.to_string())?;
-    let head = format!(
-        "{method} {path} HTTP/1.0\r\nHost: {authority}\r\nContent-Type: {content_type}\r\n\
-         Content-Length: {}\r\n\r\n",
-        body.len()
-    );
-    stream
-        .write_all(head.as_bytes())
-        .and_then(|()| stream.write_all(body))
-        .map_err(|e| format!("send to {url}: {e}"))?;
-    let mut raw = Vec::new();
-    stream
-        .read_to_end(&mut raw)
-        .map_err(|e| format!("read {url}: {e}"))?;
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| format!("no header end in the reply from {url}"))?;
-    let status = String::from_utf8_lossy(&raw[..split])
-        .lines()
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("bad status line from {url}"))?;
-    Ok(Reply {
-        status,
-        body: String::from_utf8_lossy(&raw[split + 4..]).into_owned(),
+    testkit::http::request(
+        method,
+        url,
+        &[("Content-Type", content_type)],
+        body,
+        Duration::from_secs(30),
+    )
+    .map(|r| Reply {
+        status: r.status,
+        body: r.body,
     })
 }
 

@@ -26,6 +26,18 @@ pub fn get_with(
     headers: &[(&str, &str)],
     timeout: Duration,
 ) -> Result<Response, String> {
+    request("GET", url, headers, &[], timeout)
+}
+
+/// Sends `method url` with extra headers and a body (a `Content-Length` is added when the body
+/// is not empty) over HTTP/1.0, and reads the whole response.
+pub fn request(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    timeout: Duration,
+) -> Result<Response, String> {
     let rest = url.strip_prefix("http://").ok_or("only http:// URLs")?;
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
@@ -36,14 +48,18 @@ pub fn get_with(
     stream
         .set_read_timeout(Some(timeout))
         .map_err(|e| e.to_string())?;
-    let mut request = format!("GET {path} HTTP/1.0\r\nHost: {authority}\r\n");
+    let mut head = format!("{method} {path} HTTP/1.0\r\nHost: {authority}\r\n");
     for (k, v) in headers {
-        request.push_str(&format!("{k}: {v}\r\n"));
+        head.push_str(&format!("{k}: {v}\r\n"));
     }
-    request.push_str("\r\n");
+    if !body.is_empty() {
+        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    head.push_str("\r\n");
     stream
-        .write_all(request.as_bytes())
-        .map_err(|e| format!("send: {e}"))?;
+        .write_all(head.as_bytes())
+        .and_then(|()| stream.write_all(body))
+        .map_err(|e| format!("send to {url}: {e}"))?;
     let mut raw = Vec::new();
     stream
         .read_to_end(&mut raw)
