@@ -118,7 +118,7 @@ fn docker_cpu_rate_and_limits_match_cgroupfs_and_docker_stats() {
         .unwrap();
     assert_eq!(sample.labels["container_label_clustermon_test"], "1");
     assert_eq!(sample.labels["id"], burner.cgroup_id());
-    assert_eq!(sample.labels["image"], common::IMAGE);
+    assert_eq!(sample.labels["image"], testkit::docker::TEST_IMAGE);
 }
 
 #[test]

@@ -4,86 +4,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use container_stats::{docker_cli, ContainerEvent, Discovery, ReadOptions, Roots, StatsReader};
 
-const IMAGE: &str = "clustermon/container-stats-test:1";
-
-fn require_docker() {
-    let out = Command::new("docker")
-        .args(["info", "--format", "{{.ServerVersion}}"])
-        .output();
-    match out {
-        Ok(o) if o.status.success() => {}
-        Ok(o) => panic!(
-            "this test needs a running Docker daemon: {}",
-            String::from_utf8_lossy(&o.stderr).trim()
-        ),
-        Err(e) => {
-            panic!("this test needs Docker (`apt-get install docker.io`): cannot run `docker`: {e}")
-        }
-    }
-}
-
-fn image() -> &'static str {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        require_docker();
-        assert!(std::path::Path::new("/bin/busybox").is_file(), "this test needs `apt-get install busybox-static`");
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::copy("/bin/busybox", dir.path().join("busybox")).unwrap();
-        std::fs::write(
-            dir.path().join("Dockerfile"),
-            "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n",
-        )
-        .unwrap();
-        let out = Command::new("docker").args(["build", "-q", "-t", IMAGE]).arg(dir.path()).output().unwrap();
-        assert!(out.status.success(), "docker build: {}", String::from_utf8_lossy(&out.stderr));
-    });
-    IMAGE
-}
-
-/// A labelled test container, removed on drop even when the test fails.
-struct Container {
-    id: String,
-    name: String,
-}
-
-impl Container {
-    fn run(extra: &[&str], script: &str) -> Self {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let name = format!(
-            "cm-cs-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        );
-        let image = image();
-        let out = Command::new("docker")
-            .args(["run", "-d", "--label", "clustermon.test=1", "--name", &name])
-            .args(extra)
-            .args([image, "sh", "-c", script])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "docker run: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Self {
-            id: String::from_utf8_lossy(&out.stdout).trim().to_string(),
-            name,
-        }
-    }
-}
-
-impl Drop for Container {
-    fn drop(&mut self) {
-        let _ = Command::new("docker").args(["rm", "-f", &self.id]).output();
-    }
-}
+use testkit::docker::{require_docker, Container, TEST_IMAGE as IMAGE};
 
 async fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
     let start = Instant::now();

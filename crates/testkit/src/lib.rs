@@ -4,6 +4,7 @@
 //! Test-only code: failures panic with a message that says what is missing and how to get it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod docker;
 pub mod exposition;
 pub mod http;
 pub mod process;
