@@ -131,8 +131,10 @@ fn docker_memory_matches_cgroupfs_and_docker_stats() {
     );
     let exp = exporter(&[]);
     let name = hog.name.as_str();
-    let families = scrape_until(&exp, WAIT, "the memory hog", |f| {
+    // Wait until dd has finished (sh has exec'd sleep: one process left), so usage is stable.
+    let families = scrape_until(&exp, WAIT, "the memory hog after dd exits", |f| {
         value(f, "container_memory_usage_bytes", name, &[]).is_some_and(|v| v > 40e6)
+            && value(f, "container_processes", name, &[]) == Some(1.0)
     });
     let ours = value(&families, "container_memory_usage_bytes", name, &[]).unwrap();
     let file = hog.cgroup_u64("memory", "memory.usage_in_bytes") as f64;
@@ -156,9 +158,11 @@ fn docker_memory_matches_cgroupfs_and_docker_stats() {
         cache >= 40.0 * 1024.0 * 1024.0,
         "shm pages are page cache: {cache}"
     );
+    let procs = hog.cgroup_file("pids", "cgroup.procs").lines().count() as f64;
     assert_eq!(
         value(&families, "container_processes", name, &[]),
-        Some(1.0)
+        Some(procs),
+        "container_processes vs the cgroup's cgroup.procs"
     );
 }
 
