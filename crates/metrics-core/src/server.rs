@@ -78,6 +78,7 @@ pub struct Server<E> {
     exporter: Arc<E>,
     extra_metric_paths: Vec<String>,
     routes: Option<Routes>,
+    landing: bool,
 }
 
 struct State<E> {
@@ -98,7 +99,14 @@ impl<E: Exporter> Server<E> {
             exporter,
             extra_metric_paths: Vec::new(),
             routes: None,
+            landing: true,
         }
+    }
+
+    /// Leaves `/` to the service's own routes (a service whose home page is its UI).
+    pub fn without_landing(mut self) -> Self {
+        self.landing = false;
+        self
     }
 
     /// Another path answered by [`Exporter::collect`] (e.g. `/probe` for multi-target use); the
@@ -132,13 +140,16 @@ impl<E: Exporter> Server<E> {
             metric_paths: metric_paths.clone(),
         });
         let routes = self.routes;
+        let with_landing = self.landing;
         let workers = self.web.workers.max(1);
         let server = HttpServer::new(move || {
             let mut app = App::new()
                 .wrap(Compress::default())
                 .app_data(state.clone())
-                .service(read_only("/", get_or_head().to(landing::<E>)))
                 .service(read_only("/health", get_or_head().to(health::<E>)));
+            if with_landing {
+                app = app.service(read_only("/", get_or_head().to(landing::<E>)));
+            }
             for path in &metric_paths {
                 app = app.service(read_only(path, get_or_head().to(metrics::<E>)));
             }
@@ -169,14 +180,15 @@ impl<E: Exporter> Server<E> {
     }
 }
 
-fn get_or_head() -> actix_web::Route {
+/// A route answering GET and HEAD.
+pub fn get_or_head() -> actix_web::Route {
     use actix_web::guard;
     web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
 }
 
 /// A resource answering GET and HEAD; any other method gets a JSON 405 naming the allowed ones
 /// (actix's own default is an empty body, which JSON clients cannot read).
-fn read_only(path: &str, route: actix_web::Route) -> actix_web::Resource {
+pub fn read_only(path: &str, route: actix_web::Route) -> actix_web::Resource {
     web::resource(path)
         .route(route)
         .default_service(web::to(method_not_allowed))

@@ -1,0 +1,73 @@
+//! `/alerts`: the alerts firing now, from Alertmanager's `GET /api/v2/alerts` (active, neither
+//! silenced nor inhibited), or `{"configured": false}` when no Alertmanager is set.
+
+use std::time::Duration;
+
+use actix_web::http::header;
+use actix_web::{web, HttpResponse};
+use serde_json::{json, Value};
+
+use crate::forward::{count, error_chain, ForwardError, Outcomes};
+
+pub struct Alertmanager {
+    /// Base URL without a trailing slash; empty when not configured.
+    pub base: String,
+    pub client: reqwest::Client,
+    pub timeout: Duration,
+    pub outcomes: Outcomes,
+}
+
+impl Alertmanager {
+    pub fn configured(&self) -> bool {
+        !self.base.is_empty()
+    }
+
+    /// The firing alerts as Alertmanager returns them.
+    pub async fn firing(&self) -> Result<Vec<Value>, ForwardError> {
+        let url = format!(
+            "{}/api/v2/alerts?active=true&silenced=false&inhibited=false",
+            self.base
+        );
+        let unreachable = |reason: String| ForwardError::Unreachable {
+            upstream: "alertmanager",
+            url: self.base.clone(),
+            reason,
+        };
+        let fetch = async {
+            let response = self.client.get(&url).send().await?.error_for_status()?;
+            response.json::<Vec<Value>>().await
+        };
+        let outcome = tokio::time::timeout(self.timeout, fetch).await;
+        count(&self.outcomes, outcome)
+            .map_err(|_| ForwardError::Timeout {
+                upstream: "alertmanager",
+                url: self.base.clone(),
+                timeout: self.timeout,
+            })?
+            .map_err(|e| unreachable(error_chain(&e)))
+    }
+}
+
+/// `GET /alerts`.
+pub async fn alerts(alertmanager: web::Data<Alertmanager>) -> HttpResponse {
+    if !alertmanager.configured() {
+        return HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(json!({"configured": false, "alerts": []}));
+    }
+    match alertmanager.firing().await {
+        Ok(alerts) => HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(json!({"configured": true, "alerts": alerts})),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read alerts");
+            let mut response = e.response();
+            // Lets the page say "Alertmanager unreachable" rather than "not configured".
+            response.headers_mut().insert(
+                header::HeaderName::from_static("x-alertmanager-configured"),
+                header::HeaderValue::from_static("true"),
+            );
+            response
+        }
+    }
+}

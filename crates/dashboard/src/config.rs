@@ -1,0 +1,164 @@
+//! Settings, with every default in one place, and the flags that set them.
+
+use std::time::Duration;
+
+use clap::Arg;
+use metrics_core::{LogConfig, ServiceConfig, WebConfig};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub web: WebConfig,
+    pub log: LogConfig,
+    pub docker_api: DockerApiConfig,
+    pub alertmanager: AlertmanagerConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let mut web = WebConfig::on_port(3000);
+        // Serving files and forwarding streams is I/O only.
+        web.workers = 2;
+        Self {
+            web,
+            log: LogConfig::default(),
+            docker_api: DockerApiConfig::default(),
+            alertmanager: AlertmanagerConfig::default(),
+        }
+    }
+}
+
+impl ServiceConfig for Config {
+    fn web(&self) -> &WebConfig {
+        &self.web
+    }
+    fn log(&self) -> &LogConfig {
+        &self.log
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DockerApiConfig {
+    /// Where `/api/*` is forwarded.
+    pub url: String,
+    /// Longest time a forwarded request may take (for the event stream: until its headers).
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// The event stream is closed when nothing (not even docker-api's heartbeat) came this long.
+    #[serde(with = "humantime_serde")]
+    pub stream_idle_timeout: Duration,
+}
+
+impl Default for DockerApiConfig {
+    fn default() -> Self {
+        Self {
+            url: "http://localhost:3001".into(),
+            timeout: Duration::from_secs(10),
+            stream_idle_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlertmanagerConfig {
+    /// Alertmanager's base URL; empty: no alerts panel.
+    pub url: String,
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+impl Default for AlertmanagerConfig {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl Config {
+    /// Rejects settings that cannot work, naming the key.
+    pub fn check(&self) -> Result<(), String> {
+        check_url("docker_api.url", &self.docker_api.url)?;
+        if !self.alertmanager.url.is_empty() {
+            check_url("alertmanager.url", &self.alertmanager.url)?;
+        }
+        let timeouts = [
+            self.docker_api.timeout,
+            self.docker_api.stream_idle_timeout,
+            self.alertmanager.timeout,
+        ];
+        if timeouts.iter().any(Duration::is_zero) {
+            return Err("docker_api.timeout, docker_api.stream_idle_timeout and alertmanager.timeout must be above 0".into());
+        }
+        Ok(())
+    }
+}
+
+fn check_url(key: &str, url: &str) -> Result<(), String> {
+    let parsed =
+        reqwest::Url::parse(url).map_err(|e| format!("{key}: {url:?} is not a URL: {e}"))?;
+    if parsed.scheme() != "http" {
+        return Err(format!(
+            "{key}: only http:// URLs are supported, not {url:?}"
+        ));
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(format!("{key}: {url:?} must have no query or fragment"));
+    }
+    Ok(())
+}
+
+/// The service's own flags; each id is its config key.
+pub fn args() -> Vec<Arg> {
+    vec![
+        Arg::new("docker_api.url")
+            .long("docker-api.url")
+            .value_name("URL")
+            .help("docker-api's base URL; /api/* is forwarded there"),
+        Arg::new("docker_api.timeout")
+            .long("docker-api.timeout")
+            .value_name("DURATION")
+            .help(
+                "Longest time a forwarded request may take (the event stream: until its headers)",
+            ),
+        Arg::new("docker_api.stream_idle_timeout")
+            .long("docker-api.stream-idle-timeout")
+            .value_name("DURATION")
+            .help("Close a forwarded event stream after this long without data"),
+        Arg::new("alertmanager.url")
+            .long("alertmanager.url")
+            .value_name("URL")
+            .help("Alertmanager's base URL for the firing-alerts panel (empty: no panel)"),
+        Arg::new("alertmanager.timeout")
+            .long("alertmanager.timeout")
+            .value_name("DURATION")
+            .help("Longest time a request to Alertmanager may take"),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_pass_the_check() {
+        assert_eq!(Config::default().check(), Ok(()));
+        assert_eq!(Config::default().web.listen_address, ":3000");
+    }
+
+    #[test]
+    fn rejects_https_and_urls_with_a_query() {
+        let mut config = Config::default();
+        config.docker_api.url = "https://docker-api:3001".into();
+        assert!(config.check().is_err());
+        config.docker_api.url = "http://docker-api:3001/?x=1".into();
+        assert!(config.check().is_err());
+        config.docker_api.url = "http://docker-api:3001".into();
+        config.alertmanager.url = "not a url".into();
+        assert!(config.check().unwrap_err().contains("alertmanager.url"));
+    }
+}
