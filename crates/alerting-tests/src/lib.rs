@@ -7,7 +7,6 @@
 
 pub mod backends;
 pub mod dashboards;
-pub mod docker;
 pub mod http;
 pub mod paths;
 pub mod pipeline;

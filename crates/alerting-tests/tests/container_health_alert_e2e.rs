@@ -16,10 +16,10 @@
 
 use std::time::{Duration, Instant};
 
-use alerting_tests::docker::Container;
 use alerting_tests::http::prometheus_query;
 use alerting_tests::paths;
 use alerting_tests::pipeline::{matching_alerts, AlertPipeline};
+use testkit::docker::Container;
 use testkit::{free_port, ServiceProcess};
 
 fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
@@ -39,9 +39,7 @@ fn has_series(prom: &str, query: &str) -> bool {
 
 #[test]
 fn unhealthy_container_fires_service_health_check_failing_and_resolves() {
-    let name = format!("cm-alerting-health-{}", std::process::id());
     let container = Container::run(
-        &name,
         &[
             "--health-cmd",
             "test -f /ok",
@@ -54,6 +52,7 @@ fn unhealthy_container_fires_service_health_check_failing_and_resolves() {
         ],
         "touch /ok; exec sleep 3600",
     );
+    let name = container.name.clone();
 
     let ce_port = free_port();
     let container_exporter = ServiceProcess::start(
@@ -95,7 +94,7 @@ fn unhealthy_container_fires_service_health_check_failing_and_resolves() {
     });
 
     // Break the health check: both exporters report it, the rule fires once for the container.
-    container.exec(&["rm", "/ok"]);
+    container.exec("rm /ok");
     let firing = pipeline
         .wait_for_alert(
             limit,
@@ -144,7 +143,7 @@ fn unhealthy_container_fires_service_health_check_failing_and_resolves() {
     );
 
     // Repair it: the resolved notification arrives.
-    container.exec(&["touch", "/ok"]);
+    container.exec("touch /ok");
     pipeline
         .wait_for_alert(
             limit,

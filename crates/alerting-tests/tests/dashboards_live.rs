@@ -14,11 +14,11 @@ use std::time::{Duration, Instant};
 
 use alerting_tests::backends::{start_redis, PgCluster};
 use alerting_tests::dashboards::{load, panel_queries, variable_selectors};
-use alerting_tests::docker::Container;
 use alerting_tests::http::prometheus_query;
 use alerting_tests::paths;
 use alerting_tests::pipeline::AlertPipeline;
 use alerting_tests::processes::start_prometheus;
+use testkit::docker::Container;
 use testkit::{free_port, ServiceProcess};
 
 /// A Prometheus scraping `target` every second as job `job`.
@@ -128,9 +128,7 @@ fn every_postgresql_panel_returns_data_from_our_pg_exporter() {
 /// test container with a CPU quota, a memory limit and a health check.
 #[test]
 fn every_containers_and_overview_panel_returns_data_from_all_our_exporters() {
-    let name = format!("cm-alerting-dash-{}", std::process::id());
     let _container = Container::run(
-        &name,
         &[
             "--cpus",
             "0.5",
