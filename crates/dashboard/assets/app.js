@@ -1,0 +1,663 @@
+// clustermon dashboard: reads docker-api through this origin's /api, live from its event stream.
+// Plain JavaScript, no build step; graphs by Chart.js (vendored from Debian's libjs-chart.js).
+"use strict";
+
+(function () {
+  const WINDOW_SECONDS = 15 * 60;
+  const RETRY_MIN_MS = 1000;
+  const RETRY_MAX_MS = 8000;
+  const LIST_REFRESH_MS = 10000;
+  const HEALTH_REFRESH_MS = 5000;
+  const ALERTS_REFRESH_MS = 15000;
+
+  const $ = (id) => document.getElementById(id);
+
+  const state = {
+    containers: [], // from /api/containers?all=true
+    stats: new Map(), // id -> the container's figures from the latest aggregate
+    aggregate: null,
+    sortKey: "name",
+    sortDir: 1,
+    filter: "",
+    node: "",
+    selected: null, // id of the container whose graphs are open
+    stream: null,
+    connected: false,
+    retryMs: RETRY_MIN_MS,
+    retryTimer: null,
+    retryAt: 0,
+    lastError: "",
+    errors: [],
+  };
+
+  // ---- formatting ----------------------------------------------------------------------------
+
+  function bytes(n) {
+    if (n == null || !isFinite(n)) return "–";
+    const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let i = 0;
+    while (Math.abs(n) >= 1024 && i < units.length - 1) {
+      n /= 1024;
+      i++;
+    }
+    return (i === 0 ? n.toFixed(0) : n.toFixed(n < 10 ? 2 : 1)) + " " + units[i];
+  }
+  const rate = (n) => (n == null ? "–" : bytes(n) + "/s");
+  const percent = (n) => (n == null || !isFinite(n) ? "–" : n.toFixed(1) + " %");
+
+  function duration(seconds) {
+    if (seconds == null || !isFinite(seconds) || seconds < 0) return "–";
+    const d = Math.floor(seconds / 86400);
+    const h = Math.floor((seconds % 86400) / 3600);
+    const m = Math.floor((seconds % 3600) / 60);
+    const s = Math.floor(seconds % 60);
+    if (d > 0) return d + "d " + h + "h";
+    if (h > 0) return h + "h " + m + "m";
+    if (m > 0) return m + "m " + s + "s";
+    return s + "s";
+  }
+
+  function shortImage(image) {
+    if (!image) return "";
+    return image.startsWith("sha256:") ? image.slice(7, 19) : image;
+  }
+
+  function clock(ms) {
+    return new Date(ms).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  }
+
+  // ---- requests ------------------------------------------------------------------------------
+
+  async function getJson(path) {
+    let response;
+    try {
+      response = await fetch(path, { headers: { Accept: "application/json" }, cache: "no-store" });
+    } catch (e) {
+      throw new Error("the dashboard service is unreachable (" + e.message + ")");
+    }
+    let body = null;
+    try {
+      body = await response.json();
+    } catch (e) {
+      body = null;
+    }
+    if (!response.ok) {
+      const error = new Error((body && body.error) || "HTTP " + response.status);
+      error.status = response.status;
+      throw error;
+    }
+    return body;
+  }
+
+  // An error from docker-api itself (404 for a vanished container) is not an outage.
+  const isOutage = (e) => e.status == null || e.status === 502 || e.status === 504 || e.status === 503;
+
+  // ---- connection and banner -----------------------------------------------------------------
+
+  function showBanner() {
+    const banner = $("banner");
+    if (state.connected) {
+      banner.hidden = true;
+      document.querySelector("main").classList.remove("stale");
+      return;
+    }
+    const seconds = Math.max(0, Math.ceil((state.retryAt - Date.now()) / 1000));
+    banner.textContent =
+      "docker-api is unreachable: " + (state.lastError || "no connection") +
+      ". Showing the last data; retrying " + (seconds > 0 ? "in " + seconds + " s" : "now") + "…";
+    banner.hidden = false;
+    document.querySelector("main").classList.add("stale");
+  }
+
+  function markDown(reason) {
+    state.connected = false;
+    state.lastError = reason;
+    setPill("docker-api-status", "docker-api: unreachable", "bad");
+    showBanner();
+  }
+
+  function scheduleReconnect() {
+    if (state.retryTimer) return;
+    const wait = state.retryMs;
+    state.retryMs = Math.min(state.retryMs * 2, RETRY_MAX_MS);
+    state.retryAt = Date.now() + wait;
+    state.retryTimer = setTimeout(() => {
+      state.retryTimer = null;
+      connect();
+    }, wait);
+  }
+
+  // Why the stream failed: EventSource does not say, so ask the forwarder once.
+  async function explainFailure() {
+    try {
+      await getJson("/api/system/version");
+      return "the event stream closed";
+    } catch (e) {
+      return e.message;
+    }
+  }
+
+  function connect() {
+    if (state.stream) state.stream.close();
+    const stream = new EventSource("/api/stats/stream");
+    state.stream = stream;
+    stream.onopen = () => {
+      state.connected = true;
+      state.retryMs = RETRY_MIN_MS;
+      state.lastError = "";
+      showBanner();
+      setPill("docker-api-status", "docker-api: up", "ok");
+      // Fill whatever the outage left out, and catch up on containers.
+      seedClusterHistory();
+      refreshContainers();
+      if (state.selected) seedContainerHistory(state.selected);
+    };
+    stream.addEventListener("stats", (event) => {
+      try {
+        onAggregate(JSON.parse(event.data));
+      } catch (e) {
+        report(e);
+      }
+    });
+    stream.addEventListener("container", () => refreshContainers());
+    stream.onerror = async () => {
+      if (state.stream !== stream) return;
+      stream.close();
+      state.stream = null;
+      markDown(await explainFailure());
+      scheduleReconnect();
+    };
+  }
+
+  // Counts down the banner's "retrying in N s".
+  setInterval(() => {
+    if (!state.connected) showBanner();
+  }, 1000);
+
+  // ---- header --------------------------------------------------------------------------------
+
+  function setPill(id, text, kind) {
+    const el = $(id);
+    el.textContent = text;
+    el.className = "pill pill-" + kind;
+  }
+
+  async function refreshHealth() {
+    try {
+      const health = await getJson("/health");
+      const api = health.docker_api || {};
+      if (api.reachable) {
+        setPill("docker-api-status", "docker-api: up", "ok");
+        const docker = (api.health && api.health.docker) || {};
+        if (docker.reachable) {
+          setPill("daemon-status", "Docker: up" + (docker.api_version ? " (API " + docker.api_version + ")" : ""), "ok");
+        } else {
+          setPill("daemon-status", "Docker: unreachable", "bad");
+        }
+      } else {
+        setPill("docker-api-status", "docker-api: unreachable", "bad");
+        setPill("daemon-status", "Docker: unknown", "unknown");
+      }
+    } catch (e) {
+      setPill("docker-api-status", "dashboard unreachable", "bad");
+      setPill("daemon-status", "Docker: unknown", "unknown");
+    }
+  }
+
+  function renderSummary(a) {
+    $("sum-running").textContent = a.running;
+    $("sum-stopped").textContent = a.stopped;
+    $("sum-unhealthy").textContent = a.unhealthy;
+    $("sum-unhealthy").parentElement.classList.toggle("badge-bad", a.unhealthy > 0);
+    $("sum-cpu").textContent = percent(a.total_cpu_percent);
+    $("sum-memory").textContent =
+      bytes(a.total_memory_usage_bytes) + " / " + bytes(a.total_memory_limit_bytes);
+    const net = a.network || {};
+    $("sum-network").textContent = "↓ " + rate(net.rx_bytes_per_sec) + " ↑ " + rate(net.tx_bytes_per_sec);
+    $("updated").textContent = "updated " + new Date(a.timestamp || Date.now()).toLocaleTimeString();
+  }
+
+  // ---- graphs --------------------------------------------------------------------------------
+
+  const charts = {};
+
+  function lineChart(canvasId, datasets, yTitle) {
+    const ctx = $(canvasId);
+    return new Chart(ctx, {
+      type: "line",
+      data: {
+        datasets: datasets.map((d) => ({
+          label: d.label,
+          data: [],
+          borderColor: d.color,
+          backgroundColor: d.color + "33",
+          fill: datasets.length === 1,
+          borderWidth: 2,
+          pointRadius: 0,
+          tension: 0.2,
+        })),
+      },
+      options: {
+        animation: false,
+        parsing: false,
+        normalized: true,
+        responsive: true,
+        maintainAspectRatio: false,
+        interaction: { mode: "nearest", axis: "x", intersect: false },
+        plugins: { legend: { display: datasets.length > 1 } },
+        scales: {
+          x: {
+            type: "linear",
+            ticks: { callback: (v) => clock(v), maxTicksLimit: 6, color: "#4a5360" },
+            grid: { color: "#e3e8ee" },
+          },
+          y: {
+            beginAtZero: true,
+            title: { display: false, text: yTitle },
+            ticks: { color: "#4a5360" },
+            grid: { color: "#e3e8ee" },
+          },
+        },
+      },
+    });
+  }
+
+  function setupCharts() {
+    if (typeof Chart === "undefined") {
+      report(new Error("Chart.js did not load"));
+      return;
+    }
+    charts.clusterCpu = lineChart("chart-cluster-cpu", [{ label: "CPU %", color: "#0b5cad" }], "%");
+    charts.clusterMemory = lineChart("chart-cluster-memory", [{ label: "MiB", color: "#6a3fb5" }], "MiB");
+    charts.containerCpu = lineChart("chart-container-cpu", [{ label: "CPU %", color: "#0b5cad" }], "%");
+    charts.containerMemory = lineChart("chart-container-memory", [{ label: "MiB", color: "#6a3fb5" }], "MiB");
+    charts.containerNetwork = lineChart(
+      "chart-container-network",
+      [
+        { label: "receive", color: "#0f7a3a" },
+        { label: "transmit", color: "#b8520a" },
+      ],
+      "KiB/s"
+    );
+  }
+
+  // Replaces a chart's series: points are [{x: ms, y}] per dataset.
+  function setSeries(chart, series) {
+    if (!chart) return;
+    series.forEach((points, i) => {
+      chart.data.datasets[i].data = points;
+    });
+    trimAndDraw(chart);
+  }
+
+  function appendPoint(chart, x, values) {
+    if (!chart) return;
+    values.forEach((y, i) => {
+      const data = chart.data.datasets[i].data;
+      if (data.length && data[data.length - 1].x >= x) return;
+      data.push({ x: x, y: y });
+    });
+    trimAndDraw(chart);
+  }
+
+  function trimAndDraw(chart) {
+    const now = Date.now();
+    const from = now - WINDOW_SECONDS * 1000;
+    chart.data.datasets.forEach((d) => {
+      while (d.data.length && d.data[0].x < from) d.data.shift();
+    });
+    chart.options.scales.x.min = from;
+    chart.options.scales.x.max = now;
+    chart.update("none");
+  }
+
+  const MiB = 1024 * 1024;
+
+  async function seedClusterHistory() {
+    try {
+      const history = await getJson("/api/stats/history?window=15m");
+      const points = history.points || [];
+      setSeries(charts.clusterCpu, [points.map((p) => ({ x: p.t * 1000, y: p.cpu_percent }))]);
+      setSeries(charts.clusterMemory, [points.map((p) => ({ x: p.t * 1000, y: p.memory_bytes / MiB }))]);
+    } catch (e) {
+      if (!isOutage(e)) report(e);
+    }
+  }
+
+  async function seedContainerHistory(id) {
+    try {
+      const history = await getJson("/api/containers/" + encodeURIComponent(id) + "/history?window=15m");
+      if (state.selected !== id) return;
+      const points = history.points || [];
+      const x = (p) => p.t * 1000;
+      setSeries(charts.containerCpu, [points.map((p) => ({ x: x(p), y: p.cpu_percent }))]);
+      setSeries(charts.containerMemory, [points.map((p) => ({ x: x(p), y: p.memory_bytes / MiB }))]);
+      setSeries(charts.containerNetwork, [
+        points.map((p) => ({ x: x(p), y: p.rx_bytes_per_sec / 1024 })),
+        points.map((p) => ({ x: x(p), y: p.tx_bytes_per_sec / 1024 })),
+      ]);
+    } catch (e) {
+      // A container that never ran has no history yet: its graphs fill from the stream.
+      if (state.selected === id) {
+        setSeries(charts.containerCpu, [[]]);
+        setSeries(charts.containerMemory, [[]]);
+        setSeries(charts.containerNetwork, [[], []]);
+      }
+    }
+  }
+
+  // ---- live data -----------------------------------------------------------------------------
+
+  function onAggregate(a) {
+    state.aggregate = a;
+    state.stats = new Map((a.containers || []).map((c) => [c.id, c]));
+    renderSummary(a);
+    const x = a.timestamp ? Date.parse(a.timestamp) : Date.now();
+    appendPoint(charts.clusterCpu, x, [a.total_cpu_percent]);
+    appendPoint(charts.clusterMemory, x, [a.total_memory_usage_bytes / MiB]);
+    if (state.selected) {
+      const c = state.stats.get(state.selected);
+      if (c) {
+        appendPoint(charts.containerCpu, x, [c.cpu.percent]);
+        appendPoint(charts.containerMemory, x, [c.memory.usage_bytes / MiB]);
+        const net = c.network || {};
+        appendPoint(charts.containerNetwork, x, [(net.rx_bytes_per_sec || 0) / 1024, (net.tx_bytes_per_sec || 0) / 1024]);
+      }
+    }
+    renderTable();
+  }
+
+  let refreshing = null;
+  async function refreshContainers() {
+    if (refreshing) return refreshing;
+    refreshing = (async () => {
+      try {
+        const list = await getJson("/api/containers?all=true");
+        state.containers = list.containers || [];
+        renderNodeFilter();
+        renderTable();
+      } catch (e) {
+        if (!isOutage(e)) report(e);
+      } finally {
+        refreshing = null;
+      }
+    })();
+    return refreshing;
+  }
+
+  // ---- the table -----------------------------------------------------------------------------
+
+  // One row's values, for display and for sorting.
+  function row(c) {
+    const s = c.state === "running" ? state.stats.get(c.id) : null;
+    const started = c.started_at ? Date.parse(c.started_at) : NaN;
+    return {
+      id: c.id,
+      name: c.name,
+      node: c.node || "",
+      image: c.image || "",
+      state: c.state,
+      status: c.status || c.state,
+      health: c.health || "none",
+      cpu: s ? s.cpu.percent : null,
+      memory: s ? s.memory.usage_bytes : null,
+      memory_limit: s ? s.memory.limit_bytes : null,
+      memory_percent: s ? s.memory.percent : null,
+      restarts: c.restart_count || 0,
+      uptime: c.state === "running" && isFinite(started) ? (Date.now() - started) / 1000 : null,
+    };
+  }
+
+  const hasNodes = () => state.containers.some((c) => typeof c.node === "string" && c.node !== "");
+
+  function renderNodeFilter() {
+    const show = hasNodes();
+    $("node-filter-label").hidden = !show;
+    document.querySelectorAll('[data-col="node"]').forEach((el) => (el.hidden = !show));
+    if (!show) return;
+    const select = $("node-filter");
+    const nodes = [...new Set(state.containers.map((c) => c.node).filter(Boolean))].sort();
+    const current = select.value;
+    select.replaceChildren(new Option("all nodes", ""), ...nodes.map((n) => new Option(n, n)));
+    select.value = nodes.includes(current) ? current : "";
+    state.node = select.value;
+  }
+
+  function compare(a, b) {
+    const k = state.sortKey;
+    const va = a[k];
+    const vb = b[k];
+    if (va == null && vb == null) return a.name.localeCompare(b.name);
+    if (va == null) return 1; // missing figures last, whichever the direction
+    if (vb == null) return -1;
+    const order = typeof va === "string" ? va.localeCompare(vb) : va - vb;
+    return order === 0 ? a.name.localeCompare(b.name) : order * state.sortDir;
+  }
+
+  function cell(tr, col, text, className) {
+    const td = document.createElement("td");
+    td.dataset.col = col;
+    td.textContent = text;
+    if (className) td.className = className;
+    tr.appendChild(td);
+    return td;
+  }
+
+  function stateKind(s) {
+    if (s === "running") return "ok";
+    if (s === "restarting" || s === "paused") return "warn";
+    if (s === "dead") return "bad";
+    return "idle";
+  }
+  const healthKind = (h) => ({ healthy: "ok", unhealthy: "bad", starting: "warn" })[h] || "idle";
+
+  function badge(td, text, kind) {
+    td.textContent = "";
+    const span = document.createElement("span");
+    span.className = "badge badge-" + kind;
+    span.textContent = text;
+    td.appendChild(span);
+  }
+
+  function renderTable() {
+    const tbody = document.querySelector("#container-table tbody");
+    const focusedId = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.id : null;
+    const showNodes = hasNodes();
+    const needle = state.filter.toLowerCase();
+    const rows = state.containers
+      .map(row)
+      .filter((r) => r.name.toLowerCase().includes(needle))
+      .filter((r) => !state.node || r.node === state.node)
+      .sort(compare);
+    const trs = rows.map((r) => {
+      const tr = document.createElement("tr");
+      tr.tabIndex = 0;
+      tr.dataset.id = r.id;
+      tr.dataset.name = r.name;
+      tr.setAttribute("aria-selected", String(state.selected === r.id));
+      tr.setAttribute("aria-label", r.name + ", " + r.state + ", health " + r.health + "; Enter opens its graphs");
+      cell(tr, "name", r.name);
+      if (showNodes) cell(tr, "node", r.node || "–");
+      const image = cell(tr, "image", shortImage(r.image), "image wide");
+      image.title = r.image;
+      badge(cell(tr, "state", ""), r.state, stateKind(r.state));
+      tr.lastChild.title = r.status;
+      badge(cell(tr, "health", ""), r.health, healthKind(r.health));
+      const cpu = cell(tr, "cpu", percent(r.cpu), "num");
+      if (r.cpu != null) cpu.dataset.value = String(r.cpu);
+      cell(
+        tr,
+        "memory",
+        r.memory == null ? "–" : bytes(r.memory) + " / " + bytes(r.memory_limit),
+        "num"
+      );
+      cell(tr, "memory_percent", percent(r.memory_percent), "num");
+      cell(tr, "restarts", String(r.restarts), "num wide");
+      cell(tr, "uptime", r.uptime == null ? "–" : duration(r.uptime), "num");
+      return tr;
+    });
+    tbody.replaceChildren(...trs);
+    $("count").textContent = rows.length + " of " + state.containers.length + " containers";
+    if (focusedId) {
+      const again = tbody.querySelector('tr[data-id="' + CSS.escape(focusedId) + '"]');
+      if (again) again.focus();
+    }
+    document.querySelectorAll("#container-table th").forEach((th) => {
+      const key = th.dataset.col;
+      if (key === state.sortKey) th.setAttribute("aria-sort", state.sortDir > 0 ? "ascending" : "descending");
+      else th.removeAttribute("aria-sort");
+    });
+    if (state.selected) {
+      const c = state.containers.find((x) => x.id === state.selected);
+      if (c) $("detail-title").textContent = c.name + " · " + c.state;
+    }
+  }
+
+  // ---- container detail ----------------------------------------------------------------------
+
+  function openDetail(id) {
+    const c = state.containers.find((x) => x.id === id);
+    if (!c) return;
+    state.selected = id;
+    $("detail").hidden = false;
+    $("detail-title").textContent = c.name + " · " + c.state;
+    setSeries(charts.containerCpu, [[]]);
+    setSeries(charts.containerMemory, [[]]);
+    setSeries(charts.containerNetwork, [[], []]);
+    seedContainerHistory(id);
+    renderTable();
+    $("detail").scrollIntoView({ block: "nearest" });
+    $("detail-title").focus({ preventScroll: true });
+  }
+
+  function closeDetail() {
+    const id = state.selected;
+    state.selected = null;
+    $("detail").hidden = true;
+    renderTable();
+    const tr = id && document.querySelector('#container-table tbody tr[data-id="' + CSS.escape(id) + '"]');
+    if (tr) tr.focus();
+  }
+
+  // ---- alerts --------------------------------------------------------------------------------
+
+  async function refreshAlerts() {
+    const panel = $("alerts");
+    const status = $("alerts-status");
+    const list = $("alerts-list");
+    let body;
+    try {
+      body = await getJson("/alerts");
+    } catch (e) {
+      panel.classList.remove("quiet");
+      status.textContent = "Alertmanager unreachable: " + e.message;
+      list.replaceChildren();
+      return;
+    }
+    if (!body.configured) {
+      panel.classList.add("quiet");
+      panel.dataset.configured = "false";
+      status.textContent = "Alertmanager not configured (--alertmanager.url)";
+      list.replaceChildren();
+      return;
+    }
+    panel.dataset.configured = "true";
+    const alerts = body.alerts || [];
+    panel.classList.toggle("quiet", alerts.length === 0);
+    status.textContent = alerts.length === 0 ? "none firing" : alerts.length + " firing";
+    list.replaceChildren(
+      ...alerts.map((a) => {
+        const labels = a.labels || {};
+        const annotations = a.annotations || {};
+        const li = document.createElement("li");
+        const severity = labels.severity || "alert";
+        const b = document.createElement("span");
+        b.className = "badge badge-" + (severity === "critical" ? "bad" : "warn");
+        b.textContent = severity;
+        const name = document.createElement("strong");
+        name.textContent = labels.alertname || "(unnamed)";
+        const text = document.createElement("span");
+        text.textContent = annotations.summary || annotations.description || "";
+        const since = document.createElement("span");
+        since.className = "muted";
+        since.textContent = a.startsAt ? "since " + new Date(a.startsAt).toLocaleTimeString() : "";
+        li.append(b, name, text, since);
+        return li;
+      })
+    );
+  }
+
+  // ---- wiring --------------------------------------------------------------------------------
+
+  function report(e) {
+    state.errors.push(String((e && e.message) || e));
+    if (window.console) console.error(e);
+  }
+
+  function wire() {
+    $("filter").addEventListener("input", (e) => {
+      state.filter = e.target.value;
+      renderTable();
+    });
+    $("node-filter").addEventListener("change", (e) => {
+      state.node = e.target.value;
+      renderTable();
+    });
+    document.querySelectorAll("#container-table th button").forEach((button) => {
+      button.addEventListener("click", () => {
+        const key = button.dataset.sort;
+        if (state.sortKey === key) state.sortDir = -state.sortDir;
+        else {
+          state.sortKey = key;
+          // Biggest first for figures, A-Z for text.
+          state.sortDir = ["name", "node", "image", "state", "health"].includes(key) ? 1 : -1;
+        }
+        renderTable();
+      });
+    });
+    const tbody = document.querySelector("#container-table tbody");
+    tbody.addEventListener("click", (e) => {
+      const tr = e.target.closest("tr");
+      if (tr) openDetail(tr.dataset.id);
+    });
+    tbody.addEventListener("keydown", (e) => {
+      const tr = e.target.closest("tr");
+      if (!tr) return;
+      if (e.key === "Enter" || e.key === " ") {
+        e.preventDefault();
+        openDetail(tr.dataset.id);
+      } else if (e.key === "ArrowDown" && tr.nextElementSibling) {
+        e.preventDefault();
+        tr.nextElementSibling.focus();
+      } else if (e.key === "ArrowUp" && tr.previousElementSibling) {
+        e.preventDefault();
+        tr.previousElementSibling.focus();
+      }
+    });
+    $("detail-close").addEventListener("click", closeDetail);
+    document.addEventListener("keydown", (e) => {
+      if (e.key === "Escape" && state.selected) closeDetail();
+    });
+  }
+
+  window.addEventListener("error", (e) => report(e.error || e.message));
+
+  function start() {
+    setupCharts();
+    wire();
+    connect();
+    refreshHealth();
+    refreshAlerts();
+    setInterval(refreshHealth, HEALTH_REFRESH_MS);
+    setInterval(refreshAlerts, ALERTS_REFRESH_MS);
+    setInterval(() => {
+      if (state.connected) refreshContainers();
+    }, LIST_REFRESH_MS);
+  }
+
+  // For the browser tests and for poking around in the console.
+  window.clustermon = { state: state, charts: charts };
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();
