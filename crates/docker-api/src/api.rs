@@ -2,7 +2,8 @@
 //! bodies, CORS, concurrency, timeout, request metrics), the event stream and the OpenAPI
 //! document. Nothing here talks to the daemon.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use actix_web::body::{BoxBody, MessageBody};
@@ -17,11 +18,14 @@ use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 use tokio::sync::{broadcast, OwnedSemaphorePermit, Semaphore};
 use utoipa::OpenApi;
 
+use crate::cluster::Cluster;
 use crate::history::Limits;
 use crate::inventory::{self, Inventory};
+use crate::merge::{self, NodeAnswer};
 use crate::model::{self, ErrorBody};
 use crate::sampler::{json_bytes, Published, Snapshot};
-use crate::validate;
+use crate::swarm::{self, SwarmReader};
+use crate::validate::{self, Scope};
 
 /// Everything the handlers share.
 pub struct Api {
@@ -36,9 +40,21 @@ pub struct Api {
     pub heartbeat: Duration,
     pub http: HttpMetrics,
     pub openapi: Bytes,
+    /// `node.name`; empty means the engine's name.
+    pub configured_node: String,
+    /// Cluster mode: the other nodes' docker-api.
+    pub cluster: Option<Arc<Cluster>>,
+    /// The daemon client, once connected (for the swarm endpoints).
+    pub docker: Arc<OnceLock<bollard::Docker>>,
+    pub swarm: SwarmReader,
 }
 
 impl Api {
+    /// This node's name.
+    pub fn node_name(&self) -> String {
+        self.inventory.node_name(&self.configured_node)
+    }
+
     pub fn stream_clients(&self) -> usize {
         self.max_stream_clients
             .saturating_sub(self.stream_clients.available_permits())
@@ -124,6 +140,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, api: web::Data<Api>) {
             .service(web::resource("/api/stats/stream").route(get().to(stats_stream)))
             .service(web::resource("/api/system/info").route(get().to(system_info)))
             .service(web::resource("/api/system/version").route(get().to(system_version)))
+            .service(web::resource("/api/nodes").route(get().to(swarm_nodes)))
+            .service(web::resource("/api/services").route(get().to(swarm_services)))
             .default_service(web::to(not_found)),
     );
 }
@@ -393,12 +411,133 @@ macro_rules! tri {
     };
 }
 
-/// The containers: running ones, or every one with `all=true`.
+/// `scope` and `node`, validated.
+fn reach(q: &[(String, String)]) -> Result<(Scope, Option<String>), JsonError> {
+    let scope = match param(q, "scope") {
+        None => Scope::Cluster,
+        Some(v) => validate::parse_scope(v).ok_or_else(|| {
+            JsonError::new(
+                StatusCode::BAD_REQUEST,
+                "scope must be local or cluster".into(),
+            )
+        })?,
+    };
+    let node = match param(q, "node") {
+        None => None,
+        Some(v) if validate::is_valid_node(v) => Some(v.to_string()),
+        Some(_) => {
+            return Err(JsonError::new(
+                StatusCode::BAD_REQUEST,
+                format!("invalid node: it must match {}", validate::NODE_PATTERN),
+            ))
+        }
+    };
+    Ok((scope, node))
+}
+
+fn no_such_node(node: &str) -> JsonError {
+    JsonError::new(StatusCode::NOT_FOUND, format!("no such node: {node}"))
+}
+
+/// Whether this request is answered with this node's view alone (no cluster mode, or
+/// `scope=local`), after checking that a `node=` then names this node.
+fn local_only(api: &Api, scope: Scope, node: Option<&str>) -> Result<bool, JsonError> {
+    if api.cluster.is_some() && scope == Scope::Cluster {
+        return Ok(false);
+    }
+    match node {
+        Some(n) if n != api.node_name() => Err(no_such_node(n)),
+        _ => Ok(true),
+    }
+}
+
+/// What a node's answer says about it.
+trait NodeBody: serde::de::DeserializeOwned {
+    fn node(&self) -> &str;
+}
+
+impl NodeBody for model::ContainerList {
+    fn node(&self) -> &str {
+        &self.node
+    }
+}
+
+impl NodeBody for model::Aggregate {
+    fn node(&self) -> &str {
+        &self.node
+    }
+}
+
+/// This node's answer and every peer's to `path` (which asks for `scope=local`), narrowed to
+/// `wanted` when given. Answers within the peer timeout whatever the peers do.
+async fn gather<T: NodeBody>(
+    api: &Api,
+    local: Result<T, String>,
+    path: &str,
+    wanted: Option<&str>,
+) -> Vec<NodeAnswer<T>> {
+    let own = api.node_name();
+    let mut answers = vec![NodeAnswer {
+        node: own.clone(),
+        address: "local".into(),
+        body: local,
+    }];
+    let Some(cluster) = api.cluster.as_ref() else {
+        return answers;
+    };
+    if wanted != Some(own.as_str()) {
+        let peers = cluster.peers().await;
+        // A node that answered before is asked alone; otherwise every peer is.
+        let known = wanted
+            .and_then(|w| cluster.address_of(w))
+            .and_then(|a| peers.iter().find(|p| p.address == a).cloned());
+        let asked = match known {
+            Some(p) => vec![p],
+            None => peers.to_vec(),
+        };
+        for (peer, body) in cluster.ask::<T>(&asked, path).await {
+            let node = match &body {
+                Ok(b) => {
+                    cluster.remember(&peer.address, b.node());
+                    b.node().to_string()
+                }
+                Err(_) => cluster
+                    .known_name(&peer.address)
+                    .unwrap_or_else(|| peer.address.clone()),
+            };
+            answers.push(NodeAnswer {
+                node,
+                address: peer.address,
+                body,
+            });
+        }
+    }
+    if let Some(w) = wanted {
+        answers.retain(|a| a.node == w || a.address == w);
+    }
+    answers
+}
+
+/// The latest round's body as a typed value, or why there is none.
+fn local_body<T: serde::de::DeserializeOwned>(
+    api: &Api,
+    pick: impl Fn(&Snapshot) -> &Bytes,
+) -> Result<T, String> {
+    let snapshot = live(api).map_err(|e| e.message)?;
+    serde_json::from_slice(pick(&snapshot)).map_err(|e| format!("cannot read own answer: {e}"))
+}
+
+/// The containers: running ones, or every one with `all=true`; in cluster mode every node's.
 #[utoipa::path(get, path = "/api/containers", tag = "containers",
-    params(("all" = Option<bool>, Query, description = "Include stopped containers")),
+    params(
+        ("all" = Option<bool>, Query, description = "Include stopped containers"),
+        ("scope" = Option<String>, Query, description = "`local`: this node only (what peers ask each other for); `cluster` (default): every node in cluster mode", pattern = r"^(local|cluster)$"),
+        ("node" = Option<String>, Query, description = "Only this node (its host name)", pattern = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,252}$", max_length = 253),
+    ),
     responses(
-        (status = 200, description = "The containers, sorted by name", body = model::ContainerList),
+        (status = 200, description = "The containers, sorted by name (by node and name in cluster mode)", body = model::ContainerList),
         (status = 400, description = "Bad query", body = ErrorBody),
+        (status = 404, description = "No such node", body = ErrorBody),
         (status = 503, description = "The daemon is unreachable", body = ErrorBody),
     ))]
 async fn list_containers(req: HttpRequest, api: web::Data<Api>) -> HttpResponse {
@@ -410,12 +549,28 @@ async fn list_containers(req: HttpRequest, api: web::Data<Api>) -> HttpResponse 
             "all must be true or false".into()
         ))),
     };
-    let snapshot = tri!(live(&api));
-    json(if all {
-        snapshot.all_json.clone()
-    } else {
-        snapshot.running_json.clone()
-    })
+    let (scope, node) = tri!(reach(&q));
+    let pick = move |s: &Snapshot| -> Bytes {
+        if all {
+            s.all_json.clone()
+        } else {
+            s.running_json.clone()
+        }
+    };
+    if tri!(local_only(&api, scope, node.as_deref())) {
+        let snapshot = tri!(live(&api));
+        return json(pick(&snapshot));
+    }
+    let local = local_body(&api, |s| if all { &s.all_json } else { &s.running_json });
+    let path = format!("/api/containers?scope=local&all={all}");
+    let answers = gather(&api, local, &path, node.as_deref()).await;
+    if answers.is_empty() {
+        return error(
+            StatusCode::NOT_FOUND,
+            no_such_node(node.as_deref().unwrap_or_default()).message,
+        );
+    }
+    json(json_bytes(&merge::containers(&api.node_name(), answers)))
 }
 
 /// One running container's latest figures, as `docker stats` computes them.
@@ -501,15 +656,104 @@ async fn bad_container_path(req: HttpRequest) -> HttpResponse {
     }
 }
 
-/// Totals over every running container, and each one's figures.
+/// Totals over every running container, and each one's figures; in cluster mode over every
+/// reachable node, with each node's totals.
 #[utoipa::path(get, path = "/api/stats/aggregate", tag = "stats",
+    params(
+        ("scope" = Option<String>, Query, description = "`local`: this node only; `cluster` (default): every node in cluster mode", pattern = r"^(local|cluster)$"),
+        ("node" = Option<String>, Query, description = "Only this node (its host name)", pattern = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,252}$", max_length = 253),
+    ),
     responses(
         (status = 200, description = "The latest round", body = model::Aggregate),
+        (status = 400, description = "Bad query", body = ErrorBody),
+        (status = 404, description = "No such node", body = ErrorBody),
         (status = 503, description = "The daemon is unreachable", body = ErrorBody),
     ))]
-async fn aggregate(api: web::Data<Api>) -> HttpResponse {
-    let snapshot = tri!(live(&api));
-    json(snapshot.aggregate_json.clone())
+async fn aggregate(req: HttpRequest, api: web::Data<Api>) -> HttpResponse {
+    let q = tri!(query(&req));
+    let (scope, node) = tri!(reach(&q));
+    if tri!(local_only(&api, scope, node.as_deref())) {
+        let snapshot = tri!(live(&api));
+        return json(snapshot.aggregate_json.clone());
+    }
+    let local = local_body(&api, |s| &s.aggregate_json);
+    let answers = gather(
+        &api,
+        local,
+        "/api/stats/aggregate?scope=local",
+        node.as_deref(),
+    )
+    .await;
+    if answers.is_empty() {
+        return error(
+            StatusCode::NOT_FOUND,
+            no_such_node(node.as_deref().unwrap_or_default()).message,
+        );
+    }
+    let now = inventory::rfc3339(crate::sampler::now_seconds());
+    json(json_bytes(&merge::aggregate(
+        &api.node_name(),
+        answers,
+        now,
+    )))
+}
+
+/// The swarm's nodes, from a manager's view; with this node's docker-api peers' container
+/// counts in cluster mode.
+#[utoipa::path(get, path = "/api/nodes", tag = "swarm",
+    responses(
+        (status = 200, description = "The swarm's nodes, sorted by host name", body = model::SwarmNodeList),
+        (status = 503, description = "This engine is not a swarm manager, or the daemon is unreachable", body = ErrorBody),
+    ))]
+async fn swarm_nodes(api: web::Data<Api>) -> HttpResponse {
+    let reading = swarm_state(&api);
+    let counts = running_per_node(&api);
+    let (state, counts) = futures_util::future::join(reading, counts).await;
+    let state = tri!(state);
+    let nodes = swarm::nodes(&state, &counts);
+    json(json_bytes(&model::SwarmNodeList {
+        count: nodes.len(),
+        nodes,
+    }))
+}
+
+/// The swarm's services with their desired and running tasks, as `docker service ls`.
+#[utoipa::path(get, path = "/api/services", tag = "swarm",
+    responses(
+        (status = 200, description = "The swarm's services, sorted by name", body = model::SwarmServiceList),
+        (status = 503, description = "This engine is not a swarm manager, or the daemon is unreachable", body = ErrorBody),
+    ))]
+async fn swarm_services(api: web::Data<Api>) -> HttpResponse {
+    let state = tri!(swarm_state(&api).await);
+    let services = swarm::services(&state);
+    json(json_bytes(&model::SwarmServiceList {
+        count: services.len(),
+        services,
+    }))
+}
+
+async fn swarm_state(api: &Api) -> Result<Arc<swarm::SwarmState>, JsonError> {
+    let docker = api.docker.get().ok_or_else(|| {
+        JsonError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "docker daemon unreachable: not connected yet".into(),
+        )
+    })?;
+    api.swarm
+        .read(docker)
+        .await
+        .map_err(|e| JsonError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))
+}
+
+/// Running containers per node name, from every reachable node's docker-api (cluster mode) or
+/// this node's alone.
+async fn running_per_node(api: &Api) -> HashMap<String, u64> {
+    let local = local_body::<model::Aggregate>(api, |s| &s.aggregate_json);
+    let answers = gather(api, local, "/api/stats/aggregate?scope=local", None).await;
+    answers
+        .into_iter()
+        .filter_map(|a| a.body.ok().map(|b| (a.node, b.running as u64)))
+        .collect()
 }
 
 /// The aggregate's history.
@@ -727,6 +971,8 @@ fn now_u32() -> u32 {
         stats_stream,
         system_info,
         system_version,
+        swarm_nodes,
+        swarm_services,
         openapi,
         health_doc,
         metrics_doc
@@ -849,6 +1095,8 @@ mod tests {
             "/api/stats/stream",
             "/api/system/info",
             "/api/system/version",
+            "/api/nodes",
+            "/api/services",
             "/health",
             "/metrics",
             "/openapi.json",

@@ -19,6 +19,8 @@ pub struct Config {
     pub path: PathConfig,
     pub history: HistoryConfig,
     pub api: ApiConfig,
+    pub node: NodeConfig,
+    pub cluster: ClusterConfig,
 }
 
 impl Default for Config {
@@ -34,6 +36,8 @@ impl Default for Config {
             path: PathConfig::default(),
             history: HistoryConfig::default(),
             api: ApiConfig::default(),
+            node: NodeConfig::default(),
+            cluster: ClusterConfig::default(),
         }
     }
 }
@@ -171,6 +175,66 @@ impl Default for ApiConfig {
     }
 }
 
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NodeConfig {
+    /// The name containers are tagged with; empty means the engine's `Name` (the host name).
+    pub name: String,
+}
+
+/// Where the other nodes' docker-api instances are. Cluster mode is on when either is set.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// A name resolving to every docker-api task, e.g. `tasks.docker-api` in a swarm stack.
+    pub peers_dns: String,
+    /// Static `host:port` peers (tests, setups without swarm); a comma-separated string in the
+    /// environment.
+    #[serde(deserialize_with = "one_or_many")]
+    pub peers: Vec<String>,
+    /// The port of the tasks `peers_dns` resolves to.
+    pub peer_port: u16,
+    /// How long one node may take to answer before it is listed unreachable.
+    #[serde(with = "humantime_serde")]
+    pub peer_timeout: Duration,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self {
+            peers_dns: String::new(),
+            peers: Vec::new(),
+            peer_port: 3001,
+            peer_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+impl ClusterConfig {
+    pub fn enabled(&self) -> bool {
+        !self.peers_dns.is_empty() || !self.peers.is_empty()
+    }
+}
+
+/// A list, or one comma-separated string (as an environment variable gives it).
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(str::to_string)
+            .collect(),
+        OneOrMany::Many(v) => v,
+    })
+}
+
 impl Config {
     pub fn limits(&self) -> Limits {
         Limits {
@@ -204,8 +268,29 @@ impl Config {
                 "api.max_concurrent_requests and api.max_stream_clients must be above 0".into(),
             );
         }
+        if self.cluster.peer_timeout < Duration::from_millis(50)
+            || self.cluster.peer_timeout >= self.api.request_timeout
+        {
+            return Err(
+                "cluster.peer_timeout must be at least 50ms and below api.request_timeout".into(),
+            );
+        }
+        if self.cluster.peer_port == 0 {
+            return Err("cluster.peer_port must be above 0".into());
+        }
+        if let Some(bad) = self.cluster.peers.iter().find(|p| !is_host_port(p)) {
+            return Err(format!("cluster.peers: {bad:?} is not host:port"));
+        }
+        if !self.node.name.is_empty() && !crate::validate::is_valid_node(&self.node.name) {
+            return Err("node.name must be a host name (letters, digits, '.', '_', '-')".into());
+        }
         Ok(())
     }
+}
+
+fn is_host_port(peer: &str) -> bool {
+    peer.rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0))
 }
 
 /// The service's own flags; each id is its config key.
@@ -273,5 +358,26 @@ pub fn args() -> Vec<Arg> {
             .long("api.heartbeat")
             .value_name("DURATION")
             .help("Interval of keep-alive comments on the event stream"),
+        Arg::new("node.name")
+            .long("node.name")
+            .value_name("NAME")
+            .help("This node's name in cluster answers (default: the engine's Name, i.e. the host name)"),
+        Arg::new("cluster.peers_dns")
+            .long("cluster.peers-dns")
+            .value_name("NAME")
+            .help("A DNS name resolving to every docker-api task, e.g. tasks.docker-api (turns cluster mode on)"),
+        Arg::new("cluster.peers")
+            .long("cluster.peers")
+            .value_name("HOST:PORT")
+            .action(ArgAction::Append)
+            .help("A peer docker-api (repeatable; turns cluster mode on)"),
+        Arg::new("cluster.peer_port")
+            .long("cluster.peer-port")
+            .value_name("PORT")
+            .help("Port of the tasks cluster.peers-dns resolves to"),
+        Arg::new("cluster.peer_timeout")
+            .long("cluster.peer-timeout")
+            .value_name("DURATION")
+            .help("How long one node may take to answer before it is listed unreachable"),
     ]
 }

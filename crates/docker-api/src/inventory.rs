@@ -45,8 +45,9 @@ impl Entry {
     }
 
     /// The model for the API, with `docker ps`' status text as of `now`.
-    pub fn to_model(&self, now: f64) -> model::Container {
+    pub fn to_model(&self, now: f64, node: &str) -> model::Container {
         model::Container {
+            node: node.to_string(),
             id: self.id.clone(),
             name: self.name.clone(),
             image: self.image.clone(),
@@ -92,6 +93,19 @@ impl Inventory {
 
     pub fn reachable(&self) -> bool {
         read(&self.engine).reachable
+    }
+
+    /// The node's name: `configured` when set, else the engine's `Name` (the host name).
+    pub fn node_name(&self, configured: &str) -> String {
+        if !configured.is_empty() {
+            return configured.to_string();
+        }
+        read(&self.engine)
+            .info
+            .as_ref()
+            .and_then(|i| i.name.clone())
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "unknown".into())
     }
 
     /// Asks for a refresh soon (a container changed).

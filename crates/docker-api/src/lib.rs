@@ -7,16 +7,19 @@
 //! stream. There is no passthrough to the Docker API: only the derived GET endpoints exist.
 
 pub mod api;
+pub mod cluster;
 pub mod config;
 pub mod daemon_stats;
 pub mod history;
 pub mod inventory;
+pub mod merge;
 pub mod metrics;
 pub mod model;
 pub mod sampler;
+pub mod swarm;
 pub mod validate;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use actix_web::web;
@@ -78,6 +81,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let inventory = Arc::new(Inventory::default());
     let published = Arc::new(Published::new(History::new(config.limits()), source_name));
     let openapi = api::openapi_json(&config.limits());
+    let cluster = cluster::Cluster::new(&config.cluster, &config.web.listen_address)?.map(Arc::new);
+    let docker = Arc::new(OnceLock::new());
     let api = web::Data::new(api::Api {
         inventory: inventory.clone(),
         published: published.clone(),
@@ -90,16 +95,23 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         heartbeat: config.api.heartbeat,
         http: api::HttpMetrics::new()?,
         openapi,
+        configured_node: config.node.name.clone(),
+        cluster,
+        docker: docker.clone(),
+        swarm: swarm::SwarmReader::default(),
     });
     tracing::info!(
         stats_source = source_name,
         interval = ?config.stats.interval,
         docker = %config.docker.host,
         history_max_bytes_100_containers = config.limits().max_bytes(101),
+        cluster_peers_dns = %config.cluster.peers_dns,
+        cluster_peers = ?config.cluster.peers,
         "starting"
     );
     let background = tokio::spawn(run_background(
         config.clone(),
+        docker,
         reader,
         inventory,
         published,
@@ -119,6 +131,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 /// Connects (waiting for the socket if it is missing), then follows the daemon and samples.
 async fn run_background(
     config: Config,
+    shared_docker: Arc<OnceLock<bollard::Docker>>,
     reader: Option<Arc<StatsReader>>,
     inventory: Arc<Inventory>,
     published: Arc<Published>,
@@ -138,6 +151,7 @@ async fn run_background(
             }
         }
     };
+    let _ = shared_docker.set(docker.clone());
     let discovery = Arc::new(Discovery::with_client(docker.clone()));
     let follower = tokio::spawn(inventory::follow(
         docker.clone(),
@@ -158,6 +172,7 @@ async fn run_background(
         published,
         config.stats.interval,
         host_memory,
+        config.node.name.clone(),
     )
     .await;
     follower.abort();

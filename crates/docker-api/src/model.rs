@@ -4,22 +4,24 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::history::Window;
 
 /// An error: 400 for bad input, 404 for unknown things, 405 for a method other than GET, HEAD
 /// or OPTIONS, 503 when the daemon or the service cannot answer.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {
     pub error: String,
     pub status: u16,
 }
 
 /// One container as `docker ps` knows it, with what the dashboard's alerts need.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Container {
+    /// The node (host name) the container runs on.
+    pub node: String,
     pub id: String,
     pub name: String,
     pub image: String,
@@ -38,7 +40,7 @@ pub struct Container {
     pub labels: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Port {
     pub private_port: u16,
     pub public_port: Option<u16>,
@@ -48,13 +50,52 @@ pub struct Port {
     pub ip: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+/// The containers; in cluster mode every node's, with each node's answer in `nodes`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ContainerList {
+    /// The node that answered.
+    pub node: String,
     pub count: usize,
     pub containers: Vec<Container>,
+    /// Cluster mode only: every node asked, reachable or not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nodes: Option<Vec<NodeStatus>>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, ToSchema)]
+/// One node's answer to a cluster-wide container list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct NodeStatus {
+    /// The node's name; its address while it has never answered.
+    pub node: String,
+    /// `local` for the node that answered the request, else the peer's `host:port`.
+    pub address: String,
+    pub reachable: bool,
+    /// Why the node is unreachable (timeout, refused, its HTTP error).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Containers listed from this node.
+    pub containers: usize,
+}
+
+/// One node's totals in a cluster-wide aggregate (zero when unreachable).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct NodeSummary {
+    /// The node's name; its address while it has never answered.
+    pub node: String,
+    /// `local` for the node that answered the request, else the peer's `host:port`.
+    pub address: String,
+    pub reachable: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub containers_running: usize,
+    pub total_containers: usize,
+    pub cpu_percent: f64,
+    pub memory_usage_bytes: u64,
+    pub memory_percent: f64,
+    pub host_memory_bytes: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Cpu {
     /// As `docker stats` shows it: 100 is one full core.
     pub percent: f64,
@@ -63,7 +104,7 @@ pub struct Cpu {
     pub usage_seconds: f64,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Memory {
     /// As `docker stats` shows it: usage less inactive file pages.
     pub usage_bytes: u64,
@@ -75,7 +116,7 @@ pub struct Memory {
     pub cache_bytes: u64,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Network {
     pub rx_bytes: u64,
     pub tx_bytes: u64,
@@ -83,7 +124,7 @@ pub struct Network {
     pub tx_bytes_per_sec: f64,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Blkio {
     pub read_bytes: u64,
     pub write_bytes: u64,
@@ -92,8 +133,10 @@ pub struct Blkio {
 }
 
 /// One running container's figures from the latest sample.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ContainerStats {
+    /// The node (host name) the container runs on.
+    pub node: String,
     pub id: String,
     pub name: String,
     pub cpu: Cpu,
@@ -106,9 +149,12 @@ pub struct ContainerStats {
     pub timestamp: String,
 }
 
-/// Totals over every running container, and each one's figures.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+/// Totals over every running container, and each one's figures; in cluster mode over every
+/// reachable node, with each node's totals in `nodes`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Aggregate {
+    /// The node that answered.
+    pub node: String,
     /// Containers of every state.
     pub total_containers: usize,
     pub running: usize,
@@ -119,12 +165,21 @@ pub struct Aggregate {
     pub total_cpu_percent: f64,
     pub total_memory_usage_bytes: u64,
     pub total_memory_limit_bytes: u64,
-    /// Total usage over the host's memory.
+    /// Total usage over the host's memory (over every reachable host's in cluster mode).
     pub total_memory_percent: f64,
+    /// The host's memory (summed over reachable hosts in cluster mode); 0 when unknown.
+    #[serde(default)]
+    pub host_memory_bytes: u64,
     pub network: Network,
     pub blkio: Blkio,
     pub containers: Vec<ContainerStats>,
     pub timestamp: String,
+    /// Cluster mode only: every node asked, with its totals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nodes: Option<Vec<NodeSummary>>,
+    /// Cluster mode only: the nodes (names, or addresses never answered) left out of the totals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreachable_nodes: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -193,6 +248,57 @@ pub struct Health {
 pub struct DockerHealth {
     pub reachable: bool,
     pub api_version: Option<String>,
+}
+
+/// A swarm node, as a manager knows it.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct SwarmNode {
+    pub id: String,
+    pub hostname: String,
+    /// `manager` or `worker`.
+    pub role: String,
+    /// `active`, `pause` or `drain`.
+    pub availability: String,
+    /// `ready`, `down`, `unknown` or `disconnected`.
+    pub state: String,
+    /// Whether this manager is the raft leader.
+    pub leader: bool,
+    pub engine_version: String,
+    pub cpus: f64,
+    pub memory_bytes: u64,
+    /// The node's address as the swarm sees it.
+    pub address: String,
+    /// Running containers: from the node's docker-api in cluster mode, else its running tasks.
+    pub containers_running: u64,
+    /// `docker-api` when `containers_running` came from the node's docker-api, `tasks` when it
+    /// is the swarm's count of running tasks.
+    pub containers_source: String,
+    /// Swarm tasks running on the node.
+    pub tasks_running: u64,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SwarmNodeList {
+    pub count: usize,
+    pub nodes: Vec<SwarmNode>,
+}
+
+/// A swarm service, as `docker service ls` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct SwarmService {
+    pub id: String,
+    pub name: String,
+    /// `replicated`, `global`, `replicated-job` or `global-job`.
+    pub mode: String,
+    pub desired_tasks: u64,
+    pub running_tasks: u64,
+    pub image: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SwarmServiceList {
+    pub count: usize,
+    pub services: Vec<SwarmService>,
 }
 
 /// A container started, stopped or changed health (an `event: container` on the stream).

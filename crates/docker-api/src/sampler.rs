@@ -87,6 +87,7 @@ pub async fn run(
     published: Arc<Published>,
     interval: Duration,
     host_memory_bytes: u64,
+    configured_node: String,
 ) {
     let mut previous: HashMap<String, ContainerStats> = HashMap::new();
     let mut ticker = tokio::time::interval(interval);
@@ -119,7 +120,8 @@ pub async fn run(
             }
             Source::Daemon(daemon) => daemon.latest(&running),
         };
-        let round = derive(&samples, &previous, host_memory_bytes);
+        let node = inventory.node_name(&configured_node);
+        let round = derive(&samples, &previous, host_memory_bytes, &node);
         previous = samples
             .into_iter()
             .map(|(c, s)| (c.id.clone(), s))
@@ -155,6 +157,8 @@ fn read_cgroups(
 /// The figures of one round, as the docker CLI would show them.
 pub struct Round {
     pub taken: f64,
+    /// The node the containers run on.
+    pub node: String,
     pub stats: Vec<model::ContainerStats>,
 }
 
@@ -163,13 +167,21 @@ pub fn derive(
     samples: &[(Arc<ContainerInfo>, ContainerStats)],
     previous: &HashMap<String, ContainerStats>,
     host_memory_bytes: u64,
+    node: &str,
 ) -> Round {
     let taken = now_seconds();
     let stats = samples
         .iter()
-        .map(|(c, s)| container_figures(c, s, previous.get(&c.id), host_memory_bytes))
+        .map(|(c, s)| model::ContainerStats {
+            node: node.to_string(),
+            ..container_figures(c, s, previous.get(&c.id), host_memory_bytes)
+        })
         .collect();
-    Round { taken, stats }
+    Round {
+        taken,
+        node: node.to_string(),
+        stats,
+    }
 }
 
 /// One container's figures; CPU % and rates are 0 on its first sample.
@@ -199,6 +211,7 @@ pub fn container_figures(
         None => (0.0, [0.0; 4]),
     };
     model::ContainerStats {
+        node: String::new(),
         id: c.id.clone(),
         name: c.name.clone(),
         cpu: model::Cpu {
@@ -264,6 +277,7 @@ pub fn aggregate(round: &Round, containers: &[Entry], host_memory_bytes: u64) ->
         limit
     };
     model::Aggregate {
+        node: round.node.clone(),
         total_containers: containers.len(),
         running: count(&|e| e.state == "running"),
         paused: count(&|e| e.state == "paused"),
@@ -277,10 +291,13 @@ pub fn aggregate(round: &Round, containers: &[Entry], host_memory_bytes: u64) ->
         } else {
             0.0
         },
+        host_memory_bytes,
         network,
         blkio,
         containers: round.stats.clone(),
         timestamp: rfc3339(round.taken),
+        nodes: None,
+        unreachable_nodes: None,
     }
 }
 
@@ -334,11 +351,13 @@ fn build(
         let items: Vec<model::Container> = containers
             .iter()
             .filter(|e| all || e.state == "running" || e.state == "paused")
-            .map(|e| e.to_model(round.taken))
+            .map(|e| e.to_model(round.taken, &round.node))
             .collect();
         json_bytes(&model::ContainerList {
+            node: round.node.clone(),
             count: items.len(),
             containers: items,
+            nodes: None,
         })
     };
     Snapshot {
@@ -461,6 +480,7 @@ mod tests {
         let prev = sample(1_000_000_000, 10_000_000_000, 1000, 100.0);
         let round = Round {
             taken: 102.0,
+            node: "n1".into(),
             stats: vec![
                 container_figures(&c, &cur, Some(&prev), 1 << 30),
                 container_figures(&c, &cur, Some(&prev), 1 << 30),

@@ -22,6 +22,44 @@ pub fn is_valid_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
+/// Longest node name (or `host:port` address) accepted in `?node=`.
+pub const MAX_NODE_LEN: usize = 253;
+
+/// The `?node=` pattern, for the OpenAPI document.
+pub const NODE_PATTERN: &str = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,252}$";
+
+/// Whether `node` is a host name (or a `host:port` address, as a node that never answered is
+/// named): `^[A-Za-z0-9][A-Za-z0-9_.:-]{0,252}$`.
+pub fn is_valid_node(node: &str) -> bool {
+    let bytes = node.as_bytes();
+    match bytes.first() {
+        Some(first) if first.is_ascii_alphanumeric() => {}
+        _ => return false,
+    }
+    bytes.len() <= MAX_NODE_LEN
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-' | b':'))
+}
+
+/// Which nodes an answer covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Only this node (what peers ask each other for).
+    Local,
+    /// Every node in cluster mode; this node otherwise.
+    Cluster,
+}
+
+/// `local` or `cluster`.
+pub fn parse_scope(text: &str) -> Option<Scope> {
+    match text {
+        "local" => Some(Scope::Local),
+        "cluster" => Some(Scope::Cluster),
+        _ => None,
+    }
+}
+
 /// Parses a history window such as `90s`, `15m`, `1h` or `24h` (a whole number and one unit),
 /// accepted when it lies within `[min, max]`.
 pub fn parse_window(text: &str, min: Duration, max: Duration) -> Result<Duration, String> {
@@ -273,6 +311,25 @@ mod tests {
             }
         }
         chars.next().is_none()
+    }
+
+    #[test]
+    fn node_names_are_host_names_or_addresses() {
+        for ok in [
+            "node-1",
+            "swarm1.example.com",
+            "10.0.1.5:3001",
+            "a",
+            &"n".repeat(253),
+        ] {
+            assert!(is_valid_node(ok), "{ok}");
+        }
+        for bad in ["", "-x", ".x", "a/b", "a b", "é", "a\0", &"n".repeat(254)] {
+            assert!(!is_valid_node(bad), "{bad:?}");
+        }
+        assert_eq!(parse_scope("local"), Some(Scope::Local));
+        assert_eq!(parse_scope("cluster"), Some(Scope::Cluster));
+        assert_eq!(parse_scope("LOCAL"), None);
     }
 
     #[test]

@@ -6,10 +6,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{
-    docker, docker_stats, is_allowed_daemon_call, raw_request, Api, Relay, TestContainer,
-};
+use common::{docker, docker_stats, is_allowed_daemon_call, raw_request, Api, Relay};
 use serde_json::Value;
+use testkit::docker::Container;
 
 struct Setup {
     api: Api,
@@ -18,8 +17,8 @@ struct Setup {
 }
 
 fn start(extra: &[&str]) -> Setup {
-    common::require_docker();
-    common::test_image();
+    testkit::docker::require_docker();
+    testkit::docker::test_image();
     let dir = tempfile::tempdir().unwrap();
     let relay = Relay::start(dir.path().join("docker.sock"));
     let host = format!("unix://{}", relay.path.display());
@@ -105,13 +104,11 @@ fn stats_of(setup: &Setup, name: &str) -> Value {
 #[test]
 fn docker_endpoints_report_the_real_state_of_containers() {
     let setup = start(&[]);
-    let healthy = TestContainer::run(
-        "healthy",
+    let healthy = Container::run(
         &["--health-cmd", "true", "--health-interval", "1s"],
         "sleep 600",
     );
-    let unhealthy = TestContainer::run(
-        "unhealthy",
+    let unhealthy = Container::run(
         &[
             "--health-cmd",
             "false",
@@ -122,16 +119,14 @@ fn docker_endpoints_report_the_real_state_of_containers() {
         ],
         "sleep 600",
     );
-    let burner = TestContainer::run("burner", &[], "while :; do :; done");
-    let limited = TestContainer::run(
-        "limited",
+    let burner = Container::run(&[], "while :; do :; done");
+    let limited = Container::run(
         &["-m", "64m"],
         "head -c 20m /dev/zero | tail -c 1 >/dev/null; sleep 600",
     );
-    let stopped = TestContainer::run("stopped", &[], "exit 3");
-    let restarting =
-        TestContainer::run("restarting", &["--restart", "always"], "sleep 0.3; exit 1");
-    let created = TestContainer::created("created", "true");
+    let stopped = Container::run(&[], "exit 3");
+    let restarting = Container::run(&["--restart", "always"], "sleep 0.3; exit 1");
+    let created = Container::create(&[], "true");
 
     // Health states and restarts settle within seconds.
     let list = setup.api.wait_for(
@@ -155,7 +150,7 @@ fn docker_endpoints_report_the_real_state_of_containers() {
     assert_eq!(h["state"], "running");
     assert!(h["status"].as_str().unwrap().starts_with("Up "), "{h}");
     assert!(h["status"].as_str().unwrap().ends_with("(healthy)"), "{h}");
-    assert_eq!(h["image"], common::test_image());
+    assert_eq!(h["image"], testkit::docker::test_image());
     assert_eq!(h["labels"]["clustermon.test"], "1");
     assert!(h["started_at"].as_str().unwrap().ends_with('Z'));
     let s = find(&list, &stopped.name).unwrap();
@@ -166,7 +161,10 @@ fn docker_endpoints_report_the_real_state_of_containers() {
     assert_eq!(s["health"], "none");
     assert_eq!(find(&list, &created.name).unwrap()["state"], "created");
     let r = find(&list, &restarting.name).unwrap();
-    let docker_restarts = restarting.inspect()["RestartCount"].as_u64().unwrap();
+    let docker_restarts = restarting
+        .inspect("{{.RestartCount}}")
+        .parse::<u64>()
+        .unwrap();
     assert!(
         r["restart_count"].as_u64().unwrap() <= docker_restarts,
         "{r} vs {docker_restarts}"
@@ -300,9 +298,8 @@ fn docker_endpoints_report_the_real_state_of_containers() {
 #[test]
 fn docker_stats_source_daemon_agrees_with_docker_stats() {
     let setup = start(&["--stats.source=daemon"]);
-    let burner = TestContainer::run("dburner", &[], "while :; do :; done");
-    let limited = TestContainer::run(
-        "dlimited",
+    let burner = Container::run(&[], "while :; do :; done");
+    let limited = Container::run(
         &["-m", "48m"],
         "head -c 10m /dev/zero | tail -c 1 >/dev/null; sleep 600",
     );
@@ -334,7 +331,7 @@ fn docker_stats_source_daemon_agrees_with_docker_stats() {
 #[test]
 fn docker_history_has_one_point_per_interval_and_drops_removed_containers() {
     let setup = start(&["--history.keep-removed=4s"]);
-    let a = TestContainer::run("hist", &[], "sleep 600");
+    let a = Container::run(&[], "sleep 600");
     let first = setup.api.wait_for(
         &format!("/api/containers/{}/history?window=1m", a.name),
         Duration::from_secs(15),
@@ -401,7 +398,7 @@ fn docker_history_has_one_point_per_interval_and_drops_removed_containers() {
 #[test]
 fn docker_bad_input_is_rejected_before_the_daemon() {
     let setup = start(&[]);
-    let c = TestContainer::run("badinput", &[], "sleep 600");
+    let c = Container::run(&[], "sleep 600");
     setup.api.wait_for(
         &format!("/api/containers/{}/stats", c.name),
         Duration::from_secs(15),
@@ -468,7 +465,7 @@ fn docker_bad_input_is_rejected_before_the_daemon() {
     );
     assert_eq!(status, 200);
     // The container is still running: nothing reached it.
-    assert_eq!(c.inspect()["State"]["Running"], true);
+    assert_eq!(c.inspect("{{.State.Running}}"), "true");
     let after: Vec<String> = setup.relay.requests()[before..].to_vec();
     assert!(
         after.iter().all(|r| is_allowed_daemon_call(r, false)),
@@ -522,7 +519,7 @@ fn docker_event_stream_sends_one_stats_event_per_interval_and_container_events()
     let mut heartbeats = 0;
     let mut container_started = false;
     let mut content_type_ok = false;
-    let mut c: Option<TestContainer> = None;
+    let mut c: Option<Container> = None;
     let mut line = String::new();
     while started.elapsed() < Duration::from_secs(8) {
         line.clear();
@@ -538,7 +535,7 @@ fn docker_event_stream_sends_one_stats_event_per_interval_and_container_events()
         if l == "event: stats" {
             stats_events += 1;
             if stats_events == 2 && c.is_none() {
-                c = Some(TestContainer::run("sse", &[], "sleep 600"));
+                c = Some(Container::run(&[], "sleep 600"));
             }
         }
         if l.contains(": heartbeat") {
@@ -567,7 +564,7 @@ fn docker_event_stream_sends_one_stats_event_per_interval_and_container_events()
 #[test]
 fn docker_daemon_gone_gives_503_and_docker_up_0_then_recovers() {
     let mut setup = start(&[]);
-    let c = TestContainer::run("gone", &[], "sleep 600");
+    let c = Container::run(&[], "sleep 600");
     setup.api.wait_for(
         &format!("/api/containers/{}/history", c.name),
         Duration::from_secs(15),
@@ -619,7 +616,7 @@ fn docker_daemon_gone_gives_503_and_docker_up_0_then_recovers() {
 
 #[test]
 fn missing_socket_at_start_is_503_then_recovers_when_it_appears() {
-    common::require_docker();
+    testkit::docker::require_docker();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("later.sock");
     let api = Api::start(&format!("unix://{}", path.display()), &[]);

@@ -67,6 +67,15 @@ pub struct Container {
 impl Container {
     /// `docker run -d --label clustermon.test=1 --name <unique> <extra...> IMAGE sh -c <script>`.
     pub fn run(extra: &[&str], script: &str) -> Self {
+        Self::new(&["run", "-d"], extra, script)
+    }
+
+    /// `docker create`: the same container, never started.
+    pub fn create(extra: &[&str], script: &str) -> Self {
+        Self::new(&["create"], extra, script)
+    }
+
+    fn new(verb: &[&str], extra: &[&str], script: &str) -> Self {
         static N: AtomicUsize = AtomicUsize::new(0);
         let name = format!(
             "cm-test-{}-{}",
@@ -75,14 +84,15 @@ impl Container {
         );
         let image = test_image();
         let out = Command::new("docker")
-            .args(["run", "-d", "--label", "clustermon.test=1", "--name", &name])
+            .args(verb)
+            .args(["--label", "clustermon.test=1", "--name", &name])
             .args(extra)
             .args([image, "sh", "-c", script])
             .output()
             .expect("run docker run");
         assert!(
             out.status.success(),
-            "docker run failed: {}",
+            "docker {verb:?} failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
         let id = String::from_utf8_lossy(&out.stdout).trim().to_string();

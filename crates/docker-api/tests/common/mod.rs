@@ -1,36 +1,20 @@
-//! Shared pieces of docker-api's integration tests: the real Docker engine, a tiny test image,
-//! labelled containers removed on drop, a recording unix-socket relay in front of the daemon,
-//! and the service itself.
+//! Shared pieces of docker-api's integration tests: a recording unix-socket relay in front of
+//! the daemon, the service itself, and `docker stats` to compare with. The engine check, the
+//! test image and labelled containers are testkit::docker's.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use testkit::{free_port, ServiceProcess};
 
 pub const DOCKER_SOCKET: &str = "/var/run/docker.sock";
-pub const LABEL: &str = "clustermon.test=1";
-
-/// Panics with what to install or start when the engine does not answer.
-pub fn require_docker() {
-    testkit::require_command("docker", "docker.io");
-    let out = Command::new("docker")
-        .args(["version", "--format", "{{.Server.APIVersion}}"])
-        .output()
-        .expect("run docker version");
-    assert!(
-        out.status.success(),
-        "this test needs a running Docker engine reachable at {DOCKER_SOCKET} (apt-get install docker.io; \
-         start dockerd): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// `docker ARGS`, returning stdout; panics with stderr on failure.
 pub fn docker(args: &[&str]) -> String {
@@ -44,87 +28,6 @@ pub fn docker(args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-/// A `FROM scratch` image holding Debian's static busybox, built once per test process.
-pub fn test_image() -> &'static str {
-    static IMAGE: OnceLock<String> = OnceLock::new();
-    IMAGE.get_or_init(|| {
-        require_docker();
-        let busybox = Path::new("/bin/busybox");
-        assert!(
-            busybox.is_file(),
-            "this test needs Debian's static busybox at /bin/busybox: apt-get install busybox-static"
-        );
-        let dir = std::env::temp_dir().join(format!("cm-docker-api-image-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::copy(busybox, dir.join("busybox")).unwrap();
-        std::fs::write(
-            dir.join("Dockerfile"),
-            "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n",
-        )
-        .unwrap();
-        let tag = "clustermon-docker-api-test:1";
-        docker(&["build", "-q", "-t", tag, dir.to_str().unwrap()]);
-        let _ = std::fs::remove_dir_all(&dir);
-        tag.to_string()
-    })
-}
-
-/// A unique container name for this process.
-pub fn unique(role: &str) -> String {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    format!(
-        "cm-da-{}-{}-{role}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    )
-}
-
-/// A labelled test container, force-removed when dropped (also when the test fails).
-pub struct TestContainer {
-    pub name: String,
-    pub id: String,
-}
-
-impl TestContainer {
-    /// `docker run -d` with the label, a unique name, `extra` options and `cmd` under `sh -c`.
-    pub fn run(role: &str, extra: &[&str], cmd: &str) -> Self {
-        Self::create("run", role, extra, cmd)
-    }
-
-    /// `docker create`: a container that never started.
-    pub fn created(role: &str, cmd: &str) -> Self {
-        Self::create("create", role, &[], cmd)
-    }
-
-    fn create(verb: &str, role: &str, extra: &[&str], cmd: &str) -> Self {
-        let image = test_image();
-        let name = unique(role);
-        let mut args = vec![verb];
-        if verb == "run" {
-            args.push("-d");
-        }
-        args.extend(["--label", LABEL, "--name", &name]);
-        args.extend(extra);
-        args.extend([image, "sh", "-c", cmd]);
-        let id = docker(&args);
-        Self { name, id }
-    }
-
-    pub fn inspect(&self) -> Value {
-        let text = docker(&["inspect", &self.id]);
-        let v: Value = serde_json::from_str(&text).unwrap();
-        v[0].clone()
-    }
-}
-
-impl Drop for TestContainer {
-    fn drop(&mut self) {
-        let _ = Command::new("docker")
-            .args(["rm", "-f", "-v", &self.id])
-            .output();
-    }
 }
 
 /// A unix socket in front of the Docker daemon that records every request line it forwards.
@@ -270,6 +173,8 @@ pub fn is_allowed_daemon_call(request: &str, stats_allowed: bool) -> bool {
     let segments: Vec<&str> = path.split('/').collect();
     match segments.as_slice() {
         ["_ping"] | ["version"] | ["info"] | ["events"] => true,
+        // The swarm endpoints' listings (a manager's read-only views).
+        ["nodes"] | ["services"] | ["tasks"] => true,
         ["containers", "json"] => true,
         ["containers", _, "json"] => true,
         ["containers", _, "stats"] => stats_allowed,
@@ -284,7 +189,11 @@ pub struct Api {
 
 impl Api {
     pub fn start(docker_host: &str, extra: &[&str]) -> Self {
-        let port = free_port();
+        Self::start_on(free_port(), docker_host, extra)
+    }
+
+    /// On a given port (cluster tests know their peers' ports before they start).
+    pub fn start_on(port: u16, docker_host: &str, extra: &[&str]) -> Self {
         let mut args = vec![
             format!("--web.listen-address=127.0.0.1:{port}"),
             format!("--docker.host={docker_host}"),
