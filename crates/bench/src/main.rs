@@ -3,7 +3,11 @@
 //! series count with the ratios (ours / upstream). A benchmark, not a test: it asserts nothing.
 //!
 //! `cargo run --release -p bench -- host [--rounds 3] [--scrapes 200] [--load-seconds 5]`
+//! `cargo run --release -p bench -- pg [--databases 5] [--tables 10] ...` (see [`pg`])
 
+mod pg;
+
+use std::any::Any;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::Command;
@@ -17,9 +21,13 @@ struct Contender {
     label: String,
     program: PathBuf,
     args: Vec<String>,
+    env: Vec<(String, String)>,
     path: String,
     port: u16,
 }
+
+/// What the contenders read (a Redis server, a PostgreSQL cluster, files), kept until the end.
+type Backends = Vec<Box<dyn Any>>;
 
 /// Figures for one contender, summed over rounds.
 #[derive(Default, Clone)]
@@ -37,11 +45,14 @@ struct Options {
     rounds: usize,
     scrapes: usize,
     load_seconds: u64,
+    /// `pg` only: databases to create, and tables spread over them.
+    databases: usize,
+    tables: usize,
 }
 
 fn main() -> Result<()> {
     let options = parse_options()?;
-    let (ours, upstream, _backends) = contenders(&options.target)?;
+    let (ours, upstream, _backends) = contenders(&options)?;
     let report = run(&options, ours, upstream)?;
     print!("{report}");
     Ok(())
@@ -50,12 +61,15 @@ fn main() -> Result<()> {
 fn parse_options() -> Result<Options> {
     let mut args = std::env::args().skip(1);
     let mut options = Options {
-        target: args
-            .next()
-            .context("usage: bench <host|redis> [--rounds N] [--scrapes N] [--load-seconds N]")?,
+        target: args.next().context(
+            "usage: bench <host|redis|pg> [--rounds N] [--scrapes N] [--load-seconds N] \
+                 [--databases N] [--tables N]",
+        )?,
         rounds: 3,
         scrapes: 200,
         load_seconds: 5,
+        databases: 5,
+        tables: 10,
     };
     while let Some(flag) = args.next() {
         let value: usize = args
@@ -67,6 +81,8 @@ fn parse_options() -> Result<Options> {
             "--rounds" => options.rounds = value,
             "--scrapes" => options.scrapes = value,
             "--load-seconds" => options.load_seconds = value as u64,
+            "--databases" => options.databases = value,
+            "--tables" => options.tables = value,
             other => bail!("unknown flag {other}"),
         }
     }
@@ -87,9 +103,9 @@ fn our_binary(name: &str) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// The two contenders, and the backend processes they read (kept alive for the run).
-fn contenders(target: &str) -> Result<(Contender, Contender, Vec<ServiceProcess>)> {
-    match target {
+/// The two contenders, and the backends they read (kept alive for the run).
+fn contenders(options: &Options) -> Result<(Contender, Contender, Backends)> {
+    match options.target.as_str() {
         "host" => {
             let (a, b) = (free_port(), free_port());
             Ok((
@@ -97,6 +113,7 @@ fn contenders(target: &str) -> Result<(Contender, Contender, Vec<ServiceProcess>
                     label: "host-exporter".into(),
                     program: our_binary("host-exporter")?,
                     args: vec![format!("--web.listen-address=127.0.0.1:{a}")],
+                    env: Vec::new(),
                     path: "/metrics".into(),
                     port: a,
                 },
@@ -107,6 +124,7 @@ fn contenders(target: &str) -> Result<(Contender, Contender, Vec<ServiceProcess>
                         "prometheus-node-exporter",
                     ),
                     args: vec![format!("--web.listen-address=127.0.0.1:{b}")],
+                    env: Vec::new(),
                     path: "/metrics".into(),
                     port: b,
                 },
@@ -125,6 +143,7 @@ fn contenders(target: &str) -> Result<(Contender, Contender, Vec<ServiceProcess>
                         format!("--web.listen-address=127.0.0.1:{a}"),
                         format!("--redis.addr={redis}"),
                     ],
+                    env: Vec::new(),
                     path: "/metrics".into(),
                     port: a,
                 },
@@ -138,13 +157,15 @@ fn contenders(target: &str) -> Result<(Contender, Contender, Vec<ServiceProcess>
                         format!("-web.listen-address=127.0.0.1:{b}"),
                         format!("-redis.addr={redis}"),
                     ],
+                    env: Vec::new(),
                     path: "/metrics".into(),
                     port: b,
                 },
-                vec![backend],
+                vec![Box::new(backend)],
             ))
         }
-        other => bail!("unknown target {other:?}; known: host, redis"),
+        "pg" => pg::contenders(options.databases, options.tables),
+        other => bail!("unknown target {other:?}; known: host, redis, pg"),
     }
 }
 
@@ -173,7 +194,14 @@ fn run(options: &Options, ours: Contender, upstream: Contender) -> Result<String
     let mut figures = vec![Figures::default(), Figures::default()];
     let processes: Vec<ServiceProcess> = contenders
         .iter()
-        .map(|c| ServiceProcess::start(&c.program, &c.args, c.port))
+        .map(|c| {
+            let env: Vec<(&str, &str)> = c
+                .env
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            ServiceProcess::start_with_env(&c.program, &c.args, &env, c.port)
+        })
         .collect();
     // Warm up both (first scrapes fill caches and allocate buffers).
     for c in &contenders {
@@ -352,6 +380,13 @@ fn render(options: &Options, contenders: &[Contender; 2], f: &[Figures]) -> Stri
         "## {} vs {}\n\n{} rounds, alternating; {} sequential scrapes per round for CPU; wrk -t1 -c4 for {} s with gzip for latency; medians over rounds.\n",
         contenders[0].label, contenders[1].label, options.rounds, options.scrapes, options.load_seconds
     );
+    if options.target == "pg" {
+        let _ = writeln!(
+            out,
+            "PostgreSQL: {} databases `bench_N` besides `postgres`, {} tables in all; both auto-discover databases.\n",
+            options.databases, options.tables
+        );
+    }
     let _ = writeln!(
         out,
         "| figure | {} | {} | ratio |",

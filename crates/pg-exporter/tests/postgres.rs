@@ -2,12 +2,10 @@
 //! `prometheus-postgres-exporter` scraping the same server.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use common::{wait_until, PgCluster, MONITOR_PASSWORD, MONITOR_USER};
+use testkit::postgres::{HeldSession, PgCluster, MONITOR_PASSWORD, MONITOR_USER};
 use testkit::{free_port, get, parse_exposition, Family, ServiceProcess};
 
 const OURS: &str = env!("CARGO_BIN_EXE_pg-exporter");
@@ -23,6 +21,18 @@ fn scrape(p: &ServiceProcess, path: &str) -> BTreeMap<String, Family> {
     let r = get(&p.url(path));
     assert_eq!(r.status, 200, "{path}: {}", r.body);
     parse_exposition(&r.body).unwrap()
+}
+
+/// Waits until `check` is true, panicking with `what` after `limit`.
+fn wait_until(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if check() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("timed out after {limit:?} waiting for {what}");
 }
 
 /// Every series once: Prometheus rejects a scrape with duplicate series.
@@ -90,7 +100,7 @@ fn promtool_complaints(ours: &str, upstream_names: &BTreeSet<String>) -> Vec<Str
 }
 
 /// A server with a few databases, a table, an open transaction and a held lock.
-fn busy_cluster() -> (PgCluster, Vec<common::HeldSession>) {
+fn busy_cluster() -> (PgCluster, Vec<HeldSession>) {
     let pg = PgCluster::start();
     pg.psql("postgres", "CREATE DATABASE app1");
     pg.psql("postgres", "CREATE DATABASE app2");
@@ -682,7 +692,7 @@ fn postgres_tls_modes_follow_libpq() {
     let pg = PgCluster::start();
     let cert = pg.enable_tls();
     let other_dir = tempfile::tempdir().unwrap();
-    let (other_cert, _, _) = common::certificates(other_dir.path(), "other");
+    let (other_cert, _, _) = testkit::postgres::certificates(other_dir.path(), "other");
     let base = pg.uri("postgres").replace("?sslmode=disable", "");
     let pg_up = |query: &str| -> (Option<f64>, String) {
         let ours = start_ours(&[], &[("DATA_SOURCE_NAME", &format!("{base}?{query}"))]);

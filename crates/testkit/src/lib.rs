@@ -1,5 +1,6 @@
 //! Helpers for clustermon's integration tests: start a service binary on a free port, scrape it
-//! over plain HTTP, parse the Prometheus text format, and run `promtool check metrics`.
+//! over plain HTTP, parse the Prometheus text format, run `promtool check metrics`, and start a
+//! throwaway PostgreSQL cluster ([`postgres::PgCluster`]).
 //!
 //! Test-only code: failures panic with a message that says what is missing and how to get it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -7,6 +8,7 @@
 pub mod docker;
 pub mod exposition;
 pub mod http;
+pub mod postgres;
 pub mod process;
 
 pub use exposition::{parse as parse_exposition, Family, Sample};
