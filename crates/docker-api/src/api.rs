@@ -1,6 +1,7 @@
 //! The HTTP API: read-only routes over what the sampler published, the request guard (methods,
 //! bodies, CORS, concurrency, timeout, request metrics), the event stream and the OpenAPI
-//! document. Nothing here talks to the daemon.
+//! document. Nothing here talks to the daemon but the swarm listings (through `swarm`); in
+//! cluster mode the container list and the aggregate also ask the peers (through `cluster`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -706,10 +707,8 @@ async fn aggregate(req: HttpRequest, api: web::Data<Api>) -> HttpResponse {
         (status = 503, description = "This engine is not a swarm manager, or the daemon is unreachable", body = ErrorBody),
     ))]
 async fn swarm_nodes(api: web::Data<Api>) -> HttpResponse {
-    let reading = swarm_state(&api);
-    let counts = running_per_node(&api);
-    let (state, counts) = futures_util::future::join(reading, counts).await;
-    let state = tri!(state);
+    let state = tri!(swarm_state(&api).await);
+    let counts = running_per_node(&api).await;
     let nodes = swarm::nodes(&state, &counts);
     json(json_bytes(&model::SwarmNodeList {
         count: nodes.len(),

@@ -1,7 +1,8 @@
 //! Cluster mode: finding the other nodes' docker-api (Swarm's `tasks.<service>` DNS name or a
 //! static list) and asking each for its local view in parallel, each within the peer timeout.
 //! A peer is always asked with `scope=local`, so it never fans out again; this node's own
-//! address among the peers is skipped (it answers locally, without HTTP).
+//! address among the peers is skipped (it answers locally, without HTTP). Requests that arrive
+//! while the same peers are being asked the same thing share that round instead of piling up.
 
 use std::collections::HashMap;
 use std::error::Error as _;
@@ -9,6 +10,7 @@ use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use actix_web::web::Bytes;
 use serde::de::DeserializeOwned;
 
 use crate::config::ClusterConfig;
@@ -16,6 +18,16 @@ use crate::model::ErrorBody;
 
 /// How long a resolution of the peers is reused: new tasks are found within this.
 const RESOLVE_TTL: Duration = Duration::from_secs(5);
+
+/// Distinct (path, peers) rounds remembered for sharing; the set changes only as tasks come
+/// and go, and is simply forgotten past this.
+const MAX_SHARED_ROUNDS: usize = 64;
+
+/// Every asked peer's raw answer.
+type Round = Arc<Vec<(Peer, Result<Bytes, String>)>>;
+
+/// The latest round of one (path, peers) and when it ended.
+type SharedRound = Arc<tokio::sync::Mutex<Option<(Instant, Round)>>>;
 
 /// A peer to ask, or one that could not even be resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +53,7 @@ pub struct Cluster {
     resolved: tokio::sync::Mutex<Option<(Instant, Arc<Vec<Peer>>)>>,
     /// Address → the node name it last answered with, to name a node that stopped answering.
     names: Mutex<HashMap<String, String>>,
+    rounds: Mutex<HashMap<String, SharedRound>>,
 }
 
 impl Cluster {
@@ -66,6 +79,7 @@ impl Cluster {
             client,
             resolved: tokio::sync::Mutex::new(None),
             names: Mutex::new(HashMap::new()),
+            rounds: Mutex::new(HashMap::new()),
         }))
     }
 
@@ -139,12 +153,47 @@ impl Cluster {
     }
 
     /// Asks every peer for `path` (which carries `scope=local`) in parallel; each answer or
-    /// error arrives within the peer timeout.
+    /// error arrives within the peer timeout. A request that arrives while the same round is
+    /// in flight waits for it and takes its answers.
     pub async fn ask<T: DeserializeOwned>(
         &self,
         peers: &[Peer],
         path: &str,
     ) -> Vec<(Peer, Result<T, String>)> {
+        let round = self.shared_round(peers, path).await;
+        round
+            .iter()
+            .map(|(peer, raw)| {
+                let body = raw.as_ref().map_err(Clone::clone).and_then(|b| {
+                    serde_json::from_slice(b)
+                        .map_err(|e| format!("unexpected answer from {}{path}: {e}", peer.address))
+                });
+                (peer.clone(), body)
+            })
+            .collect()
+    }
+
+    async fn shared_round(&self, peers: &[Peer], path: &str) -> Round {
+        let asked = Instant::now();
+        let key = peers.iter().fold(path.to_string(), |mut k, p| {
+            k.push(' ');
+            k.push_str(&p.address);
+            k
+        });
+        let slot = {
+            let mut rounds = self.rounds.lock().unwrap_or_else(|p| p.into_inner());
+            if rounds.len() >= MAX_SHARED_ROUNDS && !rounds.contains_key(&key) {
+                rounds.clear();
+            }
+            rounds.entry(key).or_default().clone()
+        };
+        let mut latest = slot.lock().await;
+        if let Some((ended, round)) = latest.as_ref() {
+            // Ended after this request came: it was in flight meanwhile.
+            if *ended >= asked {
+                return round.clone();
+            }
+        }
         let asks = peers.iter().map(|p| async move {
             let answer = match &p.error {
                 Some(e) => Err(e.clone()),
@@ -152,10 +201,12 @@ impl Cluster {
             };
             (p.clone(), answer)
         });
-        futures_util::future::join_all(asks).await
+        let round: Round = Arc::new(futures_util::future::join_all(asks).await);
+        *latest = Some((Instant::now(), round.clone()));
+        round
     }
 
-    async fn ask_one<T: DeserializeOwned>(&self, address: &str, path: &str) -> Result<T, String> {
+    async fn ask_one(&self, address: &str, path: &str) -> Result<Bytes, String> {
         let url = format!("http://{address}{path}");
         match tokio::time::timeout(self.timeout, self.fetch(&url)).await {
             Ok(answer) => answer,
@@ -163,7 +214,7 @@ impl Cluster {
         }
     }
 
-    async fn fetch<T: DeserializeOwned>(&self, url: &str) -> Result<T, String> {
+    async fn fetch(&self, url: &str) -> Result<Bytes, String> {
         let response = self.client.get(url).send().await.map_err(|e| {
             if e.is_timeout() {
                 self.timeout_message()
@@ -179,7 +230,7 @@ impl Cluster {
                 .unwrap_or_default();
             return Err(format!("HTTP {}: {why}", status.as_u16()));
         }
-        serde_json::from_slice(&body).map_err(|e| format!("unexpected answer from {url}: {e}"))
+        Ok(body)
     }
 
     fn timeout_message(&self) -> String {
@@ -292,6 +343,77 @@ mod tests {
             .error
             .as_deref()
             .is_some_and(|e| e.contains("cannot resolve no-such-host.invalid")));
+    }
+
+    /// A peer that answers `{"n":1}` after `delay`, counting the requests it got.
+    async fn slow_peer(delay: Duration) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let served = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = served.clone();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let count = count.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    let mut head = Vec::new();
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match stream.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    tokio::time::sleep(delay).await;
+                    let body = br#"{"n":1}"#;
+                    let reply = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = stream.write_all(reply.as_bytes()).await;
+                    let _ = stream.write_all(body).await;
+                });
+            }
+        });
+        (address, served)
+    }
+
+    #[tokio::test]
+    async fn concurrent_requests_share_one_round_of_asking() {
+        let (address, served) = slow_peer(Duration::from_millis(300)).await;
+        let c = cluster(&[&address], ":3001");
+        let peers = c.peers().await;
+        let path = "/api/stats/aggregate?scope=local";
+        let (a, b) = tokio::join!(c.ask::<serde_json::Value>(&peers, path), async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            c.ask::<serde_json::Value>(&peers, path).await
+        });
+        assert_eq!(a[0].1.as_ref().unwrap()["n"], 1);
+        assert_eq!(b[0].1.as_ref().unwrap()["n"], 1);
+        assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 1);
+        // A request after the round ended asks again.
+        let later = c.ask::<serde_json::Value>(&peers, path).await;
+        assert!(later[0].1.is_ok());
+        assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_silent_peer_is_an_error_within_the_timeout() {
+        // Connections complete into the backlog; nothing ever answers.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = silent.local_addr().unwrap().to_string();
+        let config = ClusterConfig {
+            peers: vec![address],
+            peer_timeout: Duration::from_millis(300),
+            ..ClusterConfig::default()
+        };
+        let c = Cluster::new(&config, ":3001").unwrap().unwrap();
+        let peers = c.peers().await;
+        let started = Instant::now();
+        let answers = c.ask::<serde_json::Value>(&peers, "/x").await;
+        assert!(started.elapsed() < Duration::from_millis(800));
+        assert_eq!(answers[0].1.as_ref().unwrap_err(), "no answer within 300ms");
     }
 
     #[test]

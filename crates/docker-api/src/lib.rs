@@ -5,6 +5,9 @@
 //! container-stats, or from the daemon's stats API when cgroupfs cannot be read) and every
 //! handler serves what it left; the daemon sees only list, inspect, info, version and one event
 //! stream. There is no passthrough to the Docker API: only the derived GET endpoints exist.
+//!
+//! In cluster mode (one instance per swarm node) the container list and the aggregate cover
+//! every node: each instance asks the others for their local view and merges the answers.
 
 pub mod api;
 pub mod cluster;
