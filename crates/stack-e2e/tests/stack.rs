@@ -5,8 +5,11 @@
 //! project and container names of its own, with every published port on a free loopback port,
 //! and checks what the issue asks: every container healthy, limits / users / read-only roots /
 //! dropped capabilities as `docker inspect` reports them, every Prometheus target UP within 30 s
-//! of `up` returning, `scripts/verify` passing, and the Redis and PostgreSQL fault drills. The
-//! stack is torn down with its volumes when the test ends, whether it passed or not.
+//! of `up` returning, `scripts/verify` passing, and the Redis and PostgreSQL fault drills; then
+//! (`tests/alerting`) every Grafana panel query returning data from the stack's Prometheus, and
+//! RedisDown and ServiceHealthCheckFailing reaching a webhook receiver on the host's port 9095
+//! through the stack's Alertmanager, then resolving. The stack is torn down with its volumes
+//! when the test ends, whether it passed or not.
 //!
 //! `CLUSTERMON_IMAGE_PROFILE=dev` makes `scripts/build-images` package the binaries `cargo test`
 //! has already built (stripped) instead of building the `image` profile: faster on a cold CI
@@ -20,6 +23,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use stack_e2e::{target_problems, Stack};
+
+mod alerting;
 
 /// Our services: (container suffix, NanoCpus, Memory) as the seed's table sets them; each
 /// image is `clustermon/<suffix>`.
@@ -247,6 +252,8 @@ fn offline_stack_comes_up_with_every_target_up_within_30s() {
     files.push(override_file);
     project.files = files;
 
+    // Alertmanager's webhook receiver (host.docker.internal:9095), listening before the stack.
+    let webhook = alerting::start_webhook();
     let t = Instant::now();
     project.run(&["up", "-d"]);
     let up_returned = Instant::now();
@@ -373,6 +380,11 @@ fn offline_stack_comes_up_with_every_target_up_within_30s() {
     assert_success("scripts/verify (stack-verify)", &out);
     eprintln!("scripts/verify passed after {:.1?}", t.elapsed());
 
+    // Every Grafana panel query returns data from the stack's Prometheus; a health-checked test
+    // container starts now so that docker-api has reported it healthy by the alert drills.
+    let checked = alerting::start_health_checked_container();
+    alerting::assert_every_panel_query_returns_data(&stack, Duration::from_secs(120));
+
     // Faults: a stopped backend shows as *_up 0 while its target stays UP; it recovers.
     for (backend, exporter, up, job) in [
         ("redis", "redis-exporter", "redis_up", "redis"),
@@ -439,4 +451,7 @@ fn offline_stack_comes_up_with_every_target_up_within_30s() {
     );
     assert_eq!(target_health(&stack, "redis").unwrap(), "up");
     eprintln!("redis-exporter killed: restarted and its target UP again after {back:.1?}");
+
+    // RedisDown and ServiceHealthCheckFailing through the stack's Alertmanager to the webhook.
+    alerting::alert_drills(&stack, &webhook, &project.container("redis"), &checked);
 }
