@@ -19,6 +19,18 @@ use crate::model::ErrorBody;
 /// How long a resolution of the peers is reused: new tasks are found within this.
 const RESOLVE_TTL: Duration = Duration::from_secs(5);
 
+/// How long a peer that answered once is still asked after the DNS name stopped listing it
+/// (Swarm drops a dead node's task from `tasks.<service>`): meanwhile it is listed
+/// unreachable instead of vanishing. Forgotten at once when its node answers from elsewhere.
+pub const FORGET_AFTER: Duration = Duration::from_secs(300);
+
+/// The node name an address last answered with, and when.
+#[derive(Debug, Clone)]
+struct Seen {
+    node: String,
+    at: Instant,
+}
+
 /// Distinct (path, peers) rounds remembered for sharing; the set changes only as tasks come
 /// and go, and is simply forgotten past this.
 const MAX_SHARED_ROUNDS: usize = 64;
@@ -52,7 +64,7 @@ pub struct Cluster {
     client: reqwest::Client,
     resolved: tokio::sync::Mutex<Option<(Instant, Arc<Vec<Peer>>)>>,
     /// Address → the node name it last answered with, to name a node that stopped answering.
-    names: Mutex<HashMap<String, String>>,
+    names: Mutex<HashMap<String, Seen>>,
     rounds: Mutex<HashMap<String, SharedRound>>,
 }
 
@@ -117,6 +129,16 @@ impl Cluster {
                     address: name,
                     error: Some(error),
                 }),
+            }
+            for address in self.recently_seen() {
+                if !out.iter().any(|p| p.address == address)
+                    && !self.static_peers.contains(&address)
+                {
+                    out.push(Peer {
+                        address,
+                        error: None,
+                    });
+                }
             }
         }
         for peer in &self.static_peers {
@@ -240,18 +262,24 @@ impl Cluster {
         )
     }
 
-    /// Notes the node name `address` answered with.
+    /// Notes the node name `address` answered with; other addresses of that node (a task
+    /// replaced by one with a new address) are forgotten.
     pub fn remember(&self, address: &str, node: &str) {
         let mut names = self.names.lock().unwrap_or_else(|p| p.into_inner());
-        if names.get(address).map(String::as_str) != Some(node) {
-            names.insert(address.to_string(), node.to_string());
-        }
+        names.retain(|a, seen| seen.node != node || a == address);
+        names.insert(
+            address.to_string(),
+            Seen {
+                node: node.to_string(),
+                at: Instant::now(),
+            },
+        );
     }
 
     /// The node name `address` last answered with.
     pub fn known_name(&self, address: &str) -> Option<String> {
         let names = self.names.lock().unwrap_or_else(|p| p.into_inner());
-        names.get(address).cloned()
+        names.get(address).map(|s| s.node.clone())
     }
 
     /// The address `node` last answered from.
@@ -259,8 +287,15 @@ impl Cluster {
         let names = self.names.lock().unwrap_or_else(|p| p.into_inner());
         names
             .iter()
-            .find(|(_, n)| n.as_str() == node)
+            .find(|(_, s)| s.node == node)
             .map(|(a, _)| a.clone())
+    }
+
+    /// Addresses that answered within [`FORGET_AFTER`]; older ones are forgotten.
+    fn recently_seen(&self) -> Vec<String> {
+        let mut names = self.names.lock().unwrap_or_else(|p| p.into_inner());
+        names.retain(|_, seen| seen.at.elapsed() < FORGET_AFTER);
+        names.keys().cloned().collect()
     }
 }
 
@@ -417,11 +452,34 @@ mod tests {
     }
 
     #[test]
-    fn names_are_remembered_per_address() {
+    fn names_are_remembered_per_address_and_a_new_address_replaces_the_old() {
         let c = cluster(&["a:1"], ":3001");
         c.remember("10.0.0.1:3001", "n1");
+        c.remember("10.0.0.2:3001", "n2");
         assert_eq!(c.known_name("10.0.0.1:3001").as_deref(), Some("n1"));
         assert_eq!(c.address_of("n1").as_deref(), Some("10.0.0.1:3001"));
-        assert_eq!(c.address_of("n2"), None);
+        assert_eq!(c.address_of("n3"), None);
+        // n1's task came back with another address.
+        c.remember("10.0.0.9:3001", "n1");
+        assert_eq!(c.known_name("10.0.0.1:3001"), None);
+        assert_eq!(c.address_of("n1").as_deref(), Some("10.0.0.9:3001"));
+        let mut seen = c.recently_seen();
+        seen.sort();
+        assert_eq!(seen, ["10.0.0.2:3001", "10.0.0.9:3001"]);
+    }
+
+    #[tokio::test]
+    async fn a_peer_the_dns_name_stopped_listing_is_still_asked_for_a_while() {
+        // `localhost` stands in for `tasks.<service>`; 10.0.0.7 answered once and is gone.
+        let config = ClusterConfig {
+            peers_dns: "localhost".into(),
+            peer_port: 4100,
+            ..ClusterConfig::default()
+        };
+        let c = Cluster::new(&config, ":3001").unwrap().unwrap();
+        c.remember("10.0.0.7:3001", "gone");
+        let peers = c.peers().await;
+        assert!(peers.iter().any(|p| p.address == "127.0.0.1:4100"));
+        assert!(peers.iter().any(|p| p.address == "10.0.0.7:3001"));
     }
 }

@@ -13,14 +13,16 @@ pub struct NodeAnswer<T> {
     pub body: Result<T, String>,
 }
 
-/// Keeps the first answer of each node: a node reached under two addresses (its own address
-/// among the peers, a name and an IP of the same peer) counts once.
+/// Keeps one answer per node: a node reached under two addresses (its own address among the
+/// peers, a name and an IP of the same peer, an old task's address and its replacement's)
+/// counts once, by its first answer, or its first error when it never answered.
 fn first_per_node<T>(answers: Vec<NodeAnswer<T>>) -> Vec<NodeAnswer<T>> {
-    let mut seen = std::collections::HashSet::new();
     let mut out: Vec<NodeAnswer<T>> = Vec::with_capacity(answers.len());
     for a in answers {
-        if seen.insert(a.node.clone()) {
-            out.push(a);
+        match out.iter_mut().find(|o| o.node == a.node) {
+            None => out.push(a),
+            Some(kept) if kept.body.is_err() && a.body.is_ok() => *kept = a,
+            Some(_) => {}
         }
     }
     out.sort_by(|a, b| a.node.cmp(&b.node));
@@ -296,6 +298,21 @@ mod tests {
         let nodes = merged.nodes.unwrap();
         assert_eq!(nodes.len(), 1);
         assert_eq!(nodes[0].address, "local");
+        // An old address that no longer answers does not hide the node's new one.
+        let merged = containers(
+            "a",
+            vec![
+                down("b", "10.0.0.1:3001", "no answer within 2s"),
+                ok("b", "10.0.0.2:3001", list("b", &["y"])),
+            ],
+        );
+        let nodes = merged.nodes.unwrap();
+        assert_eq!(nodes.len(), 1);
+        assert_eq!(
+            (nodes[0].address.as_str(), nodes[0].reachable),
+            ("10.0.0.2:3001", true)
+        );
+        assert_eq!(merged.count, 1);
     }
 
     #[test]
