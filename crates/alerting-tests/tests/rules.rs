@@ -99,6 +99,8 @@ fn the_seed_groups_hold_their_fourteen_rules() {
                 "TooManyFailedScrapes",
             ],
         ),
+        // Docker Swarm (compose/stack.yml): a node whose exporters all vanished.
+        ("swarm_alerts", &["NodeExportersDown"]),
     ]
     .into_iter()
     .map(|(g, rules)| (g.to_string(), rules.iter().map(|r| r.to_string()).collect()))
@@ -126,10 +128,15 @@ fn every_rule_has_for_severity_and_annotations_naming_subject_and_value() {
                 .get(key)
                 .unwrap_or_else(|| panic!("{name} has no {key}"));
             assert!(
-                ["$labels.name", "$labels.instance", "$labels.datname"]
-                    .iter()
-                    .any(|l| text.contains(l)),
-                "{name}'s {key} names no container, instance or database: {text}"
+                [
+                    "$labels.name",
+                    "$labels.instance",
+                    "$labels.datname",
+                    "$labels.node"
+                ]
+                .iter()
+                .any(|l| text.contains(l)),
+                "{name}'s {key} names no container, instance, database or node: {text}"
             );
         }
         assert!(

@@ -1,0 +1,60 @@
+//! Runs the swarm checks against the lab `scripts/swarm-test` built and prints each with its
+//! timing. Usage: swarm-check LAB.json
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context;
+use swarm_e2e::checks;
+use swarm_e2e::lab::Lab;
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("swarm-check: FAIL: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
+    let path: PathBuf = std::env::args_os()
+        .nth(1)
+        .context("usage: swarm-check LAB.json")?
+        .into();
+    let lab = Lab::load(&path)?;
+    let workers = lab.workers();
+    let [partitioned, lost] = workers[..] else {
+        anyhow::bail!("the checks want two workers, the lab has {}", workers.len());
+    };
+    check("targets UP on every node", || checks::targets_up(&lab))?;
+    check("docker-api aggregate vs docker ps", || {
+        checks::aggregate_agrees(&lab)
+    })?;
+    check(&format!("partition of {}", partitioned.name), || {
+        checks::partition(&lab, partitioned)
+    })?;
+    check(&format!("loss of {}'s engine", lost.name), || {
+        checks::node_loss(&lab, lost)
+    })?;
+    Ok(())
+}
+
+fn check(name: &str, body: impl FnOnce() -> anyhow::Result<String>) -> anyhow::Result<()> {
+    let started = Instant::now();
+    println!("check: {name} ...");
+    let result = body().with_context(|| format!("check {name}"));
+    let took = started.elapsed().as_secs_f64();
+    match result {
+        Ok(detail) => {
+            println!("check: {name}: ok in {took:.1}s: {detail}");
+            Ok(())
+        }
+        Err(e) => {
+            println!("check: {name}: FAILED after {took:.1}s");
+            Err(e)
+        }
+    }
+}

@@ -1,0 +1,347 @@
+//! The checks, in the order `swarm-check` runs them. Each returns what it saw, with timings,
+//! or the reason it failed.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, ensure, Context};
+
+use crate::clients::{self, Target};
+use crate::lab::{Lab, Node};
+use crate::wait_until;
+
+/// The Prometheus jobs of the exporters that run on every node (`mode: global`).
+pub const PER_NODE_JOBS: [&str; 3] = ["node", "cadvisor", "docker-api"];
+
+/// The alert for a node whose exporters vanished (prometheus/alerts/swarm_alerts.yml).
+pub const NODE_ALERT: &str = "NodeExportersDown";
+
+/// How long after a cut the alert may take: its `for: 30s`, two scrapes to notice, one rule
+/// evaluation and the push to Alertmanager.
+const ALERT_WITHIN: Duration = Duration::from_secs(60);
+
+/// How long a reconnected node's targets may take to be UP again, and Swarm to move replicas.
+const RECOVERY_WITHIN: Duration = Duration::from_secs(90);
+
+/// Slack on top of deadlines for this checker's own polling (every half second) and requests.
+const POLL_SLACK: Duration = Duration::from_secs(1);
+
+/// Within 60 s of `docker stack deploy`: every per-node exporter UP on every node, and
+/// container_last_seen with containers of every node.
+pub fn targets_up(lab: &Lab) -> anyhow::Result<String> {
+    let deadline = deploy_time(lab) + Duration::from_secs(60);
+    let nodes: BTreeSet<String> = lab.node_names().into_iter().collect();
+    wait_until(deadline, || {
+        let targets = clients::targets(&lab.prometheus)?;
+        for job in PER_NODE_JOBS {
+            let up = up_nodes(&targets, job);
+            ensure!(
+                up == nodes && count(&targets, job) == nodes.len(),
+                "job {job}: UP on {up:?} of {} targets, want exactly one UP on each of {nodes:?}; \
+                 targets: {:?}",
+                count(&targets, job),
+                of_job(&targets, job)
+            );
+        }
+        let seen = clients::label_values(
+            &clients::query(&lab.prometheus, "count by (node) (container_last_seen)")?,
+            "node",
+        );
+        ensure!(
+            seen == nodes,
+            "container_last_seen has containers of {seen:?}, want {nodes:?}"
+        );
+        Ok(())
+    })?;
+    Ok(format!(
+        "9 per-node targets UP with node labels {nodes:?}, containers seen on all, {:.1}s after deploy",
+        since_deploy(lab).as_secs_f64()
+    ))
+}
+
+/// docker-api's aggregate, asked on each node, covers every node and agrees with `docker ps`
+/// on each engine (retried while Swarm is still starting or stopping containers).
+pub fn aggregate_agrees(lab: &Lab) -> anyhow::Result<String> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut report = Vec::new();
+    for asked in &lab.nodes {
+        let url = lab.docker_api(asked, "/api/stats/aggregate");
+        let summary = wait_until(deadline, || aggregate_matches_engines(lab, &url))?;
+        report.push(format!("on {}: {summary}", asked.name));
+    }
+    Ok(report.join("; "))
+}
+
+fn aggregate_matches_engines(lab: &Lab, url: &str) -> anyhow::Result<String> {
+    let (aggregate, _) = clients::aggregate(url)?;
+    let totals = clients::node_totals(&aggregate)?;
+    let mut parts = Vec::new();
+    for node in &lab.nodes {
+        let entry = totals
+            .iter()
+            .find(|t| t.node == node.name)
+            .with_context(|| format!("{url}: no entry for node {} in {totals:?}", node.name))?;
+        ensure!(entry.reachable, "{url}: node {} unreachable", node.name);
+        let (running, total) = clients::docker_ps_counts(&node.socket)?;
+        ensure!(
+            (entry.running, entry.total) == (running, total),
+            "{url}: node {} has {} running / {} containers, docker ps says {running} / {total}",
+            node.name,
+            entry.running,
+            entry.total
+        );
+        parts.push(format!("{} {running}/{total}", node.name));
+    }
+    let sum_running: u64 = totals.iter().map(|t| t.running).sum();
+    let running = aggregate["running"].as_u64().unwrap_or(u64::MAX);
+    ensure!(
+        running == sum_running,
+        "{url}: running {running} is not the nodes' sum {sum_running}"
+    );
+    let listed: BTreeSet<String> = aggregate["containers"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|c| c["node"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let nodes: BTreeSet<String> = lab.node_names().into_iter().collect();
+    ensure!(
+        listed == nodes,
+        "{url}: containers carry nodes {listed:?}, want {nodes:?}"
+    );
+    Ok(format!("running/total {}", parts.join(", ")))
+}
+
+/// One worker's link goes down, then up again.
+pub fn partition(lab: &Lab, worker: &Node) -> anyhow::Result<String> {
+    let veth = worker.veth.as_deref().context("the worker has no link")?;
+    let mut report = Vec::new();
+    clients::run("ip", &["link", "set", veth, "down"])?;
+    let cut = Instant::now();
+    // docker-api's peer still in Swarm's DNS but silent: it must time out, not hang.
+    report.push(docker_api_without(lab, worker, true)?);
+    report.push(targets_gone(lab, worker, cut)?);
+    report.push(alert_reaches_alertmanager(lab, worker, cut)?);
+    report.push(docker_api_without(lab, worker, false)?);
+
+    clients::run("ip", &["link", "set", veth, "up"])?;
+    let healed = Instant::now();
+    let all: BTreeSet<String> = lab.node_names().into_iter().collect();
+    wait_until(healed + RECOVERY_WITHIN, || {
+        let targets = clients::targets(&lab.prometheus)?;
+        for job in PER_NODE_JOBS {
+            let up = up_nodes(&targets, job);
+            ensure!(up == all, "job {job} UP on {up:?} only");
+        }
+        let (aggregate, _) =
+            clients::aggregate(&lab.docker_api(lab.manager()?, "/api/stats/aggregate"))?;
+        let reachable: BTreeSet<String> = clients::node_totals(&aggregate)?
+            .into_iter()
+            .filter(|t| t.reachable)
+            .map(|t| t.node)
+            .collect();
+        ensure!(reachable == all, "docker-api reaches {reachable:?} only");
+        Ok(())
+    })?;
+    report.push(format!(
+        "link up: all targets UP and docker-api reaches every node after {:.1}s",
+        healed.elapsed().as_secs_f64()
+    ));
+    Ok(report.join("; "))
+}
+
+/// The other worker's engine stops.
+pub fn node_loss(lab: &Lab, worker: &Node) -> anyhow::Result<String> {
+    let pid_file = worker
+        .dockerd_pid_file
+        .as_deref()
+        .context("the worker has no dockerd")?;
+    let pid = std::fs::read_to_string(pid_file)
+        .with_context(|| format!("reading {pid_file}"))?
+        .trim()
+        .to_string();
+    let mut report = Vec::new();
+    let stop = Instant::now();
+    clients::run("kill", &["-TERM", &pid])?;
+    wait_until(stop + Duration::from_secs(60), || {
+        ensure!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "dockerd {pid} still running"
+        );
+        Ok(())
+    })?;
+    let stopped = Instant::now();
+    report.push(format!(
+        "dockerd stopped in {:.1}s",
+        stopped.duration_since(stop).as_secs_f64()
+    ));
+    report.push(targets_gone(lab, worker, stopped)?);
+    report.push(alert_reaches_alertmanager(lab, worker, stopped)?);
+    report.push(docker_api_without(lab, worker, false)?);
+    report.push(replicas_elsewhere(lab, worker, stopped)?);
+    Ok(report.join("; "))
+}
+
+/// Within two scrape intervals of `since`, none of the node's per-node targets is UP.
+fn targets_gone(lab: &Lab, node: &Node, since: Instant) -> anyhow::Result<String> {
+    let within = Duration::from_secs(2 * lab.scrape_interval_seconds);
+    wait_until(since + within + POLL_SLACK, || {
+        let targets = clients::targets(&lab.prometheus)?;
+        let still_up: Vec<&Target> = targets
+            .iter()
+            .filter(|t| t.node == node.name && PER_NODE_JOBS.contains(&t.job.as_str()))
+            .filter(|t| t.health == "up")
+            .collect();
+        ensure!(still_up.is_empty(), "still UP: {still_up:?}");
+        Ok(())
+    })?;
+    Ok(format!(
+        "{}'s targets DOWN after {:.1}s (limit {}s)",
+        node.name,
+        since.elapsed().as_secs_f64(),
+        within.as_secs()
+    ))
+}
+
+fn alert_reaches_alertmanager(lab: &Lab, node: &Node, since: Instant) -> anyhow::Result<String> {
+    wait_until(since + ALERT_WITHIN, || {
+        let nodes = clients::alerting_nodes(&lab.alertmanager, NODE_ALERT)?;
+        ensure!(
+            nodes.contains(&node.name),
+            "{NODE_ALERT} active in Alertmanager for {nodes:?}, not {}",
+            node.name
+        );
+        Ok(())
+    })?;
+    Ok(format!(
+        "{NODE_ALERT}{{node={}}} in Alertmanager after {:.1}s",
+        node.name,
+        since.elapsed().as_secs_f64()
+    ))
+}
+
+/// docker-api on the manager answers 200 within its per-node timeout without `node`: marked
+/// unreachable (`must_mark`), or, once Swarm has dropped the node's task from its DNS, either
+/// that or simply absent; never counted as reachable.
+fn docker_api_without(lab: &Lab, node: &Node, must_mark: bool) -> anyhow::Result<String> {
+    let url = lab.docker_api(lab.manager()?, "/api/stats/aggregate");
+    let (aggregate, took) = clients::aggregate(&url)?;
+    let limit = Duration::from_secs(lab.peer_timeout_seconds) + POLL_SLACK;
+    ensure!(
+        took <= limit,
+        "{url} took {:.2}s, more than the per-node timeout and {}s",
+        took.as_secs_f64(),
+        POLL_SLACK.as_secs()
+    );
+    let totals = clients::node_totals(&aggregate)?;
+    let marked = clients::unreachable_nodes(&aggregate).contains(&node.name)
+        || totals.iter().any(|t| t.node == node.name && !t.reachable);
+    if totals.iter().any(|t| t.node == node.name && t.reachable) {
+        bail!("{url}: {} still reachable: {totals:?}", node.name);
+    }
+    if must_mark && !marked {
+        bail!(
+            "{url}: {} not marked unreachable (unreachable_nodes {:?}, nodes {totals:?})",
+            node.name,
+            clients::unreachable_nodes(&aggregate)
+        );
+    }
+    Ok(format!(
+        "docker-api on the manager: 200 in {:.2}s, {} {}",
+        took.as_secs_f64(),
+        node.name,
+        if marked {
+            "unreachable"
+        } else {
+            "left out (no longer in Swarm's DNS)"
+        }
+    ))
+}
+
+/// Every replicated service runs all its replicas on the other nodes. (Swarm keeps counting
+/// the tasks of a node that went down as running, so `docker service ls` may say 2/1: count
+/// the running tasks elsewhere instead.)
+fn replicas_elsewhere(lab: &Lab, lost: &Node, since: Instant) -> anyhow::Result<String> {
+    let manager = lab.manager()?;
+    wait_until(since + RECOVERY_WITHIN, || {
+        let services = clients::docker(
+            &manager.socket,
+            &[
+                "service",
+                "ls",
+                "--filter",
+                &format!("label=com.docker.stack.namespace={}", lab.stack),
+                "--filter",
+                "mode=replicated",
+                "--format",
+                "{{.Name}} {{.Replicas}}",
+            ],
+        )?;
+        for line in services.lines() {
+            let (name, replicas) = line.split_once(' ').context("bad service line")?;
+            let wanted: usize = replicas
+                .split(['/', ' '])
+                .nth(1)
+                .and_then(|w| w.parse().ok())
+                .with_context(|| format!("{name}: replicas {replicas}"))?;
+            let tasks = clients::docker(
+                &manager.socket,
+                &[
+                    "service",
+                    "ps",
+                    "--filter",
+                    "desired-state=running",
+                    "--format",
+                    "{{.Node}} {{.CurrentState}}",
+                    name,
+                ],
+            )?;
+            let elsewhere = tasks
+                .lines()
+                .filter(|l| l.contains("Running"))
+                .filter(|l| l.split(' ').next() != Some(lost.name.as_str()))
+                .count();
+            ensure!(
+                elsewhere >= wanted,
+                "{name}: {elsewhere} of {wanted} replicas running off {}: {tasks}",
+                lost.name
+            );
+        }
+        Ok(())
+    })?;
+    Ok(format!(
+        "every replicated service runs its replicas on the other nodes {:.1}s after the loss",
+        since.elapsed().as_secs_f64()
+    ))
+}
+
+fn up_nodes(targets: &[Target], job: &str) -> BTreeSet<String> {
+    targets
+        .iter()
+        .filter(|t| t.job == job && t.health == "up")
+        .map(|t| t.node.clone())
+        .collect()
+}
+
+fn count(targets: &[Target], job: &str) -> usize {
+    of_job(targets, job).len()
+}
+
+fn of_job<'a>(targets: &'a [Target], job: &str) -> Vec<&'a Target> {
+    targets.iter().filter(|t| t.job == job).collect()
+}
+
+/// `deployed_at` as an `Instant`.
+fn deploy_time(lab: &Lab) -> Instant {
+    Instant::now() - since_deploy(lab)
+}
+
+fn since_deploy(lab: &Lab) -> Duration {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    Duration::from_secs(now.saturating_sub(lab.deployed_at))
+}
