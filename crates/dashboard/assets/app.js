@@ -159,7 +159,7 @@
         report(e);
       }
     });
-    stream.addEventListener("container", () => refreshContainers());
+    stream.addEventListener("container", onContainerEvent);
     stream.onerror = async () => {
       if (state.stream !== stream) return;
       stream.close();
@@ -248,7 +248,8 @@
         scales: {
           x: {
             type: "linear",
-            ticks: { callback: (v) => clock(v), maxTicksLimit: 6, color: "#4a5360" },
+            // Whole minutes, every three.
+            ticks: { callback: (v) => clock(v), stepSize: 180000, color: "#4a5360" },
             grid: { color: "#e3e8ee" },
           },
           y: {
@@ -367,22 +368,37 @@
     renderTable();
   }
 
+  // One list request at a time; a request made meanwhile runs once more after it, so a change
+  // announced during a request is never lost.
   let refreshing = null;
-  async function refreshContainers() {
-    if (refreshing) return refreshing;
+  let refreshAgain = false;
+  function refreshContainers() {
+    if (refreshing) {
+      refreshAgain = true;
+      return refreshing;
+    }
     refreshing = (async () => {
-      try {
-        const list = await getJson("/api/containers?all=true");
-        state.containers = list.containers || [];
-        renderNodeFilter();
-        renderTable();
-      } catch (e) {
-        if (!isOutage(e)) report(e);
-      } finally {
-        refreshing = null;
-      }
+      do {
+        refreshAgain = false;
+        try {
+          const list = await getJson("/api/containers?all=true");
+          state.containers = list.containers || [];
+          renderNodeFilter();
+          renderTable();
+        } catch (e) {
+          if (!isOutage(e)) report(e);
+        }
+      } while (refreshAgain);
+      refreshing = null;
     })();
     return refreshing;
+  }
+
+  // A container started, stopped or changed health: list again now, and once more shortly in
+  // case docker-api announced it before its own list caught up.
+  function onContainerEvent() {
+    refreshContainers();
+    setTimeout(refreshContainers, 1500);
   }
 
   // ---- the table -----------------------------------------------------------------------------
@@ -476,7 +492,7 @@
       tr.dataset.name = r.name;
       tr.setAttribute("aria-selected", String(state.selected === r.id));
       tr.setAttribute("aria-label", r.name + ", " + r.state + ", health " + r.health + "; Enter opens its graphs");
-      cell(tr, "name", r.name);
+      cell(tr, "name", r.name).title = r.name;
       if (showNodes) cell(tr, "node", r.node || "–");
       const image = cell(tr, "image", shortImage(r.image), "image wide");
       image.title = r.image;

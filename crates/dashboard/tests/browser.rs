@@ -1,0 +1,352 @@
+//! The page in real headless Chromium (Debian's `chromium` and `chromium-driver`, over WebDriver),
+//! against the real docker-api binary and the real Docker engine: what a person sees.
+//!
+//! `DASHBOARD_SCREENSHOT=path` makes `page_shows_containers_health_and_live_cpu` save a
+//! screenshot of the page with live data there (`scripts/screenshot-dashboard`).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{start_docker_api, Browser, Stack, CELL};
+use serde_json::{json, Value};
+use testkit::docker::{require_docker, Container};
+
+const SECONDS_10: Duration = Duration::from_secs(10);
+
+async fn cell_is(browser: &Browser, name: &str, col: &str, want: &str, limit: Duration) {
+    let script = format!("{CELL} ; ");
+    let check = format!(
+        "const text = (function() {{ {script} }}).apply(null, arguments); return text === arguments[2] ? text : null;"
+    );
+    browser
+        .wait_for(
+            &format!("{name}'s {col} = {want}"),
+            limit,
+            &check,
+            vec![json!(name), json!(col), json!(want)],
+        )
+        .await;
+}
+
+/// Waits until container `name`'s CPU cell reads at least `min` %, and returns it.
+async fn cpu_at_least(browser: &Browser, name: &str, min: f64, limit: Duration) -> f64 {
+    let script = "const tr = document.querySelector('#container-table tbody tr[data-name=\"' + arguments[0] + '\"]'); \
+         const td = tr && tr.querySelector('td[data-col=cpu]'); \
+         const v = td && td.dataset.value ? parseFloat(td.dataset.value) : null; \
+         return v !== null && v >= arguments[1] ? v : null;";
+    browser
+        .wait_for(
+            &format!("{name}'s CPU >= {min} %"),
+            limit,
+            script,
+            vec![json!(name), json!(min)],
+        )
+        .await
+        .as_f64()
+        .unwrap()
+}
+
+/// The last y of chart `canvas_id` (Chart.js keeps each chart by its canvas).
+const LAST_Y: &str =
+    "const c = Chart.getChart(arguments[0]); const d = c && c.data.datasets[0].data; \
+     return d && d.length ? d[d.length - 1].y : null;";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn page_shows_containers_health_and_live_cpu() {
+    require_docker();
+    let healthy = Container::run(
+        &[
+            "--health-cmd",
+            "true",
+            "--health-interval",
+            "1s",
+            "--health-retries",
+            "1",
+        ],
+        "sleep 300",
+    );
+    let unhealthy = Container::run(
+        &[
+            "--health-cmd",
+            "false",
+            "--health-interval",
+            "1s",
+            "--health-retries",
+            "1",
+        ],
+        "sleep 300",
+    );
+    let to_stop = Container::run(&[], "sleep 300");
+    let stack = Stack::start();
+    let browser = Browser::start(1400, 1500).await;
+    browser
+        .client
+        .goto(&stack.dashboard.url("/"))
+        .await
+        .unwrap();
+    // A marker that survives only if the page is never reloaded.
+    browser
+        .js("window.__notReloaded = true; return true;", vec![])
+        .await;
+
+    cell_is(&browser, &healthy.name, "state", "running", SECONDS_10).await;
+    cell_is(&browser, &unhealthy.name, "state", "running", SECONDS_10).await;
+    cell_is(&browser, &healthy.name, "health", "healthy", SECONDS_10).await;
+    cell_is(&browser, &unhealthy.name, "health", "unhealthy", SECONDS_10).await;
+    browser
+        .wait_for(
+            "the header's unhealthy count",
+            SECONDS_10,
+            "const n = parseInt(document.getElementById('sum-unhealthy').textContent, 10); return n >= 1 ? n : null;",
+            vec![],
+        )
+        .await;
+    browser
+        .wait_for(
+            "docker-api and daemon status up",
+            SECONDS_10,
+            "return document.getElementById('docker-api-status').textContent === 'docker-api: up' && \
+             document.getElementById('daemon-status').textContent.startsWith('Docker: up');",
+            vec![],
+        )
+        .await;
+
+    // A busy container: its CPU figure and graph rise within a few seconds, without a reload.
+    let burner = Container::run(&[], "while :; do :; done");
+    let cpu = cpu_at_least(&browser, &burner.name, 20.0, SECONDS_10).await;
+    assert!(cpu <= 205.0, "{cpu}");
+    browser
+        .wait_for(
+            "the cluster CPU graph rises",
+            SECONDS_10,
+            &format!("{LAST_Y} "),
+            vec![json!("chart-cluster-cpu")],
+        )
+        .await;
+    let cluster_cpu = browser
+        .wait_for(
+            "the cluster CPU graph above 20 %",
+            SECONDS_10,
+            &format!("const y = (function() {{ {LAST_Y} }}).apply(null, arguments); return y >= 20 ? y : null;"),
+            vec![json!("chart-cluster-cpu")],
+        )
+        .await;
+    assert!(cluster_cpu.as_f64().unwrap() >= 20.0);
+
+    // Keyboard: focus the burner's row and press Enter: its graphs open and show the load.
+    let row = browser
+        .client
+        .find(fantoccini::Locator::Css(&format!(
+            "#container-table tbody tr[data-name=\"{}\"]",
+            burner.name
+        )))
+        .await
+        .unwrap();
+    assert_eq!(row.attr("tabindex").await.unwrap().as_deref(), Some("0"));
+    browser
+        .js(
+            "document.querySelector('#container-table tbody tr[data-name=\"' + arguments[0] + '\"]').focus(); return true;",
+            vec![json!(burner.name)],
+        )
+        .await;
+    let focused = browser.client.active_element().await.unwrap();
+    focused.send_keys("\u{E007}").await.unwrap();
+    browser
+        .wait_for(
+            "the detail panel for the burner",
+            SECONDS_10,
+            "const d = document.getElementById('detail'); return !d.hidden && document.getElementById('detail-title').textContent.startsWith(arguments[0]);",
+            vec![json!(burner.name)],
+        )
+        .await;
+    browser
+        .wait_for(
+            "the burner's CPU graph above 20 %",
+            SECONDS_10,
+            &format!("const y = (function() {{ {LAST_Y} }}).apply(null, arguments); return y >= 20 ? y : null;"),
+            vec![json!("chart-container-cpu")],
+        )
+        .await;
+
+    // Sorting by CPU puts the burner first; the filter narrows to one name.
+    browser
+        .js(
+            "document.querySelector('th[data-col=cpu] button').click(); return true;",
+            vec![],
+        )
+        .await;
+    browser
+        .wait_for(
+            "the burner first when sorted by CPU",
+            SECONDS_10,
+            "const first = document.querySelector('#container-table tbody tr'); return first && first.dataset.name === arguments[0];",
+            vec![json!(burner.name)],
+        )
+        .await;
+    let filter = browser
+        .client
+        .find(fantoccini::Locator::Id("filter"))
+        .await
+        .unwrap();
+    filter.send_keys(&healthy.name).await.unwrap();
+    let shown = browser
+        .wait_for(
+            "only the filtered container",
+            SECONDS_10,
+            "const rows = [...document.querySelectorAll('#container-table tbody tr')].map(r => r.dataset.name); return rows.length === 1 ? rows : null;",
+            vec![],
+        )
+        .await;
+    assert_eq!(shown, json!([healthy.name]));
+    filter.clear().await.unwrap();
+    browser
+        .js("const f = document.getElementById('filter'); f.value = ''; f.dispatchEvent(new Event('input')); return true;", vec![])
+        .await;
+
+    if let Ok(path) = std::env::var("DASHBOARD_SCREENSHOT") {
+        // Let the graphs gather a few more points for the picture.
+        tokio::time::sleep(Duration::from_secs(8)).await;
+        browser
+            .js(
+                "document.activeElement.blur(); window.scrollTo(0, 0); return true;",
+                vec![],
+            )
+            .await;
+        let png = browser.client.screenshot().await.unwrap();
+        std::fs::write(&path, png).unwrap();
+        eprintln!("screenshot saved to {path}");
+    }
+
+    // A stopped container changes state without a reload.
+    std::process::Command::new("docker")
+        .args(["stop", "-t", "0", &to_stop.id])
+        .output()
+        .unwrap();
+    cell_is(&browser, &to_stop.name, "state", "exited", SECONDS_10).await;
+    assert_eq!(
+        browser
+            .js("return window.__notReloaded === true;", vec![])
+            .await,
+        Value::Bool(true),
+        "the page reloaded"
+    );
+    // The node column and filter show exactly when docker-api's containers carry a node.
+    let nodes = browser
+        .js(
+            "const any = window.clustermon.state.containers.some(c => typeof c.node === 'string' && c.node !== ''); \
+             const shown = !document.getElementById('node-filter-label').hidden && !document.querySelector('th[data-col=node]').hidden; \
+             const cells = document.querySelectorAll('#container-table tbody td[data-col=node]').length; \
+             return {any: any, shown: shown, cells: cells, rows: document.querySelectorAll('#container-table tbody tr').length};",
+            vec![],
+        )
+        .await;
+    assert_eq!(nodes["any"], nodes["shown"], "{nodes}");
+    if nodes["any"] == true {
+        assert_eq!(nodes["cells"], nodes["rows"], "{nodes}");
+    }
+    let errors = browser
+        .js("return window.clustermon.state.errors;", vec![])
+        .await;
+    assert_eq!(errors, json!([]), "errors on the page");
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn banner_shows_while_docker_api_is_down_and_clears_on_restart() {
+    require_docker();
+    let mut stack = Stack::start();
+    let browser = Browser::start(1200, 900).await;
+    browser
+        .client
+        .goto(&stack.dashboard.url("/"))
+        .await
+        .unwrap();
+    browser
+        .wait_for(
+            "live data",
+            SECONDS_10,
+            "return document.getElementById('sum-running').textContent !== '–' && document.getElementById('banner').hidden;",
+            vec![],
+        )
+        .await;
+
+    let _ = stack.docker_api.child.kill();
+    let _ = stack.docker_api.child.wait();
+    let text = browser
+        .wait_for(
+            "the outage banner",
+            SECONDS_10,
+            "const b = document.getElementById('banner'); return !b.hidden && b.offsetHeight > 0 ? b.textContent : null;",
+            vec![],
+        )
+        .await;
+    let text = text.as_str().unwrap();
+    assert!(text.contains("docker-api is unreachable"), "{text}");
+    assert!(text.contains("retrying"), "{text}");
+
+    // Same port: the page finds it again by itself (backoff is at most 8 s).
+    stack.docker_api = start_docker_api(stack.docker_api_port);
+    browser
+        .wait_for(
+            "the banner cleared after docker-api came back",
+            Duration::from_secs(20),
+            "return document.getElementById('banner').hidden && document.getElementById('docker-api-status').textContent === 'docker-api: up';",
+            vec![],
+        )
+        .await;
+    // And live data flows again: a fresh sample updates the header.
+    let before = browser
+        .js(
+            "return document.getElementById('updated').textContent;",
+            vec![],
+        )
+        .await;
+    browser
+        .wait_for(
+            "a new sample after the restart",
+            SECONDS_10,
+            "return document.getElementById('updated').textContent !== arguments[0];",
+            vec![before],
+        )
+        .await;
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn phone_width_has_no_horizontal_scroll_and_stacks_the_graphs() {
+    require_docker();
+    let stack = Stack::start();
+    let browser = Browser::phone(390, 844).await;
+    browser
+        .client
+        .goto(&stack.dashboard.url("/"))
+        .await
+        .unwrap();
+    browser
+        .wait_for(
+            "live data",
+            SECONDS_10,
+            "return document.getElementById('sum-running').textContent !== '–';",
+            vec![],
+        )
+        .await;
+    let layout = browser
+        .js(
+            "const de = document.documentElement; \
+             const charts = [...document.querySelectorAll('section.charts .chart')].map(c => c.getBoundingClientRect()); \
+             return {scroll: de.scrollWidth, width: window.innerWidth, \
+                     stacked: charts.length === 2 && charts[1].top >= charts[0].bottom, \
+                     imageHidden: getComputedStyle(document.querySelector('th[data-col=image]')).display === 'none'};",
+            vec![],
+        )
+        .await;
+    assert!(
+        layout["scroll"].as_f64().unwrap() <= layout["width"].as_f64().unwrap(),
+        "page wider than the phone: {layout}"
+    );
+    assert_eq!(layout["stacked"], true, "{layout}");
+    assert_eq!(layout["imageHidden"], true, "{layout}");
+    browser.close().await;
+}

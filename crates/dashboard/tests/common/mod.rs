@@ -1,0 +1,178 @@
+//! Starting the real docker-api and dashboard binaries, and headless Chromium over WebDriver.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder};
+use serde_json::{json, Value};
+use testkit::{free_port, require_command, ServiceProcess};
+
+/// docker-api's binary from this workspace's target directory (built now if missing).
+pub fn docker_api_binary() -> PathBuf {
+    alerting_tests::paths::workspace_binary("docker-api", "docker-api")
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The real docker-api on `port`, sampling every second (its default is 2 s), so the page
+/// shows a change within a couple of seconds.
+pub fn start_docker_api(port: u16) -> ServiceProcess {
+    let process = ServiceProcess::start(
+        docker_api_binary(),
+        &[
+            format!("--web.listen-address=127.0.0.1:{port}"),
+            "--stats.interval=1s".into(),
+            // docker-api (at a73db38) sends `event: container` on a stop but its container
+            // list still says "running" until the next full listing (60 s by default); the
+            // page lists again on that event, so a short refresh keeps this test about the page.
+            "--docker.list-refresh=2s".into(),
+            "--log.level=warn".into(),
+        ],
+        port,
+    );
+    // It answers 503 until it has connected to the daemon and listed the containers.
+    let url = process.url("/api/containers");
+    let start = Instant::now();
+    while testkit::http::get_with(&url, &[], Duration::from_secs(2)).map(|r| r.status) != Ok(200) {
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "docker-api did not list containers within 15 s; log:\n{}",
+            process.logs()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    process
+}
+
+/// The dashboard forwarding to `docker_api_url`, with extra flags.
+pub fn start_dashboard(docker_api_url: &str, extra: &[&str]) -> ServiceProcess {
+    let port = free_port();
+    let mut args = vec![
+        format!("--web.listen-address=127.0.0.1:{port}"),
+        format!("--docker-api.url={docker_api_url}"),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    ServiceProcess::start(env!("CARGO_BIN_EXE_dashboard"), &args, port)
+}
+
+/// docker-api and a dashboard in front of it.
+pub struct Stack {
+    pub docker_api: ServiceProcess,
+    pub docker_api_port: u16,
+    pub dashboard: ServiceProcess,
+}
+
+impl Stack {
+    pub fn start() -> Self {
+        let docker_api_port = free_port();
+        let docker_api = start_docker_api(docker_api_port);
+        let dashboard = start_dashboard(&format!("http://127.0.0.1:{docker_api_port}"), &[]);
+        Self {
+            docker_api,
+            docker_api_port,
+            dashboard,
+        }
+    }
+}
+
+/// chromedriver on a free port, with a headless Chromium session at `width` x `height`.
+pub struct Browser {
+    pub client: Client,
+    _driver: ServiceProcess,
+}
+
+impl Browser {
+    pub async fn start(width: u32, height: u32) -> Self {
+        Self::start_with(width, height, None).await
+    }
+
+    /// A phone: Chromium's own device emulation (headless windows are at least 500 px wide).
+    pub async fn phone(width: u32, height: u32) -> Self {
+        let metrics = json!({"deviceMetrics": {"width": width, "height": height, "pixelRatio": 2.0, "touch": true}});
+        Self::start_with(width.max(500), height, Some(metrics)).await
+    }
+
+    async fn start_with(width: u32, height: u32, mobile: Option<Value>) -> Self {
+        let driver = require_command("chromedriver", "chromium-driver");
+        let chromium = require_command("chromium", "chromium");
+        let port = free_port();
+        let driver = ServiceProcess::start(driver, &[format!("--port={port}")], port);
+        let mut options = json!({
+            "binary": chromium,
+            "args": [
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                format!("--window-size={width},{height}"),
+            ],
+        });
+        if let Some(mobile) = mobile {
+            options["mobileEmulation"] = mobile;
+        }
+        let mut caps = serde_json::Map::new();
+        caps.insert("goog:chromeOptions".into(), options);
+        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .expect("start a Chromium session through chromedriver");
+        Self {
+            client,
+            _driver: driver,
+        }
+    }
+
+    /// Runs `script` (a function body; `arguments[0..]` are `args`) and returns its value.
+    pub async fn js(&self, script: &str, args: Vec<Value>) -> Value {
+        self.client
+            .execute(script, args)
+            .await
+            .unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
+    }
+
+    /// Runs `script` every 200 ms until it returns something other than null or false; panics
+    /// naming `what` (and the last value and page errors) after `limit`.
+    pub async fn wait_for(
+        &self,
+        what: &str,
+        limit: Duration,
+        script: &str,
+        args: Vec<Value>,
+    ) -> Value {
+        let start = Instant::now();
+        loop {
+            let value = self.js(script, args.clone()).await;
+            if !value.is_null() && value != Value::Bool(false) {
+                return value;
+            }
+            if start.elapsed() > limit {
+                let errors = self
+                    .js("return window.clustermon ? window.clustermon.state.errors : 'app.js did not run'", vec![])
+                    .await;
+                let table = self
+                    .js("const t = document.querySelector('#container-table tbody'); return t ? t.innerText.slice(0, 3000) : null;", vec![])
+                    .await;
+                panic!(
+                    "{what}: not seen within {limit:?} (last value {value}); page errors: {errors}; table:\n{}",
+                    table.as_str().unwrap_or_default()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    pub async fn close(self) {
+        let _ = self.client.close().await;
+    }
+}
+
+/// The text of a cell (`data-col`) in the row of container `name`, or null while absent.
+pub const CELL: &str = "const tr = document.querySelector('#container-table tbody tr[data-name=\"' + arguments[0] + '\"]'); \
+     if (!tr) return null; const td = tr.querySelector('td[data-col=\"' + arguments[1] + '\"]'); \
+     return td ? td.textContent : null;";
+
+pub fn json_body(response: &testkit::Response) -> Value {
+    serde_json::from_str(&response.body)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", response.body))
+}
