@@ -3,8 +3,10 @@
 //! series count with the ratios (ours / upstream). A benchmark, not a test: it asserts nothing.
 //!
 //! `cargo run --release -p bench -- host [--rounds 3] [--scrapes 200] [--load-seconds 5]`
+//! `cargo run --release -p bench -- containers [--containers 25,200] [--seconds 300]` (see [`containers`])
 //! `cargo run --release -p bench -- pg [--databases 5] [--tables 10] ...` (see [`pg`])
 
+mod containers;
 mod pg;
 
 use std::any::Any;
@@ -51,6 +53,9 @@ struct Options {
 }
 
 fn main() -> Result<()> {
+    if std::env::args().nth(1).as_deref() == Some("containers") {
+        return containers::main(std::env::args().skip(2));
+    }
     let options = parse_options()?;
     let (ours, upstream, _backends) = contenders(&options)?;
     let report = run(&options, ours, upstream)?;

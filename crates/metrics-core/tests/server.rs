@@ -125,6 +125,22 @@ async fn metrics_are_text_format_with_process_metrics_and_gzip_on_request() {
         "gzip should shrink the body"
     );
 
+    // A client that refuses gzip, or names only other codings, gets plain text.
+    for accept in ["gzip;q=0", "br", "identity"] {
+        let r = client()
+            .get(format!("{base}/metrics"))
+            .header("Accept-Encoding", accept)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            r.headers().get("content-encoding").is_none(),
+            "Accept-Encoding: {accept} got {:?}",
+            r.headers().get("content-encoding")
+        );
+        assert!(r.text().await.unwrap().contains("test_up 1"), "{accept}");
+    }
+
     // Extra metric paths carry no process metrics: they describe a probed target.
     let probe = client()
         .get(format!("{base}/probe?target=x"))
