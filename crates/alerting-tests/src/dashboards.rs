@@ -90,7 +90,8 @@ pub fn variable_selectors(dashboard: &Value) -> Vec<(String, String)> {
 }
 
 /// Replaces Grafana's interval variables by `1m` and every other `$variable` / `${variable}`
-/// by `.+` (the dashboards match variables with `=~`, so that is "All").
+/// by `.+` (the dashboards match variables with `=~`, so that is "All"); `$node` by `.*`, the
+/// Swarm node variable's "All", which also matches series without a `node` label.
 pub fn substitute_variables(expr: &str) -> String {
     let mut out = String::with_capacity(expr.len());
     let mut rest = expr;
@@ -115,6 +116,7 @@ pub fn substitute_variables(expr: &str) -> String {
         }
         out.push_str(match name {
             "__rate_interval" | "__interval" | "__range" => "1m",
+            "node" => ".*",
             _ => ".+",
         });
         rest = &after[consumed..];
