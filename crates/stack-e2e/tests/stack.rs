@@ -34,6 +34,7 @@ const RUST_SERVICES: &[(&str, i64, i64)] = &[
     ("redis-exporter", 500_000_000, 256 << 20),
     ("container-exporter", 1_000_000_000, 512 << 20),
     ("docker-api", 1_000_000_000, 512 << 20),
+    ("dashboard", 500_000_000, 256 << 20),
 ];
 
 const MAX_IMAGE_BYTES: i64 = 15_000_000;
@@ -213,6 +214,7 @@ fn offline_stack_comes_up_with_every_target_up_within_30s() {
         "REDIS_EXPORTER",
         "CONTAINER_EXPORTER",
         "DOCKER_API",
+        "DASHBOARD",
     ] {
         env.push((
             format!("CLUSTERMON_PORT_{port}"),
@@ -368,6 +370,42 @@ fn offline_stack_comes_up_with_every_target_up_within_30s() {
             );
         }
     }
+
+    // The dashboard serves its page and forwards /api/* to the stack's docker-api.
+    let dashboard = env
+        .iter()
+        .find(|(k, _)| k == "CLUSTERMON_PORT_DASHBOARD")
+        .map(|(_, port)| format!("http://127.0.0.1:{port}"))
+        .expect("the dashboard's port");
+    let page = testkit::http::get_with(&format!("{dashboard}/"), &[], Duration::from_secs(10))
+        .expect("GET the dashboard's page");
+    assert_eq!(page.status, 200, "dashboard page: {}", page.body);
+    assert!(
+        page.body.contains("<title>clustermon</title>"),
+        "{}",
+        page.body
+    );
+    let docker_api_name = project.container("docker-api");
+    wait_for(
+        "the dashboard forwards /api/containers",
+        Duration::from_secs(20),
+        || {
+            let url = format!("{dashboard}/api/containers");
+            let r = testkit::http::get_with(&url, &[], Duration::from_secs(10))?;
+            let body: Value =
+                serde_json::from_str(&r.body).map_err(|e| format!("{e}: {}", r.body))?;
+            let listed = body["containers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|c| c["name"] == docker_api_name.as_str());
+            if r.status == 200 && listed {
+                Ok(())
+            } else {
+                Err(format!("{}: {}", r.status, r.body))
+            }
+        },
+    );
 
     // scripts/verify: exporters up, targets UP, rule groups, the seed's queries (the rate()
     // queries need two scrapes of a 30 s job, hence the wait).
