@@ -25,7 +25,7 @@ use crate::inventory::{self, Inventory};
 use crate::merge::{self, NodeAnswer};
 use crate::model::{self, ErrorBody};
 use crate::sampler::{json_bytes, Published, Snapshot};
-use crate::swarm::{self, SwarmReader};
+use crate::swarm::{self, SwarmError, SwarmReader};
 use crate::validate::{self, Scope};
 
 /// Everything the handlers share.
@@ -704,7 +704,8 @@ async fn aggregate(req: HttpRequest, api: web::Data<Api>) -> HttpResponse {
 #[utoipa::path(get, path = "/api/nodes", tag = "swarm",
     responses(
         (status = 200, description = "The swarm's nodes, sorted by host name", body = model::SwarmNodeList),
-        (status = 503, description = "This engine is not a swarm manager, or the daemon is unreachable", body = ErrorBody),
+        (status = 409, description = "This engine is not a swarm manager (a worker, or outside any swarm)", body = ErrorBody),
+        (status = 503, description = "The daemon is unreachable", body = ErrorBody),
     ))]
 async fn swarm_nodes(api: web::Data<Api>) -> HttpResponse {
     let state = tri!(swarm_state(&api).await);
@@ -720,7 +721,8 @@ async fn swarm_nodes(api: web::Data<Api>) -> HttpResponse {
 #[utoipa::path(get, path = "/api/services", tag = "swarm",
     responses(
         (status = 200, description = "The swarm's services, sorted by name", body = model::SwarmServiceList),
-        (status = 503, description = "This engine is not a swarm manager, or the daemon is unreachable", body = ErrorBody),
+        (status = 409, description = "This engine is not a swarm manager (a worker, or outside any swarm)", body = ErrorBody),
+        (status = 503, description = "The daemon is unreachable", body = ErrorBody),
     ))]
 async fn swarm_services(api: web::Data<Api>) -> HttpResponse {
     let state = tri!(swarm_state(&api).await);
@@ -738,10 +740,14 @@ async fn swarm_state(api: &Api) -> Result<Arc<swarm::SwarmState>, JsonError> {
             "docker daemon unreachable: not connected yet".into(),
         )
     })?;
-    api.swarm
-        .read(docker)
-        .await
-        .map_err(|e| JsonError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))
+    api.swarm.read(docker).await.map_err(|e| {
+        let status = match e {
+            // Not transient and not the service's fault: the engine's role forbids the call.
+            SwarmError::NotManager => StatusCode::CONFLICT,
+            SwarmError::Unreachable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        JsonError::new(status, e.to_string())
+    })
 }
 
 /// Running containers per node name, from every reachable node's docker-api (cluster mode) or

@@ -398,8 +398,8 @@ fn swarm_endpoints_follow_the_engines_swarm_role() {
             assert_eq!(
                 (status, body),
                 (
-                    503,
-                    serde_json::json!({"error": "this engine is not a swarm manager", "status": 503})
+                    409,
+                    serde_json::json!({"error": "this engine is not a swarm manager", "status": 409})
                 ),
                 "{path}"
             );
