@@ -381,3 +381,39 @@ pub fn args() -> Vec<Arg> {
             .help("How long one node may take to answer before it is listed unreachable"),
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peers_come_as_a_list_or_one_comma_separated_string() {
+        let from_env: ClusterConfig =
+            serde_json::from_value(serde_json::json!({"peers": "a:1, b:2,"})).unwrap();
+        assert_eq!(from_env.peers, ["a:1", "b:2"]);
+        let from_file: ClusterConfig =
+            serde_json::from_value(serde_json::json!({"peers": ["a:1"], "peer_timeout": "750ms"}))
+                .unwrap();
+        assert_eq!(from_file.peers, ["a:1"]);
+        assert_eq!(from_file.peer_timeout, Duration::from_millis(750));
+        assert!(from_file.enabled());
+        assert!(!ClusterConfig::default().enabled());
+    }
+
+    #[test]
+    fn cluster_settings_that_cannot_work_are_rejected() {
+        let with = |f: &dyn Fn(&mut Config)| {
+            let mut c = Config::default();
+            f(&mut c);
+            c.check()
+        };
+        assert!(with(&|_| {}).is_ok());
+        assert!(with(&|c| c.cluster.peers = vec!["10.0.0.2:3001".into()]).is_ok());
+        assert!(with(&|c| c.cluster.peers = vec!["10.0.0.2".into()]).is_err());
+        assert!(with(&|c| c.cluster.peers = vec![":3001".into()]).is_err());
+        assert!(with(&|c| c.cluster.peer_timeout = Duration::from_secs(10)).is_err());
+        assert!(with(&|c| c.cluster.peer_timeout = Duration::from_millis(10)).is_err());
+        assert!(with(&|c| c.node.name = "node-1.example".into()).is_ok());
+        assert!(with(&|c| c.node.name = "a/b".into()).is_err());
+    }
+}

@@ -507,6 +507,8 @@ mod tests {
             entry("paused", None),
         ];
         let a = aggregate(&round, &list, 1 << 30);
+        assert_eq!(a.node, "n1");
+        assert_eq!(a.host_memory_bytes, 1 << 30);
         assert_eq!(a.total_containers, 4);
         assert_eq!((a.running, a.paused, a.stopped, a.unhealthy), (2, 1, 1, 1));
         assert_eq!(a.total_cpu_percent, 200.0);
