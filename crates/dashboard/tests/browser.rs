@@ -2,7 +2,8 @@
 //! against the real docker-api binary and the real Docker engine: what a person sees.
 //!
 //! `DASHBOARD_SCREENSHOT=path` makes `page_shows_containers_health_and_live_cpu` save a
-//! screenshot of the page with live data there (`scripts/screenshot-dashboard`).
+//! screenshot of the page with live data there, after `DASHBOARD_SCREENSHOT_WAIT` seconds
+//! (default 8) of graphs (`scripts/screenshot-dashboard`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -206,8 +207,12 @@ async fn page_shows_containers_health_and_live_cpu() {
         .await;
 
     if let Ok(path) = std::env::var("DASHBOARD_SCREENSHOT") {
-        // Let the graphs gather a few more points for the picture.
-        tokio::time::sleep(Duration::from_secs(8)).await;
+        // Let the graphs gather more points for the picture.
+        let wait = std::env::var("DASHBOARD_SCREENSHOT_WAIT")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(8);
+        tokio::time::sleep(Duration::from_secs(wait)).await;
         browser
             .js(
                 "document.activeElement.blur(); window.scrollTo(0, 0); return true;",
@@ -220,10 +225,31 @@ async fn page_shows_containers_health_and_live_cpu() {
     }
 
     // A stopped container changes state without a reload.
-    std::process::Command::new("docker")
+    let stopped = std::process::Command::new("docker")
         .args(["stop", "-t", "0", &to_stop.id])
         .output()
         .unwrap();
+    assert!(stopped.status.success(), "docker stop: {stopped:?}");
+    // First docker-api's own list (what the page can know), then the page, without a reload.
+    let direct = stack.docker_api.url("/api/containers?all=true");
+    let start = std::time::Instant::now();
+    loop {
+        let body: Value = serde_json::from_str(&testkit::get(&direct).body).unwrap();
+        let state = body["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == to_stop.name.as_str())
+            .map(|c| c["state"].clone());
+        if state == Some(json!("exited")) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "docker-api still lists the stopped container as {state:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
     cell_is(&browser, &to_stop.name, "state", "exited", SECONDS_10).await;
     assert_eq!(
         browser
