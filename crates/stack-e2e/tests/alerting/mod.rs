@@ -114,9 +114,13 @@ pub fn assert_every_panel_query_returns_data(stack: &Stack, limit: Duration) {
         }
         assert!(
             start.elapsed() < limit,
-            "{} of {} dashboard queries returned nothing from the stack's Prometheus after {limit:?}:\n{}",
+            "{} of {} dashboard queries returned nothing from the stack's Prometheus after {limit:?}{}:\n{}",
             failing.len(),
             queries.len(),
+            match stack.api("/api/v1/status/buildinfo") {
+                Ok(_) => String::new(),
+                Err(e) => format!(" (Prometheus itself does not answer: {e})"),
+            },
             failing.join("\n")
         );
         std::thread::sleep(Duration::from_secs(5));
