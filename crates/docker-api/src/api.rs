@@ -522,10 +522,10 @@ async fn gather<T: NodeBody>(
 /// The latest round's body as a typed value, or why there is none.
 fn local_body<T: serde::de::DeserializeOwned>(
     api: &Api,
-    pick: impl Fn(&Snapshot) -> &Bytes,
+    pick: impl Fn(&Snapshot) -> Bytes,
 ) -> Result<T, String> {
     let snapshot = live(api).map_err(|e| e.message)?;
-    serde_json::from_slice(pick(&snapshot)).map_err(|e| format!("cannot read own answer: {e}"))
+    serde_json::from_slice(&pick(&snapshot)).map_err(|e| format!("cannot read own answer: {e}"))
 }
 
 /// The containers: running ones, or every one with `all=true`; in cluster mode every node's.
@@ -551,7 +551,7 @@ async fn list_containers(req: HttpRequest, api: web::Data<Api>) -> HttpResponse 
         ))),
     };
     let (scope, node) = tri!(reach(&q));
-    let pick = move |s: &Snapshot| -> Bytes {
+    let pick = |s: &Snapshot| -> Bytes {
         if all {
             s.all_json.clone()
         } else {
@@ -562,14 +562,11 @@ async fn list_containers(req: HttpRequest, api: web::Data<Api>) -> HttpResponse 
         let snapshot = tri!(live(&api));
         return json(pick(&snapshot));
     }
-    let local = local_body(&api, |s| if all { &s.all_json } else { &s.running_json });
+    let local = local_body(&api, pick);
     let path = format!("/api/containers?scope=local&all={all}");
     let answers = gather(&api, local, &path, node.as_deref()).await;
-    if answers.is_empty() {
-        return error(
-            StatusCode::NOT_FOUND,
-            no_such_node(node.as_deref().unwrap_or_default()).message,
-        );
+    if let (true, Some(n)) = (answers.is_empty(), node.as_deref()) {
+        return actix_web::ResponseError::error_response(&no_such_node(n));
     }
     json(json_bytes(&merge::containers(&api.node_name(), answers)))
 }
@@ -677,7 +674,7 @@ async fn aggregate(req: HttpRequest, api: web::Data<Api>) -> HttpResponse {
         let snapshot = tri!(live(&api));
         return json(snapshot.aggregate_json.clone());
     }
-    let local = local_body(&api, |s| &s.aggregate_json);
+    let local = local_body(&api, |s| s.aggregate_json.clone());
     let answers = gather(
         &api,
         local,
@@ -685,11 +682,8 @@ async fn aggregate(req: HttpRequest, api: web::Data<Api>) -> HttpResponse {
         node.as_deref(),
     )
     .await;
-    if answers.is_empty() {
-        return error(
-            StatusCode::NOT_FOUND,
-            no_such_node(node.as_deref().unwrap_or_default()).message,
-        );
+    if let (true, Some(n)) = (answers.is_empty(), node.as_deref()) {
+        return actix_web::ResponseError::error_response(&no_such_node(n));
     }
     let now = inventory::rfc3339(crate::sampler::now_seconds());
     json(json_bytes(&merge::aggregate(
@@ -753,7 +747,7 @@ async fn swarm_state(api: &Api) -> Result<Arc<swarm::SwarmState>, JsonError> {
 /// Running containers per node name, from every reachable node's docker-api (cluster mode) or
 /// this node's alone.
 async fn running_per_node(api: &Api) -> HashMap<String, u64> {
-    let local = local_body::<model::Aggregate>(api, |s| &s.aggregate_json);
+    let local = local_body::<model::Aggregate>(api, |s| s.aggregate_json.clone());
     let answers = gather(api, local, "/api/stats/aggregate?scope=local", None).await;
     answers
         .into_iter()
