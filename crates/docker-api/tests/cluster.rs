@@ -390,10 +390,13 @@ fn swarm_endpoints_follow_the_engines_swarm_role() {
         if manager {
             // Only when someone else made this engine a manager; these tests never do.
             assert_eq!(status, 200, "{path}: {body}");
-            let listed = common::docker(&["node", "ls", "-q"]).lines().count();
-            if path == "/api/nodes" {
-                assert_eq!(body["count"].as_u64().unwrap() as usize, listed);
-            }
+            let what = if path == "/api/nodes" {
+                "node"
+            } else {
+                "service"
+            };
+            let listed = common::docker(&[what, "ls", "-q"]).lines().count();
+            assert_eq!(body["count"].as_u64().unwrap() as usize, listed, "{path}");
         } else {
             assert_eq!(
                 (status, body),
