@@ -22,10 +22,6 @@ pub fn start_docker_api(port: u16) -> ServiceProcess {
         &[
             format!("--web.listen-address=127.0.0.1:{port}"),
             "--stats.interval=1s".into(),
-            // docker-api (at a73db38) sends `event: container` on a stop but its container
-            // list still says "running" until the next full listing (60 s by default); the
-            // page lists again on that event, so a short refresh keeps this test about the page.
-            "--docker.list-refresh=2s".into(),
             "--log.level=warn".into(),
         ],
         port,
