@@ -17,6 +17,7 @@ use alerting_tests::backends::start_redis;
 use alerting_tests::http::prometheus_query;
 use alerting_tests::paths;
 use alerting_tests::pipeline::{matching_alerts, AlertPipeline};
+use alerting_tests::rules::alert_rules;
 use testkit::{free_port, ServiceProcess};
 
 fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
@@ -48,9 +49,18 @@ fn redis_down_fires_reaches_the_webhook_and_resolves() {
     let instance = format!("127.0.0.1:{exporter_port}");
     let pipeline = AlertPipeline::start(&[("redis", &instance)]).unwrap();
     let prom = pipeline.prometheus_url();
+    // Every alert of every rule file (the seed's 14 and any added since, e.g. swarm_alerts.yml).
+    let written: usize = paths::yaml_files(&paths::alert_rules_dir())
+        .iter()
+        .map(|file| alert_rules(file).unwrap().len())
+        .sum();
+    assert!(
+        written >= 14,
+        "only {written} alert rules in prometheus/alerts"
+    );
     assert_eq!(
         pipeline.loaded_rules().unwrap(),
-        14,
+        written,
         "{}",
         pipeline.diagnostics()
     );
