@@ -491,5 +491,14 @@ fn offline_stack_comes_up_with_every_target_up_within_30s() {
     eprintln!("redis-exporter killed: restarted and its target UP again after {back:.1?}");
 
     // RedisDown and ServiceHealthCheckFailing through the stack's Alertmanager to the webhook.
-    alerting::alert_drills(&stack, &webhook, &project.container("redis"), &checked);
+    let stack_alerting = alerting::Alerting {
+        webhook: &webhook,
+        alertmanager: project.container("alertmanager"),
+    };
+    alerting::alert_drills(
+        &stack,
+        &stack_alerting,
+        &project.container("redis"),
+        &checked,
+    );
 }

@@ -138,9 +138,18 @@ impl Expected {
         self.labels.iter().map(|(k, v)| (*k, v.as_str())).collect()
     }
 
-    /// The first alert with `status` in the receiver's notifications, with its notification.
-    fn received(&self, webhook: &WebhookReceiver, status: &str) -> Option<(Value, Value)> {
+    /// The first alert with `status` in the notifications that the Alertmanager at `origin`
+    /// (its external URL) sent, with its notification.
+    fn received(
+        &self,
+        webhook: &WebhookReceiver,
+        origin: &str,
+        status: &str,
+    ) -> Option<(Value, Value)> {
         webhook.notifications().into_iter().find_map(|n| {
+            if n["externalURL"] != origin {
+                return None;
+            }
             let alert = matching_alerts(&n, self.alertname, status, &self.labels())
                 .first()
                 .map(|a| (*a).clone())?;
@@ -159,10 +168,36 @@ impl Expected {
     }
 }
 
+/// The stack's Alertmanager and the receiver it posts to.
+pub struct Alerting<'a> {
+    pub webhook: &'a WebhookReceiver,
+    /// The Alertmanager container's name: only its notifications count (another stack on this
+    /// engine would post to the same port).
+    pub alertmanager: String,
+}
+
+impl Alerting<'_> {
+    /// The external URL the stack's Alertmanager puts in its notifications: by default
+    /// `http://<its hostname>:9093`.
+    fn origin(&self) -> String {
+        let out = std::process::Command::new("docker")
+            .args(["inspect", "-f", "{{.Config.Hostname}}", &self.alertmanager])
+            .output()
+            .expect("run docker inspect");
+        super::assert_success(&format!("docker inspect {}", self.alertmanager), &out);
+        format!(
+            "http://{}:9093",
+            String::from_utf8_lossy(&out.stdout).trim()
+        )
+    }
+}
+
 /// RedisDown and ServiceHealthCheckFailing from the stack's Prometheus through its Alertmanager
-/// to `webhook`: stops `redis` (a container name) and breaks `checked`'s health check, then
+/// to the webhook: stops `redis` (a container name) and breaks `checked`'s health check, then
 /// repairs both.
-pub fn alert_drills(stack: &Stack, webhook: &WebhookReceiver, redis: &str, checked: &Container) {
+pub fn alert_drills(stack: &Stack, alerting: &Alerting, redis: &str, checked: &Container) {
+    let webhook = alerting.webhook;
+    let origin = alerting.origin();
     let redis_instance = stack
         .targets()
         .expect("Prometheus targets")
@@ -208,7 +243,7 @@ pub fn alert_drills(stack: &Stack, webhook: &WebhookReceiver, redis: &str, check
     ];
     let firing = wait_for_notifications(
         stack,
-        webhook,
+        (webhook, &origin),
         "firing",
         &[&redis_down, &unhealthy],
         FIRING_LIMIT,
@@ -250,7 +285,7 @@ pub fn alert_drills(stack: &Stack, webhook: &WebhookReceiver, redis: &str, check
     checked.exec("touch /ok");
     wait_for_notifications(
         stack,
-        webhook,
+        (webhook, &origin),
         "resolved",
         &[&redis_down, &unhealthy],
         RESOLVED_LIMIT,
@@ -266,7 +301,7 @@ pub fn alert_drills(stack: &Stack, webhook: &WebhookReceiver, redis: &str, check
 /// (notification, alert) for each, in order. Fails listing what arrived and what Prometheus has.
 fn wait_for_notifications(
     stack: &Stack,
-    webhook: &WebhookReceiver,
+    (webhook, origin): (&WebhookReceiver, &str),
     status: &str,
     expected: &[&Expected],
     limit: Duration,
@@ -276,7 +311,7 @@ fn wait_for_notifications(
     loop {
         let found: Vec<Option<(Value, Value)>> = expected
             .iter()
-            .map(|e| e.received(webhook, status))
+            .map(|e| e.received(webhook, origin, status))
             .collect();
         if found.iter().all(Option::is_some) {
             return found.into_iter().flatten().collect();
@@ -289,7 +324,8 @@ fn wait_for_notifications(
                 .map(|(e, _)| format!("{} {:?}", e.alertname, e.labels))
                 .collect();
             panic!(
-                "no {status} notification within {limit:?} for: {}\nwebhook received:\n{}\n\
+                "no {status} notification from {origin} within {limit:?} for: {}\n\
+                 webhook received:\n{}\n\
                  the stack's Prometheus has:\n{}",
                 missing.join(", "),
                 received_summary(webhook),
@@ -337,13 +373,13 @@ fn received_summary(webhook: &WebhookReceiver) -> String {
         .notifications()
         .iter()
         .flat_map(|n| {
-            let receiver = n["receiver"].clone();
+            let from = format!("{} {}", n["externalURL"], n["receiver"]);
             n["alerts"]
                 .as_array()
                 .cloned()
                 .unwrap_or_else(|| vec![n.clone()])
                 .into_iter()
-                .map(move |a| format!("  [{receiver}] {} {}", a["status"], a["labels"]))
+                .map(move |a| format!("  [{from}] {} {}", a["status"], a["labels"]))
         })
         .collect();
     if lines.is_empty() {
