@@ -50,6 +50,9 @@ struct Options {
     /// `pg` only: databases to create, and tables spread over them.
     databases: usize,
     tables: usize,
+    /// wrk's per-request timeout: its default (2 s) except for `pg`, whose upstream takes
+    /// seconds per scrape at scale (a timed-out request has no latency to report).
+    wrk_timeout_seconds: u64,
 }
 
 fn main() -> Result<()> {
@@ -75,7 +78,11 @@ fn parse_options() -> Result<Options> {
         load_seconds: 5,
         databases: 5,
         tables: 10,
+        wrk_timeout_seconds: 2,
     };
+    if options.target == "pg" {
+        options.wrk_timeout_seconds = 60;
+    }
     while let Some(flag) = args.next() {
         let value: usize = args
             .next()
@@ -88,6 +95,7 @@ fn parse_options() -> Result<Options> {
             "--load-seconds" => options.load_seconds = value as u64,
             "--databases" => options.databases = value,
             "--tables" => options.tables = value,
+            "--wrk-timeout" => options.wrk_timeout_seconds = value as u64,
             other => bail!("unknown flag {other}"),
         }
     }
@@ -230,7 +238,7 @@ fn run(options: &Options, ours: Contender, upstream: Contender) -> Result<String
             let ticks = cpu_ticks(p.pid())? - before;
             f.cpu_ms_per_scrape
                 .push(ticks as f64 * 1000.0 / clock_ticks() / options.scrapes as f64);
-            let (p50, p99) = latency_under_load(&wrk, c, options.load_seconds)?;
+            let (p50, p99) = latency_under_load(&wrk, c, options)?;
             f.p50_ms.push(p50);
             f.p99_ms.push(p99);
             f.rss_kib.push(rss_kib(p.pid())?);
@@ -306,12 +314,13 @@ fn rss_kib(pid: u32) -> Result<f64> {
 }
 
 /// p50 and p99 in milliseconds from a closed-loop wrk run (4 connections, gzip like Prometheus).
-fn latency_under_load(wrk: &PathBuf, c: &Contender, seconds: u64) -> Result<(f64, f64)> {
+fn latency_under_load(wrk: &PathBuf, c: &Contender, options: &Options) -> Result<(f64, f64)> {
     let out = Command::new(wrk)
         .args([
             "-t1",
             "-c4",
-            &format!("-d{seconds}s"),
+            &format!("-d{}s", options.load_seconds),
+            &format!("--timeout={}s", options.wrk_timeout_seconds),
             "--latency",
             "-H",
             "Accept-Encoding: gzip",
@@ -320,6 +329,16 @@ fn latency_under_load(wrk: &PathBuf, c: &Contender, seconds: u64) -> Result<(f64
         .output()
         .context("run wrk")?;
     let text = String::from_utf8_lossy(&out.stdout);
+    if let Some(errors) = text.lines().find(|l| l.contains("Socket errors")) {
+        eprintln!("{}: wrk reported {}", c.label, errors.trim());
+    }
+    if text.contains(" 0 requests in") {
+        eprintln!(
+            "{}: no request finished within {} s; give it more --load-seconds",
+            c.label, options.load_seconds
+        );
+        return Ok((f64::NAN, f64::NAN));
+    }
     let pick = |pct: &str| -> Result<f64> {
         let line = text
             .lines()

@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Display;
+use std::hash::BuildHasherDefault;
 use std::io::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -49,9 +50,10 @@ struct Family {
 #[derive(Debug, Clone, Default)]
 pub struct MetricSet {
     families: Vec<Family>,
-    index: HashMap<String, usize>,
-    /// Labels stamped on every sample after its own (e.g. pg-exporter's `server`).
-    common: Arc<[(String, String)]>,
+    index: HashMap<String, usize, BuildHasherDefault<NameHasher>>,
+    /// Labels stamped on every sample after its own (e.g. pg-exporter's `server`), rendered
+    /// once as `,name="value"` pairs.
+    common: Arc<[u8]>,
     /// Whole families rendered elsewhere (histograms from a prometheus registry, textfiles).
     prerendered: Vec<u8>,
 }
@@ -64,7 +66,7 @@ impl MetricSet {
     /// A set whose every sample also carries `common` labels, after its own.
     pub fn with_labels(common: Vec<(String, String)>) -> Self {
         Self {
-            common: common.into(),
+            common: render_common(&common).into(),
             ..Self::default()
         }
     }
@@ -136,7 +138,17 @@ impl MetricSet {
 
     /// Moves every family of `other` into this set, merging samples of families both have.
     pub fn append(&mut self, other: MetricSet) {
+        if self.families.is_empty() && self.prerendered.is_empty() {
+            // Nothing to merge with (the usual first append of a scrape): take `other` whole.
+            // Its samples are rendered already, so only our common labels, for samples added
+            // later, are kept.
+            let common = std::mem::take(&mut self.common);
+            *self = other;
+            self.common = common;
+            return;
+        }
         self.prerendered.extend_from_slice(&other.prerendered);
+        self.index.reserve(other.families.len());
         for family in other.families {
             match self.index.get(family.name.as_str()) {
                 Some(&i) => self.families[i].samples.extend_from_slice(&family.samples),
@@ -320,27 +332,44 @@ impl MetricSet {
     }
 }
 
-/// `name{own labels,common labels,extra}` and a space.
+/// Common labels as they follow a sample's own: `,name="value"` for each.
+fn render_common(common: &[(String, String)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (k, v) in common {
+        write_label(&mut out, b',', k, v);
+    }
+    out
+}
+
+fn write_label(out: &mut Vec<u8>, sep: u8, name: &str, value: &str) {
+    out.push(sep);
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b"=\"");
+    out.extend_from_slice(escape(value, true).as_bytes());
+    out.push(b'"');
+}
+
+/// `name{own labels,common labels,extra}` and a space; `common` is pre-rendered.
 fn write_series(
     out: &mut Vec<u8>,
     name: &str,
     labels: &[(&str, &str)],
-    common: &[(String, String)],
+    common: &[u8],
     extra: Option<(&str, &str)>,
 ) {
     out.extend_from_slice(name.as_bytes());
-    let pairs = labels
-        .iter()
-        .copied()
-        .chain(common.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .chain(extra);
     let mut sep = b'{';
-    for (k, v) in pairs {
+    for (k, v) in labels {
+        write_label(out, sep, k, v);
+        sep = b',';
+    }
+    if let Some(rest) = common.strip_prefix(b",") {
         out.push(sep);
-        out.extend_from_slice(k.as_bytes());
-        out.extend_from_slice(b"=\"");
-        out.extend_from_slice(escape(v, true).as_bytes());
-        out.push(b'"');
+        out.extend_from_slice(rest);
+        sep = b',';
+    }
+    if let Some((k, v)) = extra {
+        write_label(out, sep, k, v);
         sep = b',';
     }
     if sep == b',' {
@@ -356,11 +385,30 @@ fn write_value(out: &mut Vec<u8>, v: f64) {
         out.extend_from_slice(if v > 0.0 { b"+Inf" } else { b"-Inf" });
     } else if v.fract() == 0.0 && v.abs() < 1e15 {
         // Integral values (counts, bytes) are most samples: skip float formatting.
-        let _ = write!(out, "{}", v as i64);
+        write_integer(out, v as i64);
     } else {
         let _ = write!(out, "{v}");
     }
     out.push(b'\n');
+}
+
+/// Decimal digits of `n`, without the formatting machinery (most samples are integers).
+fn write_integer(out: &mut Vec<u8>, n: i64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = n.unsigned_abs();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        out.push(b'-');
+    }
+    out.extend_from_slice(&digits[at..]);
 }
 
 fn format_value(v: f64) -> String {
@@ -372,10 +420,11 @@ fn format_value(v: f64) -> String {
 
 /// Escapes a label value (backslash, quote, newline) or a help text (no quote).
 fn escape(text: &str, quote: bool) -> std::borrow::Cow<'_, str> {
-    if !text
-        .bytes()
-        .any(|b| b == b'\\' || b == b'\n' || (quote && b == b'"'))
-    {
+    // A fold without early exit: the compiler vectorises it, and almost no text needs escaping.
+    let special = text.bytes().fold(false, |found, b| {
+        found | (b == b'\\') | (b == b'\n') | (quote & (b == b'"'))
+    });
+    if !special {
         return std::borrow::Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
@@ -388,6 +437,51 @@ fn escape(text: &str, quote: bool) -> std::borrow::Cow<'_, str> {
         }
     }
     std::borrow::Cow::Owned(out)
+}
+
+/// The family index's hash (rustc's FxHash): every sample looks its family name up, and
+/// SipHash on these short names, which come from the exporters' code and configuration, not
+/// from requests, was a tenth of pg-exporter's CPU per scrape (callgrind).
+#[derive(Default, Clone, Copy)]
+struct NameHasher(u64);
+
+impl NameHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = self
+            .0
+            .wrapping_add(word)
+            .wrapping_mul(0xf135_7aea_2e62_a9c5);
+    }
+}
+
+impl std::hash::Hasher for NameHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0u8; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(word) ^ ((rest.len() as u64) << 56));
+        }
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        // The multiply leaves the low bits weak; hashbrown takes its bucket from them.
+        self.0.rotate_left(26)
+    }
 }
 
 #[cfg(test)]
@@ -493,5 +587,47 @@ mod tests {
         assert_eq!(a.len(), 1);
         assert_eq!(a.sample_count("g"), 2);
         assert_eq!(a.value("g", &[("k", "2")]), Some(2.0));
+    }
+
+    #[test]
+    fn values_render_like_the_formatter() {
+        for v in [
+            0.0,
+            -0.0,
+            7.0,
+            -42.0,
+            1234567890123.0,
+            999_999_999_999_999.0,
+            1.5,
+            -2.25,
+            1e15,
+            3e20,
+        ] {
+            let mut out = Vec::new();
+            write_value(&mut out, v);
+            let expected = if v.fract() == 0.0 && v.abs() < 1e15 {
+                format!("{}\n", v as i64)
+            } else {
+                format!("{v}\n")
+            };
+            assert_eq!(String::from_utf8(out).unwrap(), expected, "{v}");
+        }
+    }
+
+    #[test]
+    fn append_into_an_empty_set_keeps_its_own_common_labels() {
+        let mut a = MetricSet::with_labels(vec![("server".into(), "a".into())]);
+        let mut b = MetricSet::with_labels(vec![("server".into(), "b".into())]);
+        b.gauge("g", "h", &[], 1.0);
+        a.append(b);
+        a.gauge("g", "h", &[], 2.0);
+        let mut c = MetricSet::new();
+        c.counter("c_total", "c", &[], 3.0);
+        a.append(c);
+        assert_eq!(
+            text(&a),
+            "# HELP g h\n# TYPE g gauge\ng{server=\"b\"} 1\ng{server=\"a\"} 2\n\
+             # HELP c_total c\n# TYPE c_total counter\nc_total 3\n"
+        );
     }
 }

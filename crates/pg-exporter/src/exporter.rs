@@ -220,15 +220,22 @@ impl PgExporter {
 
     async fn scrape_server(&self, server: &Server, deadline: Instant) -> Outcome {
         let label: Arc<str> = server.main.server.as_str().into();
-        let mut outcome = Outcome::new(&self.plan, &label);
         let budget = deadline.saturating_duration_since(Instant::now());
         let session = match server.main.session(budget).await {
             Ok(s) => s,
             Err(_) => {
+                let mut outcome = Outcome::new(&self.plan, &label);
                 outcome.error = true;
                 return outcome;
             }
         };
+        let primary_db = server.main.dsn.dbname.clone().unwrap_or_default();
+        let database_runs =
+            self.run_database(server, &primary_db, &session, deadline, &label, true);
+        let children = self.discovered(server, &session, deadline);
+        // The configured database's outcome, with most of the families, is the base the
+        // others are merged into (not copied into an empty one).
+        let (mut outcome, children) = tokio::join!(database_runs, children);
         outcome.up = true;
         outcome.text.untyped(
             "pg_static",
@@ -239,12 +246,6 @@ impl PgExporter {
             ],
             1.0,
         );
-        let primary_db = server.main.dsn.dbname.clone().unwrap_or_default();
-        let database_runs =
-            self.run_database(server, &primary_db, &session, deadline, &label, true);
-        let children = self.discovered(server, &session, deadline);
-        let (own, children) = tokio::join!(database_runs, children);
-        outcome.merge(own);
         // Other databases, a few at a time (each has its own connection).
         let label = &label;
         let mut runs = futures_util::stream::iter(children)
@@ -325,13 +326,14 @@ impl PgExporter {
         // A connection that died under the scrape is logged once by the target, not by every
         // collector that lost its query.
         let connection_lost = session.client.is_closed();
+        let mut sets = Vec::with_capacity(results.len() + 1);
         for (collector, elapsed, result, out) in results {
             if !connection_lost {
                 server.note(database, collector.name(), &result);
             }
             let ok = result.is_ok();
             if ok {
-                outcome.text.append(out);
+                sets.push(out);
             } else {
                 outcome.error = true;
             }
@@ -342,7 +344,8 @@ impl PgExporter {
             entry.0 += elapsed;
             entry.1 &= ok;
         }
-        outcome.text.append(custom_set);
+        sets.push(custom_set);
+        outcome.text = merged(sets, outcome.text);
         outcome
     }
 
@@ -483,6 +486,19 @@ impl Exporter for PgExporter {
             .insert("postgres".into(), serde_json::Value::Array(servers));
         health
     }
+}
+
+/// One set of all `sets`: the one with the most families (the settings) is the base, so that
+/// its families are not indexed again; `empty` when there are none.
+fn merged(mut sets: Vec<Out>, empty: Out) -> Out {
+    let Some(largest) = (0..sets.len()).max_by_key(|&i| sets[i].len()) else {
+        return empty;
+    };
+    let mut base = sets.swap_remove(largest);
+    for set in sets {
+        base.append(set);
+    }
+    base
 }
 
 /// `postgres_exporter_build_info`, with upstream's label names.
