@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use container_stats::{ContainerInfo, ContainerStats, Discovery, Error, MachineInfo, StatsReader};
-use metrics_core::{BackendHealth, Exporter, MetricSet, Scrape, ScrapeError};
+use metrics_core::{BackendHealth, BlockingWorker, Exporter, MetricSet, Scrape, ScrapeError};
 
 use crate::disk::LayerSizes;
 use crate::families::{self, LabelPolicy};
@@ -18,6 +18,8 @@ pub struct ContainerExporter {
     pub groups: Groups,
     pub labels: LabelPolicy,
     pub machine: MachineInfo,
+    /// Where cgroup files are read, off the HTTP worker (see [`BlockingWorker`]).
+    pub reader_thread: BlockingWorker,
 }
 
 impl Exporter for ContainerExporter {
@@ -26,33 +28,35 @@ impl Exporter for ContainerExporter {
         let containers = self.discovery.containers();
         let known = containers.len();
         let reader = self.reader.clone();
-        let read = tokio::task::spawn_blocking(move || {
-            let host = reader.host_cpu()?;
-            // Reading is a few syscalls per file and nothing else: on hosts with a hundred
-            // containers or more, a second thread halves the wait (the service has two CPUs at
-            // most); below that, a thread per scrape costs more memory (a malloc arena) than it
-            // saves time.
-            let (first, second) = containers.split_at(containers.len() / 2);
-            let read_part = |part: &[Arc<ContainerInfo>]| -> Vec<_> {
-                part.iter()
-                    .map(|c| (c.clone(), reader.read(c, host)))
-                    .collect()
-            };
-            let (root, mut samples, rest) = std::thread::scope(|scope| {
-                let other = (second.len() >= 50).then(|| scope.spawn(|| read_part(second)));
-                let root = reader.read_root(host);
-                let samples = read_part(first);
-                let rest = match other {
-                    Some(handle) => handle.join().unwrap_or_default(),
-                    None => read_part(second),
+        let read = self
+            .reader_thread
+            .run(move || {
+                let host = reader.host_cpu()?;
+                // Reading is a few syscalls per file and nothing else: on hosts with a hundred
+                // containers or more, a second thread halves the wait (the service has two CPUs at
+                // most); below that, a thread per scrape costs more memory (a malloc arena) than it
+                // saves time.
+                let (first, second) = containers.split_at(containers.len() / 2);
+                let read_part = |part: &[Arc<ContainerInfo>]| -> Vec<_> {
+                    part.iter()
+                        .map(|c| (c.clone(), reader.read(c, host)))
+                        .collect()
                 };
-                (root, samples, rest)
-            });
-            samples.extend(rest);
-            Ok::<_, Error>((root, samples))
-        })
-        .await
-        .map_err(|e| ScrapeError::Unavailable(format!("reading cgroups failed: {e}")))?;
+                let (root, mut samples, rest) = std::thread::scope(|scope| {
+                    let other = (second.len() >= 50).then(|| scope.spawn(|| read_part(second)));
+                    let root = reader.read_root(host);
+                    let samples = read_part(first);
+                    let rest = match other {
+                        Some(handle) => handle.join().unwrap_or_default(),
+                        None => read_part(second),
+                    };
+                    (root, samples, rest)
+                });
+                samples.extend(rest);
+                Ok::<_, Error>((root, samples))
+            })
+            .await
+            .map_err(|e| ScrapeError::Unavailable(format!("reading cgroups failed: {e}")))?;
 
         let mut set = MetricSet::new();
         let mut errors = 0usize;

@@ -55,6 +55,8 @@ async fn main() -> anyhow::Result<()> {
         discovery,
         layers,
         groups,
+        reader_thread: metrics_core::BlockingWorker::start("cgroup-reader")
+            .context("start the cgroup reader thread")?,
         labels: LabelPolicy {
             store_all: config.store_container_labels,
             whitelist: config

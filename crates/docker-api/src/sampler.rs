@@ -93,6 +93,17 @@ pub async fn run(
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut failing = false;
+    // Every round's reads on one thread, instead of whichever blocking-pool thread is free.
+    let cgroup_thread = match &source {
+        Source::Cgroupfs(_) => match metrics_core::BlockingWorker::start("cgroup-reader") {
+            Ok(worker) => Some(worker),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start the cgroup reader thread; no stats will be read");
+                None
+            }
+        },
+        Source::Daemon(_) => None,
+    };
     loop {
         ticker.tick().await;
         let running = discovery.containers();
@@ -100,7 +111,11 @@ pub async fn run(
             Source::Cgroupfs(reader) => {
                 let reader = reader.clone();
                 let list = running.clone();
-                match tokio::task::spawn_blocking(move || read_cgroups(&reader, &list)).await {
+                let read = match &cgroup_thread {
+                    Some(thread) => thread.run(move || read_cgroups(&reader, &list)).await,
+                    None => Ok(Ok(Vec::new())),
+                };
+                match read {
                     Ok(Ok(samples)) => {
                         if failing {
                             tracing::info!("reading cgroupfs again");

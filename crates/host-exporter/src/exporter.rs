@@ -5,13 +5,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use metrics_core::{Exporter, MetricSet, Scrape, ScrapeError};
+use metrics_core::{BlockingWorker, Exporter, MetricSet, Scrape, ScrapeError};
 
 use crate::collector::{self, Collector, CollectorError, Context, Host, NAMESPACE};
 use crate::config::Config;
 
 pub struct HostExporter {
     inner: Arc<Collectors>,
+    reader: BlockingWorker,
 }
 
 /// What a scrape runs, shared with the blocking thread that runs it.
@@ -46,6 +47,8 @@ impl HostExporter {
                 enabled,
                 failing: Mutex::new(HashMap::new()),
             }),
+            reader: BlockingWorker::start("host-reader")
+                .map_err(|e| format!("cannot start the reader thread: {e}"))?,
         })
     }
 
@@ -130,10 +133,12 @@ impl Collectors {
 impl Exporter for HostExporter {
     async fn collect(&self, scrape: &Scrape) -> Result<MetricSet, ScrapeError> {
         let selected = self.inner.selected(scrape)?;
-        // File reads can block for good (statvfs on a dead NFS server), so collection runs on the
-        // blocking pool: the HTTP worker stays free and the scrape timeout can still answer.
+        // File reads block (and statvfs on a dead NFS server can block for good; that collector
+        // has its own thread and timeout), so collection runs on the reader thread: the HTTP
+        // worker stays free and the scrape timeout can still answer.
         let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || inner.collect_blocking(&selected))
+        self.reader
+            .run(move || inner.collect_blocking(&selected))
             .await
             .map_err(|e| ScrapeError::Unavailable(format!("collection failed: {e}")))
     }

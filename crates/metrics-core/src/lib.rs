@@ -5,6 +5,7 @@
 //! snapshot of its backend ([`Exporter`]) and hands that to [`Server`], which serves `/metrics`,
 //! `/health` and `/`, applies the scrape timeout and single-flight, and shuts down gracefully.
 
+pub mod blocking;
 pub mod cli;
 pub mod config;
 pub mod healthcheck;
@@ -14,6 +15,7 @@ pub mod process;
 pub mod scrape;
 pub mod server;
 
+pub use blocking::BlockingWorker;
 pub use cli::{parse_args, toggle_args, Invocation, Mode};
 pub use config::{ConfigError, LogConfig, LogFormat, LogLevel, ServiceConfig, WebConfig};
 pub use metric::MetricSet;
