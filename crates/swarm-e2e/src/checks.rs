@@ -51,6 +51,20 @@ pub fn targets_up(lab: &Lab) -> anyhow::Result<String> {
             seen == nodes,
             "container_last_seen has containers of {seen:?}, want {nodes:?}"
         );
+        let unlabelled = clients::query(&lab.prometheus, r#"count by (job) ({job!="", node=""})"#)?;
+        ensure!(
+            unlabelled.is_empty(),
+            "series without a node label, by job: {unlabelled:?}"
+        );
+        // host-exporter's container takes the node's hostname ({{.Node.Hostname}}).
+        let uname = clients::query(&lab.prometheus, "node_uname_info")?;
+        for sample in &uname {
+            let (node, nodename) = (&sample["metric"]["node"], &sample["metric"]["nodename"]);
+            ensure!(
+                node == nodename,
+                "node_uname_info: node {node} but nodename {nodename}"
+            );
+        }
         Ok(())
     })?;
     Ok(format!(
@@ -112,6 +126,118 @@ fn aggregate_matches_engines(lab: &Lab, url: &str) -> anyhow::Result<String> {
         "{url}: containers carry nodes {listed:?}, want {nodes:?}"
     );
     Ok(format!("running/total {}", parts.join(", ")))
+}
+
+/// docker-api's Swarm views on the manager: `/api/nodes` lists the three nodes with
+/// `docker ps`'s running counts, `/api/services` every service of the stack converged,
+/// `?node=` narrows the container list to one node's; a worker's `/api/nodes` is 409.
+pub fn swarm_views(lab: &Lab) -> anyhow::Result<String> {
+    let manager = lab.manager()?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    wait_until(deadline, || {
+        let nodes = clients::get_json(&lab.docker_api(manager, "/api/nodes"))?;
+        let listed = nodes["nodes"]
+            .as_array()
+            .context("no nodes[] in /api/nodes")?;
+        let names: Vec<String> = listed
+            .iter()
+            .map(|n| n["hostname"].as_str().unwrap_or_default().to_string())
+            .collect();
+        ensure!(
+            names == lab.node_names(),
+            "/api/nodes lists {names:?}, want {:?}",
+            lab.node_names()
+        );
+        for node in &lab.nodes {
+            let entry = listed
+                .iter()
+                .find(|n| n["hostname"] == node.name.as_str())
+                .context("node vanished")?;
+            ensure!(
+                entry["role"] == node.role.as_str(),
+                "{}: role {}",
+                node.name,
+                entry["role"]
+            );
+            ensure!(
+                entry["state"] == "ready",
+                "{}: state {}",
+                node.name,
+                entry["state"]
+            );
+            let (running, _) = clients::docker_ps_counts(&node.socket)?;
+            ensure!(
+                entry["containers_running"].as_u64() == Some(running),
+                "{}: /api/nodes says {} running, docker ps {running}",
+                node.name,
+                entry["containers_running"]
+            );
+        }
+        let services = clients::get_json(&lab.docker_api(manager, "/api/services"))?;
+        let stack_services: Vec<&serde_json::Value> = services["services"]
+            .as_array()
+            .context("no services[] in /api/services")?
+            .iter()
+            .filter(|s| {
+                s["name"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with(&format!("{}_", lab.stack)))
+            })
+            .collect();
+        ensure!(
+            stack_services.len() >= 11,
+            "/api/services lists {} of the stack's services",
+            stack_services.len()
+        );
+        for service in &stack_services {
+            ensure!(
+                service["running_tasks"] == service["desired_tasks"],
+                "{}: {} of {} tasks running",
+                service["name"],
+                service["running_tasks"],
+                service["desired_tasks"]
+            );
+        }
+        Ok(())
+    })?;
+    let worker = lab.workers().first().copied().context("no worker")?;
+    let narrowed = wait_until(deadline, || {
+        let list = clients::get_json(
+            &lab.docker_api(manager, &format!("/api/containers?node={}", worker.name)),
+        )?;
+        let containers = list["containers"].as_array().context("no containers[]")?;
+        let others: Vec<&serde_json::Value> = containers
+            .iter()
+            .filter(|c| c["node"] != worker.name.as_str())
+            .collect();
+        ensure!(
+            others.is_empty(),
+            "?node={} also lists {others:?}",
+            worker.name
+        );
+        let (running, _) = clients::docker_ps_counts(&worker.socket)?;
+        ensure!(
+            containers.len() as u64 == running,
+            "?node={}: {} containers, docker ps {running}",
+            worker.name,
+            containers.len()
+        );
+        Ok(running)
+    })?;
+    let on_worker = testkit::http::get_with(
+        &lab.docker_api(worker, "/api/nodes"),
+        &[],
+        Duration::from_secs(10),
+    )
+    .map_err(anyhow::Error::msg)?;
+    ensure!(
+        on_worker.status == 409,
+        "/api/nodes on a worker: status {}, want 409",
+        on_worker.status
+    );
+    Ok(format!(
+        "/api/nodes and /api/services agree with the engines; ?node={} lists its {narrowed} containers; a worker answers 409"
+    , worker.name))
 }
 
 /// One worker's link goes down, then up again.

@@ -33,6 +33,7 @@ fn run() -> anyhow::Result<()> {
     check("docker-api aggregate vs docker ps", || {
         checks::aggregate_agrees(&lab)
     })?;
+    check("docker-api Swarm views", || checks::swarm_views(&lab))?;
     check(&format!("partition of {}", partitioned.name), || {
         checks::partition(&lab, partitioned)
     })?;
