@@ -40,7 +40,7 @@ const RUST_SERVICES: &[(&str, i64, i64)] = &[
 const MAX_IMAGE_BYTES: i64 = 15_000_000;
 
 fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+    testkit::workspace::workspace_root()
 }
 
 /// A compose project of this test; `down -v` when dropped, so a failing test leaves nothing.

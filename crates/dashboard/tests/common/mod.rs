@@ -10,7 +10,7 @@ use testkit::{free_port, require_command, ServiceProcess};
 
 /// docker-api's binary from this workspace's target directory (built now if missing).
 pub fn docker_api_binary() -> PathBuf {
-    alerting_tests::paths::workspace_binary("docker-api", "docker-api")
+    testkit::workspace::workspace_binary("docker-api", "docker-api")
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
