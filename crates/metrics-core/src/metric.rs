@@ -39,8 +39,10 @@ impl Kind {
 
 #[derive(Debug, Clone)]
 struct Family {
-    name: String,
-    help: String,
+    // Shared, not owned: the index holds the name too, and pg-exporter clones its cached
+    // settings families (hundreds) on every scrape.
+    name: Arc<str>,
+    help: Arc<str>,
     kind: Kind,
     /// Rendered sample lines.
     samples: Vec<u8>,
@@ -50,7 +52,7 @@ struct Family {
 #[derive(Debug, Clone, Default)]
 pub struct MetricSet {
     families: Vec<Family>,
-    index: HashMap<String, usize, BuildHasherDefault<NameHasher>>,
+    index: HashMap<Arc<str>, usize, BuildHasherDefault<NameHasher>>,
     /// Labels stamped on every sample after its own (e.g. pg-exporter's `server`), rendered
     /// once as `,name="value"` pairs.
     common: Arc<[u8]>,
@@ -150,7 +152,7 @@ impl MetricSet {
         self.prerendered.extend_from_slice(&other.prerendered);
         self.index.reserve(other.families.len());
         for family in other.families {
-            match self.index.get(family.name.as_str()) {
+            match self.index.get(&*family.name) {
                 Some(&i) => self.families[i].samples.extend_from_slice(&family.samples),
                 None => {
                     self.index.insert(family.name.clone(), self.families.len());
@@ -328,10 +330,11 @@ impl MetricSet {
         if let Some(&i) = self.index.get(name) {
             return i;
         }
-        self.index.insert(name.to_string(), self.families.len());
+        let name: Arc<str> = name.into();
+        self.index.insert(name.clone(), self.families.len());
         self.families.push(Family {
-            name: name.to_string(),
-            help: help.to_string(),
+            name,
+            help: help.into(),
             kind,
             samples: Vec::with_capacity(128),
         });
