@@ -207,8 +207,7 @@ fn expand_slice(slice: &str) -> String {
 
 /// Reads a file that must exist while the cgroup does; a missing file means the cgroup is gone.
 pub(crate) fn read_required<'b>(path: &Path, buf: &'b mut String) -> Result<&'b str, Error> {
-    buf.clear();
-    match std::fs::File::open(path).and_then(|mut f| io::Read::read_to_string(&mut f, buf)) {
+    match read_into(path, buf) {
         Ok(_) => Ok(buf.as_str()),
         Err(e) if matches!(e.kind(), io::ErrorKind::NotFound) || e.raw_os_error() == Some(19) => {
             Err(Error::Gone {
@@ -224,11 +223,26 @@ pub(crate) fn read_required<'b>(path: &Path, buf: &'b mut String) -> Result<&'b 
 
 /// Reads a file the kernel or controller set may not offer.
 pub(crate) fn read_optional<'b>(path: &Path, buf: &'b mut String) -> Option<&'b str> {
+    read_into(path, buf).ok().map(|_| buf.as_str())
+}
+
+/// Reads a whole file into `buf` (cleared first, its capacity kept between files).
+fn read_into(path: &Path, buf: &mut String) -> io::Result<usize> {
     buf.clear();
-    std::fs::File::open(path)
-        .and_then(|mut f| io::Read::read_to_string(&mut f, buf))
-        .ok()
-        .map(|_| buf.as_str())
+    buf.reserve(4096);
+    let file = std::fs::File::open(path)?;
+    io::Read::read_to_string(&mut WithoutSizeHint(file), buf)
+}
+
+/// A file read without std's size hint. `File`'s own `read_to_string` asks for the size first
+/// (an fstat and an lseek), which cgroup and proc files report as 0 or 4096 anyway: two of the
+/// six syscalls per file, on a path that reads about 15 files per container per scrape.
+struct WithoutSizeHint(std::fs::File);
+
+impl io::Read for WithoutSizeHint {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        self.0.read(out)
+    }
 }
 
 #[cfg(test)]
