@@ -80,9 +80,7 @@ impl Exporter for DockerApiExporter {
     }
 }
 
-/// `docker_container_state`, `_health_status`, `_restart_count` and `_started_at_seconds`.
-/// The restart count keeps the name the alert rules use, although promtool lints `_count`
-/// outside histograms and summaries.
+/// `docker_container_state`, `_health_status`, `_restarts_total` and `_started_at_seconds`.
 pub fn container_families(set: &mut MetricSet, containers: &[Entry]) {
     for c in containers {
         for state in STATES {
@@ -106,9 +104,9 @@ pub fn container_families(set: &mut MetricSet, containers: &[Entry]) {
         }
     }
     for c in containers {
-        set.gauge(
-            "docker_container_restart_count",
-            "Times Docker restarted the container (its RestartCount).",
+        set.counter(
+            "docker_container_restarts_total",
+            "Times Docker restarted the container under its restart policy (its RestartCount; starts again at 0 for a new container of the same name).",
             &[("name", &c.name)],
             c.restart_count as f64,
         );
