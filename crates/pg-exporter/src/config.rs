@@ -51,7 +51,12 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            web: WebConfig::on_port(9187),
+            // One HTTP worker: scrapes are async (queries pipelined on the target's connection)
+            // and each worker thread costs a runtime and a malloc arena.
+            web: WebConfig {
+                workers: 1,
+                ..WebConfig::on_port(9187)
+            },
             log: LogConfig::default(),
             data_source: DataSourceConfig::default(),
             extend: ExtendConfig::default(),

@@ -16,7 +16,10 @@ mod version;
 use config::{Config, SERVICE};
 use exporter::PgExporter;
 
-#[tokio::main]
+// The HTTP worker runs its own runtime; the main one drives the PostgreSQL connections and
+// waits for signals, which one thread does (a multi-thread runtime here cost a thread and an
+// allocator arena per core).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let invocation = metrics_core::parse_args::<Config>(&SERVICE, config::args());
     metrics_core::exit_if_healthcheck(&invocation);
