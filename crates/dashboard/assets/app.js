@@ -9,6 +9,7 @@
   const LIST_REFRESH_MS = 10000;
   const HEALTH_REFRESH_MS = 5000;
   const ALERTS_REFRESH_MS = 15000;
+  const NODES_REFRESH_MS = 5000;
 
   const $ = (id) => document.getElementById(id);
 
@@ -217,6 +218,54 @@
     $("updated").textContent = "updated " + new Date(a.timestamp || Date.now()).toLocaleTimeString();
   }
 
+  // Cluster mode (docker-api on a swarm): one row per node with its own totals; an unreachable
+  // node stays listed, marked, with docker-api's reason as the row's tooltip.
+  function renderNodes(nodes) {
+    const section = $("nodes");
+    section.hidden = !Array.isArray(nodes) || nodes.length === 0;
+    if (section.hidden) return;
+    const tbody = document.querySelector("#node-table tbody");
+    const rows = [...nodes].sort((a, b) => a.node.localeCompare(b.node)).map((n) => {
+      const tr = document.createElement("tr");
+      tr.tabIndex = 0;
+      tr.dataset.node = n.node;
+      tr.setAttribute("aria-selected", String(state.node === n.node));
+      if (n.error) tr.title = n.error;
+      cell(tr, "node", n.node);
+      const status = document.createElement("td");
+      badge(status, n.reachable ? "up" : "unreachable", n.reachable ? "ok" : "bad");
+      tr.appendChild(status);
+      cell(tr, "running", n.reachable ? n.containers_running + " / " + n.total_containers : "–", "num");
+      cell(tr, "cpu", n.reachable ? percent(n.cpu_percent) : "–", "num");
+      cell(tr, "memory", n.reachable ? bytes(n.memory_usage_bytes) + " / " + bytes(n.host_memory_bytes) : "–", "num");
+      cell(tr, "memory_percent", n.reachable ? percent(n.memory_percent) : "–", "num");
+      return tr;
+    });
+    tbody.replaceChildren(...rows);
+  }
+
+  // The event stream carries the answering node's figures only; the cluster-wide aggregate (one
+  // request fanned out to every node by docker-api) gives each node's totals.
+  async function refreshNodes() {
+    if (!state.connected || !hasNodes()) return renderNodes(null);
+    try {
+      const a = await getJson("/api/stats/aggregate");
+      state.nodes = a.nodes || null;
+      renderNodes(state.nodes);
+    } catch (e) {
+      if (!isOutage(e)) report(e);
+    }
+  }
+
+  // Selecting a node row shows only its containers (the same as the node filter); again clears it.
+  function chooseNode(node) {
+    state.node = state.node === node ? "" : node;
+    const select = $("node-filter");
+    if ([...select.options].some((o) => o.value === state.node)) select.value = state.node;
+    renderNodes(state.nodes);
+    renderTable();
+  }
+
   // ---- graphs --------------------------------------------------------------------------------
 
   const charts = {};
@@ -385,6 +434,7 @@
           state.containers = list.containers || [];
           renderNodeFilter();
           renderTable();
+          if (hasNodes() && !state.nodes) refreshNodes();
         } catch (e) {
           if (!isOutage(e)) report(e);
         }
@@ -617,6 +667,7 @@
     });
     $("node-filter").addEventListener("change", (e) => {
       state.node = e.target.value;
+      renderNodes(state.nodes);
       renderTable();
     });
     document.querySelectorAll("#container-table th button").forEach((button) => {
@@ -650,6 +701,18 @@
         tr.previousElementSibling.focus();
       }
     });
+    const nodeRows = document.querySelector("#node-table tbody");
+    nodeRows.addEventListener("click", (e) => {
+      const tr = e.target.closest("tr");
+      if (tr) chooseNode(tr.dataset.node);
+    });
+    nodeRows.addEventListener("keydown", (e) => {
+      const tr = e.target.closest("tr");
+      if (tr && (e.key === "Enter" || e.key === " ")) {
+        e.preventDefault();
+        chooseNode(tr.dataset.node);
+      }
+    });
     $("detail-close").addEventListener("click", closeDetail);
     document.addEventListener("keydown", (e) => {
       if (e.key === "Escape" && state.selected) closeDetail();
@@ -669,6 +732,7 @@
     setInterval(() => {
       if (state.connected) refreshContainers();
     }, LIST_REFRESH_MS);
+    setInterval(refreshNodes, NODES_REFRESH_MS);
   }
 
   // For the browser tests and for poking around in the console.

@@ -10,7 +10,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{start_docker_api, Browser, Stack, CELL};
+use common::{start_dashboard, start_docker_api, start_docker_api_with, Browser, Stack, CELL};
 use serde_json::{json, Value};
 use testkit::docker::{require_docker, Container};
 
@@ -374,5 +374,100 @@ async fn phone_width_has_no_horizontal_scroll_and_stacks_the_graphs() {
     );
     assert_eq!(layout["stacked"], true, "{layout}");
     assert_eq!(layout["imageHidden"], true, "{layout}");
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_mode_shows_each_node_and_a_node_row_filters_the_table() {
+    require_docker();
+    let _container = Container::run(&[], "sleep 300");
+    // Two docker-api "nodes" asking each other (both read this engine), and a peer address
+    // where nothing listens: the page must list it as unreachable.
+    let (a, b, dead) = (
+        testkit::free_port(),
+        testkit::free_port(),
+        testkit::free_port(),
+    );
+    let peers = |other: u16| {
+        vec![
+            format!("--cluster.peers=127.0.0.1:{other}"),
+            format!("--cluster.peers=127.0.0.1:{dead}"),
+        ]
+    };
+    let mut flags_a = peers(b);
+    flags_a.push("--node.name=node-a".into());
+    let mut flags_b = peers(a);
+    flags_b.push("--node.name=node-b".into());
+    let _node_a = start_docker_api_with(a, &flags_a);
+    let _node_b = start_docker_api_with(b, &flags_b);
+    let dashboard = start_dashboard(&format!("http://127.0.0.1:{a}"), &[]);
+    let browser = Browser::start(1200, 900).await;
+    browser.client.goto(&dashboard.url("/")).await.unwrap();
+
+    let rows = browser
+        .wait_for(
+            "the nodes panel with node-a and node-b up and one unreachable",
+            Duration::from_secs(20),
+            "const s = document.getElementById('nodes'); if (s.hidden) return null; \
+             const rows = [...document.querySelectorAll('#node-table tbody tr')].map(tr => \
+               [tr.dataset.node, tr.querySelector('.badge').textContent]); \
+             const up = rows.filter(r => r[1] === 'up').map(r => r[0]).sort().join(','); \
+             const down = rows.filter(r => r[1] === 'unreachable').length; \
+             return up === 'node-a,node-b' && down === 1 ? rows : null;",
+            vec![],
+        )
+        .await;
+    assert_eq!(rows.as_array().unwrap().len(), 3, "{rows}");
+
+    // Selecting node-b's row (keyboard) narrows the table to node-b's containers; again clears.
+    let visible_nodes = "return [...document.querySelectorAll('#container-table tbody tr')] \
+         .map(tr => tr.querySelector('td[data-col=node]').textContent);";
+    browser
+        .js(
+            "const tr = document.querySelector('#node-table tbody tr[data-node=\"node-b\"]'); \
+             tr.focus(); tr.dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter', bubbles: true}));",
+            vec![],
+        )
+        .await;
+    let only_b = browser
+        .wait_for(
+            "only node-b's containers",
+            SECONDS_10,
+            &format!(
+                "const n = (function() {{ {visible_nodes} }})(); \
+                 return n.length > 0 && n.every(x => x === 'node-b') ? n : null;"
+            ),
+            vec![],
+        )
+        .await;
+    assert!(!only_b.as_array().unwrap().is_empty());
+    assert_eq!(
+        browser
+            .js(
+                "return document.getElementById('node-filter').value;",
+                vec![]
+            )
+            .await,
+        json!("node-b"),
+        "the node filter follows the selected node"
+    );
+    browser
+        .js(
+            "const tr = document.querySelector('#node-table tbody tr[data-node=\"node-b\"]'); \
+             tr.dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter', bubbles: true}));",
+            vec![],
+        )
+        .await;
+    browser
+        .wait_for(
+            "both nodes' containers again",
+            SECONDS_10,
+            &format!(
+                "const n = (function() {{ {visible_nodes} }})(); \
+                 return n.includes('node-a') && n.includes('node-b') ? true : null;"
+            ),
+            vec![],
+        )
+        .await;
     browser.close().await;
 }

@@ -17,15 +17,18 @@ pub fn docker_api_binary() -> PathBuf {
 /// The real docker-api on `port`, sampling every second (its default is 2 s), so the page
 /// shows a change within a couple of seconds.
 pub fn start_docker_api(port: u16) -> ServiceProcess {
-    let process = ServiceProcess::start(
-        docker_api_binary(),
-        &[
-            format!("--web.listen-address=127.0.0.1:{port}"),
-            "--stats.interval=1s".into(),
-            "--log.level=warn".into(),
-        ],
-        port,
-    );
+    start_docker_api_with(port, &[])
+}
+
+/// The same, with more flags (e.g. cluster mode's `--node.name` and `--cluster.peers`).
+pub fn start_docker_api_with(port: u16, extra: &[String]) -> ServiceProcess {
+    let mut args = vec![
+        format!("--web.listen-address=127.0.0.1:{port}"),
+        "--stats.interval=1s".into(),
+        "--log.level=warn".into(),
+    ];
+    args.extend(extra.iter().cloned());
+    let process = ServiceProcess::start(docker_api_binary(), &args, port);
     // It answers 503 until it has connected to the daemon and listed the containers.
     let url = process.url("/api/containers");
     let start = Instant::now();
