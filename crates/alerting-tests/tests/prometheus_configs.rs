@@ -5,25 +5,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
 use std::path::PathBuf;
-use std::process::Command;
 
 use alerting_tests::paths;
 
-fn promtool(args: &[&str], files: &[PathBuf]) -> (bool, String) {
-    let promtool = testkit::require_command("promtool", "prometheus");
-    let out = Command::new(promtool)
-        .args(args)
-        .args(files)
-        .current_dir(paths::workspace_root())
-        .output()
-        .expect("run promtool");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
+use testkit::promtool;
 
 fn assert_clean(args: &[&str], files: &[PathBuf]) {
     let (ok, output) = promtool(args, files);

@@ -4,10 +4,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::Command;
 
 use alerting_tests::paths;
 use alerting_tests::rules::{alert_rules, unit_test_coverage, AlertRule};
+use testkit::promtool;
 
 fn all_rules() -> Vec<AlertRule> {
     let files = paths::yaml_files(&paths::alert_rules_dir());
@@ -17,22 +17,6 @@ fn all_rules() -> Vec<AlertRule> {
         paths::alert_rules_dir().display()
     );
     files.iter().flat_map(|f| alert_rules(f).unwrap()).collect()
-}
-
-fn promtool(args: &[&str], files: &[std::path::PathBuf]) -> (bool, String) {
-    let promtool = testkit::require_command("promtool", "prometheus");
-    let out = Command::new(promtool)
-        .args(args)
-        .args(files)
-        .current_dir(paths::workspace_root())
-        .output()
-        .expect("run promtool");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
 }
 
 #[test]

@@ -16,6 +16,24 @@ pub use exposition::{parse as parse_exposition, Family, Sample};
 pub use http::{get, Response};
 pub use process::{free_port, require_command, ServiceProcess};
 
+/// Runs `promtool <args> <files>` from the repository root; returns whether it succeeded and
+/// what it printed (stdout, then stderr).
+pub fn promtool(args: &[&str], files: &[std::path::PathBuf]) -> (bool, String) {
+    let promtool = require_command("promtool", "prometheus");
+    let out = std::process::Command::new(promtool)
+        .args(args)
+        .args(files)
+        .current_dir(workspace::workspace_root())
+        .output()
+        .expect("run promtool");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
 /// Runs `promtool check metrics` on `text`; returns its complaints (empty when clean).
 pub fn promtool_check_metrics(text: &str) -> String {
     use std::io::Write;
