@@ -5,7 +5,6 @@
 //!
 //! The tests themselves are in `tests/`; nothing here is used outside tests.
 
-pub mod backends;
 pub mod dashboards;
 pub mod http;
 pub mod paths;

@@ -12,13 +12,14 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use alerting_tests::backends::{start_redis, PgCluster};
 use alerting_tests::dashboards::{load, panel_queries, variable_selectors};
 use alerting_tests::http::prometheus_query;
 use alerting_tests::paths;
 use alerting_tests::pipeline::AlertPipeline;
 use alerting_tests::processes::start_prometheus;
 use testkit::docker::Container;
+use testkit::postgres::PgCluster;
+use testkit::redis::start_redis;
 use testkit::{free_port, ServiceProcess};
 
 /// A Prometheus scraping `target` every second as job `job`.
@@ -78,7 +79,7 @@ fn pg_exporter(cluster: &PgCluster) -> ServiceProcess {
     ServiceProcess::start_with_env(
         paths::workspace_binary("pg-exporter", "pg-exporter").unwrap(),
         &[format!("--web.listen-address=127.0.0.1:{port}")],
-        &[("DATA_SOURCE_NAME", &cluster.uri())],
+        &[("DATA_SOURCE_NAME", &cluster.uri("postgres"))],
         port,
     )
 }

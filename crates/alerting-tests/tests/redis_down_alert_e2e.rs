@@ -13,11 +13,11 @@
 
 use std::time::{Duration, Instant};
 
-use alerting_tests::backends::start_redis;
 use alerting_tests::http::prometheus_query;
 use alerting_tests::paths;
 use alerting_tests::pipeline::{matching_alerts, AlertPipeline};
 use alerting_tests::rules::alert_rules;
+use testkit::redis::start_redis;
 use testkit::{free_port, ServiceProcess};
 
 fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {

@@ -146,7 +146,8 @@ fn contenders(options: &Options) -> Result<(Contender, Contender, Backends)> {
         }
         "redis" => {
             let (a, b) = (free_port(), free_port());
-            let backend = private_redis();
+            let dir = tempfile::tempdir().context("a working directory for redis-server")?;
+            let backend = testkit::redis::start_redis(free_port(), dir.path(), &[]);
             let redis = format!("redis://127.0.0.1:{}", backend.port);
             Ok((
                 Contender {
@@ -174,31 +175,12 @@ fn contenders(options: &Options) -> Result<(Contender, Contender, Backends)> {
                     path: "/metrics".into(),
                     port: b,
                 },
-                vec![Box::new(backend)],
+                vec![Box::new(backend), Box::new(dir)],
             ))
         }
         "pg" => pg::contenders(options.databases, options.tables),
         other => bail!("unknown target {other:?}; known: host, redis, pg"),
     }
-}
-
-/// A private `redis-server` for the run, stopped when the guard drops.
-fn private_redis() -> ServiceProcess {
-    let port = free_port();
-    let args: Vec<String> = [
-        "--port",
-        &port.to_string(),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-    ]
-    .iter()
-    .map(ToString::to_string)
-    .collect();
-    ServiceProcess::start(require_command("redis-server", "redis-server"), &args, port)
 }
 
 fn run(options: &Options, ours: Contender, upstream: Contender) -> Result<String> {

@@ -10,6 +10,7 @@ pub mod exposition;
 pub mod http;
 pub mod postgres;
 pub mod process;
+pub mod redis;
 pub mod workspace;
 
 pub use exposition::{parse as parse_exposition, Family, Sample};
