@@ -3,6 +3,8 @@
 //! A peer is always asked with `scope=local`, so it never fans out again; this node's own
 //! address among the peers is skipped (it answers locally, without HTTP). Requests that arrive
 //! while the same peers are being asked the same thing share that round instead of piling up.
+//! The fan-out itself, [`gather`], is here too: the handlers pass their local answer and get
+//! every node's.
 
 use std::collections::HashMap;
 use std::error::Error as _;
@@ -14,7 +16,8 @@ use actix_web::web::Bytes;
 use serde::de::DeserializeOwned;
 
 use crate::config::ClusterConfig;
-use crate::model::ErrorBody;
+use crate::merge::NodeAnswer;
+use crate::model::{self, ErrorBody};
 
 /// How long a resolution of the peers is reused: new tasks are found within this.
 const RESOLVE_TTL: Duration = Duration::from_secs(5);
@@ -297,6 +300,74 @@ impl Cluster {
         names.retain(|_, seen| seen.at.elapsed() < FORGET_AFTER);
         names.keys().cloned().collect()
     }
+}
+
+/// What a node's answer says about it.
+pub trait NodeBody: DeserializeOwned {
+    fn node(&self) -> &str;
+}
+
+impl NodeBody for model::ContainerList {
+    fn node(&self) -> &str {
+        &self.node
+    }
+}
+
+impl NodeBody for model::Aggregate {
+    fn node(&self) -> &str {
+        &self.node
+    }
+}
+
+/// This node's answer (under `own`) and every peer's to `path` (which asks for
+/// `scope=local`), narrowed to `wanted` when given. Answers within the peer timeout whatever
+/// the peers do.
+pub async fn gather<T: NodeBody>(
+    cluster: Option<&Cluster>,
+    own: String,
+    local: Result<T, String>,
+    path: &str,
+    wanted: Option<&str>,
+) -> Vec<NodeAnswer<T>> {
+    let mut answers = vec![NodeAnswer {
+        node: own.clone(),
+        address: "local".into(),
+        body: local,
+    }];
+    let Some(cluster) = cluster else {
+        return answers;
+    };
+    if wanted != Some(own.as_str()) {
+        let peers = cluster.peers().await;
+        // A node that answered before is asked alone; otherwise every peer is.
+        let known = wanted
+            .and_then(|w| cluster.address_of(w))
+            .and_then(|a| peers.iter().find(|p| p.address == a).cloned());
+        let asked = match known {
+            Some(p) => vec![p],
+            None => peers.to_vec(),
+        };
+        for (peer, body) in cluster.ask::<T>(&asked, path).await {
+            let node = match &body {
+                Ok(b) => {
+                    cluster.remember(&peer.address, b.node());
+                    b.node().to_string()
+                }
+                Err(_) => cluster
+                    .known_name(&peer.address)
+                    .unwrap_or_else(|| peer.address.clone()),
+            };
+            answers.push(NodeAnswer {
+                node,
+                address: peer.address,
+                body,
+            });
+        }
+    }
+    if let Some(w) = wanted {
+        answers.retain(|a| a.node == w || a.address == w);
+    }
+    answers
 }
 
 /// The error's causes on one line ("client error (Connect): tcp connect error: Connection
