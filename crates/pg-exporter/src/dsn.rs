@@ -31,7 +31,7 @@ pub enum DsnError {
 const DEFAULT_PORT: u16 = 5432;
 
 impl Dsn {
-    /// Parses any of the three accepted forms.
+    /// Parses any of the three accepted forms (URI, `key=value`, bare `host:port/db`).
     pub fn parse(text: &str) -> Result<Self, DsnError> {
         let text = text.trim();
         if text.is_empty() {
@@ -193,7 +193,8 @@ fn looks_like_key_value(text: &str) -> bool {
     }
 }
 
-fn parse_uri(rest: &str) -> Result<Dsn, DsnError> {
+/// Parses a URI after its `postgresql://` scheme, or the bare `host:port/db?params` form.
+pub fn parse_uri(rest: &str) -> Result<Dsn, DsnError> {
     let mut dsn = Dsn {
         port: DEFAULT_PORT,
         ..Dsn::default()
@@ -250,7 +251,8 @@ fn parse_uri(rest: &str) -> Result<Dsn, DsnError> {
     Ok(dsn)
 }
 
-fn parse_key_value(text: &str) -> Result<Dsn, DsnError> {
+/// Parses libpq's `key=value key2='quoted value'` form.
+pub fn parse_key_value(text: &str) -> Result<Dsn, DsnError> {
     let mut dsn = Dsn {
         port: DEFAULT_PORT,
         ..Dsn::default()

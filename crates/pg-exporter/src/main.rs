@@ -4,17 +4,8 @@ use std::sync::Arc;
 
 use metrics_core::Server;
 
-mod collectors;
-mod config;
-mod custom;
-mod dsn;
-mod exporter;
-mod target;
-mod tls;
-mod version;
-
-use config::{Config, SERVICE};
-use exporter::PgExporter;
+use pg_exporter::config::{self, Config, SERVICE};
+use pg_exporter::exporter::PgExporter;
 
 // The HTTP worker runs its own runtime; the main one drives the PostgreSQL connections and
 // waits for signals, which one thread does (a multi-thread runtime here cost a thread and an
