@@ -41,3 +41,37 @@ pub fn workspace_binary(package: &str, binary: &str) -> Result<PathBuf, String> 
         ))
     }
 }
+
+/// A binary of this workspace built with Cargo profile `profile` (e.g. `image`, which ships),
+/// in the target directory of the running test. Cargo is always asked to build it, so it is
+/// never older than the sources (a no-op when it is up to date).
+pub fn profile_binary(package: &str, binary: &str, profile: &str) -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+    // target/<profile>/deps/<test>-<hash> -> target
+    let target_dir = exe
+        .ancestors()
+        .nth(3)
+        .ok_or("the test executable is not in target/<profile>/deps")?;
+    let dir = match profile {
+        "dev" | "test" => "debug",
+        "bench" => "release",
+        other => other,
+    };
+    let path = target_dir.join(dir).join(binary);
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .args(["build", "--profile", profile, "-p", package, "--bin", binary])
+        .arg("--target-dir")
+        .arg(target_dir)
+        .current_dir(workspace_root())
+        .status()
+        .map_err(|e| format!("run cargo build --profile {profile} -p {package}: {e}"))?;
+    if status.success() && path.is_file() {
+        Ok(path)
+    } else {
+        Err(format!(
+            "`cargo build --profile {profile} -p {package}` failed ({status}); expected {}",
+            path.display()
+        ))
+    }
+}
