@@ -1,5 +1,6 @@
-//! Records the toolchain and git revision for `node_exporter_build_info`, whose labels name Go's
-//! toolchain (`goversion`, `goarch`, `goos`); we fill them honestly with Rust's.
+//! Records the toolchain, git revision and cargo features for `node_exporter_build_info`, whose
+//! labels name Go's toolchain (`goversion`, `goarch`, `goos`, `tags` for Go build tags); we fill
+//! them honestly with Rust's.
 
 use std::process::Command;
 
@@ -13,9 +14,25 @@ fn main() {
     let branch =
         run("git", &["rev-parse", "--abbrev-ref", "HEAD"]).unwrap_or_else(|| "unknown".into());
     println!("cargo:rustc-env=HOST_EXPORTER_RUSTC_VERSION={rustc_version}");
+    println!("cargo:rustc-env=HOST_EXPORTER_FEATURES={}", features());
     println!("cargo:rustc-env=HOST_EXPORTER_GIT_REVISION={revision}");
     println!("cargo:rustc-env=HOST_EXPORTER_GIT_BRANCH={branch}");
     println!("cargo:rerun-if-changed=build.rs");
+}
+
+/// The enabled cargo features, Rust's counterpart of Go build tags (`netgo,osusergo`), or
+/// `none`: an empty label value would drop the label.
+fn features() -> String {
+    let mut names: Vec<String> = std::env::vars()
+        .filter_map(|(k, _)| k.strip_prefix("CARGO_FEATURE_").map(str::to_string))
+        .map(|f| f.to_lowercase().replace('_', "-"))
+        .collect();
+    names.sort();
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names.join(",")
+    }
 }
 
 fn run(program: &str, args: &[&str]) -> Option<String> {

@@ -1,4 +1,5 @@
-//! host-exporter's settings: node_exporter's flags, with node_exporter's (upstream) defaults.
+//! host-exporter's settings: node_exporter's flags, with node_exporter 1.9's (upstream, not
+//! Debian's) defaults.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -102,7 +103,14 @@ impl Default for CollectorSettings {
     }
 }
 
-pub const DEFAULT_DISKSTATS_EXCLUDE: &str = r"^(ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$";
+/// node_exporter 1.9's default (1.8 added `z?` so compressed-RAM swap devices stay out too).
+pub const DEFAULT_DISKSTATS_EXCLUDE: &str = r"^(z?ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$";
+
+/// node_exporter 1.9's default: pseudo and container-runtime mounts, and systemd's per-service
+/// credential mounts. Debian's package patches this to `^/(dev|proc|run|sys|mnt|media|...)`,
+/// which also hides every `/run` tmpfs, `/mnt` and `/media`; we follow upstream.
+pub const DEFAULT_MOUNT_POINTS_EXCLUDE: &str =
+    "^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -114,8 +122,7 @@ pub struct FilesystemSettings {
 impl Default for FilesystemSettings {
     fn default() -> Self {
         Self {
-            mount_points_exclude: "^/(dev|proc|run|sys|mnt|media|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)"
-                .into(),
+            mount_points_exclude: DEFAULT_MOUNT_POINTS_EXCLUDE.into(),
             fs_types_exclude: "^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|sysfs|tracefs)$"
                 .into(),
         }
@@ -182,7 +189,7 @@ pub struct TextfileSettings {
     pub directory: String,
 }
 
-pub const DEFAULT_NETSTAT_FIELDS: &str = "^(.*_(InErrors|InErrs)|Ip_Forwarding|Ip(6|Ext)_(InOctets|OutOctets)|Icmp6?_(InMsgs|OutMsgs)|TcpExt_(Listen.*|Syncookies.*|TCPSynRetrans|TCPTimeouts)|Tcp_(ActiveOpens|InSegs|OutSegs|OutRsts|PassiveOpens|RetransSegs|CurrEstab)|Udp6?_(InDatagrams|OutDatagrams|NoPorts|RcvbufErrors|SndbufErrors))$";
+pub const DEFAULT_NETSTAT_FIELDS: &str = "^(.*_(InErrors|InErrs)|Ip_Forwarding|Ip(6|Ext)_(InOctets|OutOctets)|Icmp6?_(InMsgs|OutMsgs)|TcpExt_(Listen.*|Syncookies.*|TCPSynRetrans|TCPTimeouts|TCPOFOQueue|TCPRcvQDrop)|Tcp_(ActiveOpens|InSegs|OutSegs|OutRsts|PassiveOpens|RetransSegs|CurrEstab)|Udp6?_(InDatagrams|OutDatagrams|NoPorts|RcvbufErrors|SndbufErrors))$";
 pub const DEFAULT_VMSTAT_FIELDS: &str = "^(oom_kill|pgpg|pswp|pg.*fault).*";
 
 /// node_exporter's own flags, beside the common ones metrics-core adds.

@@ -58,9 +58,25 @@ impl HostExporter {
 }
 
 impl Collectors {
-    /// The collectors a scrape asks for: all enabled ones, or those named by `collect[]`.
+    /// The collectors a scrape asks for: all enabled ones, those named by `collect[]`, or all
+    /// enabled ones but those named by `exclude[]` (node_exporter 1.9; unknown names there are
+    /// ignored, and the two together are refused).
     fn selected(&self, scrape: &Scrape) -> Result<Vec<&'static Collector>, ScrapeError> {
         let wanted: Vec<&str> = scrape.params("collect[]").collect();
+        let excluded: Vec<&str> = scrape.params("exclude[]").collect();
+        if !wanted.is_empty() && !excluded.is_empty() {
+            return Err(ScrapeError::BadRequest(
+                "Combined collect and exclude queries are not allowed.".into(),
+            ));
+        }
+        if !excluded.is_empty() {
+            return Ok(self
+                .enabled
+                .iter()
+                .copied()
+                .filter(|c| !excluded.contains(&c.name))
+                .collect());
+        }
         if wanted.is_empty() {
             return Ok(self.enabled.clone());
         }
@@ -100,6 +116,7 @@ impl Collectors {
             set.record_collector(NAMESPACE, c.name, elapsed, ok);
         }
         crate::build_info(&mut set);
+        crate::process::collect(&mut set);
         set
     }
 
@@ -131,6 +148,12 @@ impl Collectors {
 }
 
 impl Exporter for HostExporter {
+    /// `collect[]` and `exclude[]` choose the collectors: scrapes that differ in them must not
+    /// share a collection.
+    fn shared_params(&self) -> &'static [&'static str] {
+        &["collect[]", "exclude[]"]
+    }
+
     async fn collect(&self, scrape: &Scrape) -> Result<MetricSet, ScrapeError> {
         let selected = self.inner.selected(scrape)?;
         // File reads block (and statvfs on a dead NFS server can block for good; that collector

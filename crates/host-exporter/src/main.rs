@@ -8,6 +8,7 @@ use metrics_core::{MetricSet, Server, Service};
 mod collector;
 mod config;
 mod exporter;
+mod process;
 
 use config::Config;
 use exporter::HostExporter;
@@ -20,7 +21,7 @@ const SERVICE: Service = Service {
 };
 
 /// `node_exporter_build_info`, with node_exporter's label names; `goversion` carries the rustc
-/// version this binary was built with.
+/// version this binary was built with and `tags` its cargo features.
 pub(crate) fn build_info(set: &mut MetricSet) {
     metrics_core::process::build_info(
         set,
@@ -32,6 +33,7 @@ pub(crate) fn build_info(set: &mut MetricSet) {
             ("goos", std::env::consts::OS),
             ("goversion", env!("HOST_EXPORTER_RUSTC_VERSION")),
             ("revision", env!("HOST_EXPORTER_GIT_REVISION")),
+            ("tags", env!("HOST_EXPORTER_FEATURES")),
             ("version", env!("CARGO_PKG_VERSION")),
         ],
     );

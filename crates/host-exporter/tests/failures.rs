@@ -1,5 +1,5 @@
 //! Bad input and broken hosts: a collector whose files are missing fails alone, and the
-//! `collect[]` parameter selects collectors or is refused with a 400.
+//! `collect[]` / `exclude[]` parameters select collectors or are refused with a 400.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: failing loudly is the point
 
 use std::path::{Path, PathBuf};
@@ -181,5 +181,70 @@ fn conflicting_or_broken_filters_exit_with_code_2() {
             String::from_utf8_lossy(&out.stderr)
         );
         assert!(!out.stderr.is_empty(), "{args:?} must say what is wrong");
+    }
+}
+
+fn collectors_that_ran(body: &str) -> Vec<String> {
+    let families = parse_exposition(body).expect("valid exposition");
+    families["node_scrape_collector_success"]
+        .samples
+        .iter()
+        .filter_map(|s| s.labels.get("collector").cloned())
+        .collect()
+}
+
+#[test]
+fn exclude_param_runs_every_enabled_collector_but_the_named_ones() {
+    let exporter = start(&[]);
+    let all = collectors_that_ran(&testkit::get(&exporter.url("/metrics")).body);
+    let response = testkit::get(
+        &exporter
+            .url("/metrics?exclude%5B%5D=cpu&exclude%5B%5D=loadavg&exclude%5B%5D=nosuchcollector"),
+    );
+    assert_eq!(response.status, 200, "{}", response.body);
+    let ran = collectors_that_ran(&response.body);
+    let expected: Vec<String> = all
+        .iter()
+        .filter(|c| *c != "cpu" && *c != "loadavg")
+        .cloned()
+        .collect();
+    assert_eq!(ran, expected);
+    assert!(!response.body.contains("node_load1 "));
+    assert!(response.body.contains("node_memory_MemTotal_bytes "));
+}
+
+#[test]
+fn collect_and_exclude_together_are_400() {
+    let exporter = start(&[]);
+    let response = testkit::get(&exporter.url("/metrics?collect%5B%5D=cpu&exclude%5B%5D=meminfo"));
+    assert_eq!(response.status, 400, "{}", response.body);
+    assert!(response.body.contains("exclude"), "{}", response.body);
+}
+
+/// Concurrent scrapes share one collection only when they ask for the same collectors: each
+/// answer must carry exactly what its own `collect[]` asked for.
+#[test]
+fn concurrent_scrapes_with_different_collectors_get_their_own() {
+    let exporter = start(&[]);
+    let url = |collector: &str| exporter.url(&format!("/metrics?collect%5B%5D={collector}"));
+    let (cpu_url, meminfo_url) = (url("cpu"), url("meminfo"));
+    for _ in 0..5 {
+        let answers: Vec<(&str, testkit::Response)> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|i| {
+                    let (name, url) = if i % 2 == 0 {
+                        ("cpu", &cpu_url)
+                    } else {
+                        ("meminfo", &meminfo_url)
+                    };
+                    s.spawn(move || (name, testkit::get(url)))
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for (name, response) in answers {
+            assert_eq!(response.status, 200, "{}", response.body);
+            assert_eq!(collectors_that_ran(&response.body), vec![name.to_string()]);
+        }
     }
 }

@@ -1,4 +1,5 @@
-//! `node_cpu_seconds_total{cpu,mode}` and `node_cpu_guest_seconds_total{cpu,mode}` from `/proc/stat`.
+//! `node_cpu_seconds_total{cpu,mode}` and `node_cpu_guest_seconds_total{cpu,mode}` from
+//! `/proc/stat`; throttle counts and `node_cpu_online{cpu}` from `/sys/devices/system/cpu`.
 
 use metrics_core::MetricSet;
 
@@ -41,7 +42,43 @@ pub fn collect(ctx: &Host, out: &mut MetricSet) -> Result<(), CollectorError> {
         }
     }
     thermal_throttles(ctx, out);
+    online(ctx, out);
     Ok(())
+}
+
+/// The `cpuN` directories under `devices/system/cpu`, by number.
+fn cpu_dirs(ctx: &Host) -> Vec<(u32, std::path::PathBuf)> {
+    let Ok(entries) = list_dir(&ctx.sys("devices/system/cpu")) else {
+        return Vec::new();
+    };
+    let mut cpus: Vec<(u32, std::path::PathBuf)> = entries
+        .into_iter()
+        .filter_map(|(name, dir)| Some((name.strip_prefix("cpu")?.parse().ok()?, dir)))
+        .collect();
+    cpus.sort();
+    cpus
+}
+
+/// `node_cpu_online{cpu}`: 1 for each CPU that is online, 0 for one taken offline. Only on
+/// hosts where CPU 0 itself can go offline (its `online` file exists), as node_exporter does:
+/// elsewhere the boot CPU has no `online` file and the others are all online.
+fn online(ctx: &Host, out: &mut MetricSet) {
+    let cpus = cpu_dirs(ctx);
+    let Some((_, cpu0)) = cpus.iter().find(|(n, _)| *n == 0) else {
+        return;
+    };
+    if !cpu0.join("online").exists() {
+        return;
+    }
+    for (n, dir) in &cpus {
+        let is_online = read_attr(&dir.join("online")).as_deref() == Some("1");
+        out.gauge(
+            "node_cpu_online",
+            "CPUs that are online and being scheduled.",
+            &[("cpu", &n.to_string())],
+            if is_online { 1.0 } else { 0.0 },
+        );
+    }
 }
 
 /// `node_cpu_core_throttles_total{core,package}` and `node_cpu_package_throttles_total{package}`
@@ -101,6 +138,44 @@ mod tests {
     use super::*;
     use crate::collector::Context;
     use crate::config::Config;
+
+    fn online_from(files: &[(&str, Option<&str>)]) -> MetricSet {
+        let sys = tempfile::tempdir().unwrap();
+        for (cpu, online) in files {
+            let dir = sys.path().join("devices/system/cpu").join(cpu);
+            std::fs::create_dir_all(&dir).unwrap();
+            if let Some(value) = online {
+                std::fs::write(dir.join("online"), format!("{value}\n")).unwrap();
+            }
+        }
+        std::fs::create_dir_all(sys.path().join("devices/system/cpu/cpufreq")).unwrap();
+        let mut config = Config::default();
+        config.path.sysfs = sys.path().to_path_buf();
+        let context = Context::new(&config).unwrap();
+        let mut set = MetricSet::new();
+        online(&Host::new(&context), &mut set);
+        set
+    }
+
+    #[test]
+    fn online_status_when_cpu0_can_go_offline() {
+        let set = online_from(&[
+            ("cpu0", Some("1")),
+            ("cpu1", Some("0")),
+            ("cpu10", Some("1")),
+        ]);
+        assert_eq!(set.sample_count("node_cpu_online"), 3);
+        assert_eq!(set.value("node_cpu_online", &[("cpu", "0")]), Some(1.0));
+        assert_eq!(set.value("node_cpu_online", &[("cpu", "1")]), Some(0.0));
+        assert_eq!(set.value("node_cpu_online", &[("cpu", "10")]), Some(1.0));
+    }
+
+    #[test]
+    fn no_online_status_when_the_boot_cpu_cannot_go_offline() {
+        // The usual x86 layout: cpu0 has no `online`, the others do.
+        let set = online_from(&[("cpu0", None), ("cpu1", Some("1"))]);
+        assert!(!set.contains("node_cpu_online"));
+    }
 
     #[test]
     fn throttles_are_counted_once_per_core_and_package() {

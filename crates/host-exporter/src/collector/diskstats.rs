@@ -17,6 +17,16 @@ pub fn parse(text: &str) -> Result<Vec<procfs::DiskStat>, String> {
         .map_err(|e| e.to_string())
 }
 
+/// `/sys/block/<dev>/queue/rotational` as `"1"` (spinning) or `"0"`; devices without a queue
+/// (partitions, some virtual ones) report `"0"`, as node_exporter does.
+fn rotational(ctx: &Host, device: &str) -> &'static str {
+    let path = ctx.sys("block").join(device).join("queue/rotational");
+    match super::read_attr(&path).as_deref() {
+        Some("1") => "1",
+        _ => "0",
+    }
+}
+
 /// The `E:KEY=VALUE` properties of a udev database file.
 pub fn parse_udev(text: &str) -> HashMap<&str, &str> {
     text.lines()
@@ -40,6 +50,13 @@ pub fn collect(ctx: &Host, out: &mut MetricSet) -> Result<(), CollectorError> {
         let udev_text = read(&ctx.udev_data.join(format!("b{major}:{minor}"))).unwrap_or_default();
         let udev = parse_udev(&udev_text);
         let prop = |k: &str| udev.get(k).copied().unwrap_or("");
+        // The serial printed on the disk's label when udev knows it, else the short one.
+        let serial = udev
+            .get("SCSI_IDENT_SERIAL")
+            .filter(|s| !s.is_empty())
+            .copied()
+            .unwrap_or(prop("ID_SERIAL_SHORT"));
+        let rotational = rotational(ctx, &d.name);
         out.gauge(
             "node_disk_info",
             "Info of /sys/block/<block_device>.",
@@ -50,7 +67,8 @@ pub fn collect(ctx: &Host, out: &mut MetricSet) -> Result<(), CollectorError> {
                 ("model", prop("ID_MODEL")),
                 ("path", prop("ID_PATH")),
                 ("revision", prop("ID_REVISION")),
-                ("serial", prop("ID_SERIAL_SHORT")),
+                ("rotational", rotational),
+                ("serial", serial),
                 ("wwn", prop("ID_WWN")),
             ],
             1.0,

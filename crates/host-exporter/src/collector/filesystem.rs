@@ -1,4 +1,4 @@
-//! `node_filesystem_*` for each mount in `/proc/1/mounts` (procfs-core's parser), sized with
+//! `node_filesystem_*` for each mount in `/proc/1/mountinfo` (procfs-core's parser), sized with
 //! `statvfs` on the mount point under `--path.rootfs`.
 
 use std::collections::HashSet;
@@ -16,6 +16,9 @@ use super::{read, CollectorError, Host};
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Mount {
     pub device: String,
+    /// The filesystem's device number (`st_dev`), e.g. `254` and `0` for `/dev/vda`.
+    pub major: String,
+    pub minor: String,
     pub mountpoint: String,
     pub fstype: String,
     pub readonly: bool,
@@ -103,8 +106,36 @@ impl Statfs {
     }
 }
 
-pub fn parse(text: &str) -> Result<Vec<procfs::MountEntry>, String> {
-    Vec::<procfs::MountEntry>::from_read(text.as_bytes()).map_err(|e| e.to_string())
+pub fn parse(text: &str) -> Result<Vec<procfs::process::MountInfo>, String> {
+    procfs::process::MountInfos::from_read(text.as_bytes())
+        .map(|m| m.0)
+        .map_err(|e| e.to_string())
+}
+
+/// A mount point as the kernel escapes it in mount tables (space, tab, newline and backslash
+/// as `\ooo` octal), decoded: the real path, for the label and for `statvfs`.
+pub fn unescape(field: &str) -> String {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let code = bytes
+            .get(i + 1..i + 4)
+            .filter(|_| bytes[i] == b'\\')
+            .and_then(|d| std::str::from_utf8(d).ok())
+            .and_then(|d| u8::from_str_radix(d, 8).ok());
+        match code {
+            Some(c) => {
+                out.push(c);
+                i += 4;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The mount point as the host sees it: `--path.rootfs` removed from the front.
@@ -121,21 +152,26 @@ pub fn strip_rootfs(rootfs: &Path, mountpoint: &str) -> String {
 }
 
 /// The mounts to report: filtered, deduplicated, in file order.
-pub fn select(ctx: &Host, entries: Vec<procfs::MountEntry>) -> Vec<Mount> {
+pub fn select(ctx: &Host, entries: Vec<procfs::process::MountInfo>) -> Vec<Mount> {
     let mut seen = HashSet::new();
     let mut out = Vec::new();
     for e in entries {
-        let mountpoint = strip_rootfs(&ctx.rootfs, &e.fs_file);
+        let mountpoint = strip_rootfs(&ctx.rootfs, &unescape(&e.mount_point.to_string_lossy()));
         if ctx.mount_points_exclude.is_match(&mountpoint)
-            || ctx.fs_types_exclude.is_match(&e.fs_vfstype)
+            || ctx.fs_types_exclude.is_match(&e.fs_type)
         {
             continue;
         }
+        let (major, minor) = e.majmin.split_once(':').unwrap_or((&e.majmin, ""));
         let mount = Mount {
-            readonly: e.fs_mntops.contains_key("ro"),
-            device: e.fs_spec,
+            // The per-mount flag: a read-only bind of a writable filesystem is read-only.
+            readonly: e.mount_options.contains_key("ro"),
+            // procfs reads a "none" source as absent; the tables say "none".
+            device: e.mount_source.unwrap_or_else(|| "none".into()),
+            major: major.to_string(),
+            minor: minor.to_string(),
             mountpoint,
-            fstype: e.fs_vfstype,
+            fstype: e.fs_type,
         };
         if seen.insert((
             mount.device.clone(),
@@ -157,11 +193,12 @@ pub struct MountCache {
 }
 
 fn mounts(ctx: &Host) -> Result<Vec<Mount>, CollectorError> {
-    let primary = ctx.proc("1/mounts");
+    // init's mount namespace is the host's; /proc/1 is hidden under hidepid, then our own.
+    let primary = ctx.proc("1/mountinfo");
     let (path, text) = match read(&primary) {
         Ok(t) => (primary, t),
         Err(_) => {
-            let fallback = ctx.proc("self/mounts");
+            let fallback = ctx.proc("self/mountinfo");
             let t = read(&fallback)?;
             (fallback, t)
         }
@@ -178,64 +215,102 @@ fn mounts(ctx: &Host) -> Result<Vec<Mount>, CollectorError> {
     Ok(cache.mounts.clone())
 }
 
+/// The `device_error` label: empty when `statvfs` answered, else why not, worded as
+/// node_exporter words it (`mountpoint timeout`, `permission denied`).
+pub fn device_error_label(error: &std::io::Error) -> String {
+    if error.kind() == std::io::ErrorKind::TimedOut {
+        return "mountpoint timeout".into();
+    }
+    let text = error.to_string();
+    let text = match text.find(" (os error") {
+        Some(at) => &text[..at],
+        None => text.as_str(),
+    };
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
 pub fn collect(ctx: &Host, out: &mut MetricSet) -> Result<(), CollectorError> {
     for m in mounts(ctx)? {
-        let labels = [
-            ("device", m.device.as_str()),
-            ("fstype", m.fstype.as_str()),
-            ("mountpoint", m.mountpoint.as_str()),
-        ];
         let stat = ctx.statfs.statvfs(ctx.root(&m.mountpoint));
-        out.gauge(
-            "node_filesystem_device_error",
-            "Whether an error occurred while getting statistics for the given device.",
-            &labels,
-            if stat.is_ok() { 0.0 } else { 1.0 },
-        );
-        out.gauge(
-            "node_filesystem_readonly",
-            "Filesystem read-only status.",
-            &labels,
-            if m.readonly { 1.0 } else { 0.0 },
-        );
-        let Ok(s) = stat else {
-            tracing::debug!(mountpoint = %m.mountpoint, "statvfs failed");
-            continue;
-        };
-        // statfs' block size, as node_exporter multiplies by (f_bsize of statfs).
-        let bsize = s.f_bsize as f64;
-        out.gauge(
-            "node_filesystem_size_bytes",
-            "Filesystem size in bytes.",
-            &labels,
-            s.f_blocks as f64 * bsize,
-        );
-        out.gauge(
-            "node_filesystem_free_bytes",
-            "Filesystem free space in bytes.",
-            &labels,
-            s.f_bfree as f64 * bsize,
-        );
-        out.gauge(
-            "node_filesystem_avail_bytes",
-            "Filesystem space available to non-root users in bytes.",
-            &labels,
-            s.f_bavail as f64 * bsize,
-        );
-        out.gauge(
-            "node_filesystem_files",
-            "Filesystem total file nodes.",
-            &labels,
-            s.f_files as f64,
-        );
-        out.gauge(
-            "node_filesystem_files_free",
-            "Filesystem total free file nodes.",
-            &labels,
-            s.f_ffree as f64,
-        );
+        emit(out, &m, stat);
     }
     Ok(())
+}
+
+fn emit(out: &mut MetricSet, m: &Mount, stat: std::io::Result<rustix::fs::StatVfs>) {
+    let error = match &stat {
+        Ok(_) => String::new(),
+        Err(e) => device_error_label(e),
+    };
+    let labels = [
+        ("device", m.device.as_str()),
+        ("device_error", error.as_str()),
+        ("fstype", m.fstype.as_str()),
+        ("mountpoint", m.mountpoint.as_str()),
+    ];
+    out.gauge(
+        "node_filesystem_device_error",
+        "Whether an error occurred while getting statistics for the given device.",
+        &labels,
+        if stat.is_ok() { 0.0 } else { 1.0 },
+    );
+    out.gauge(
+        "node_filesystem_readonly",
+        "Filesystem read-only status.",
+        &labels,
+        if m.readonly { 1.0 } else { 0.0 },
+    );
+    let Ok(s) = stat else {
+        tracing::debug!(mountpoint = %m.mountpoint, error = %error, "statvfs failed");
+        return;
+    };
+    // statfs' block size, as node_exporter multiplies by (f_bsize of statfs).
+    let bsize = s.f_bsize as f64;
+    let sizes = [
+        (
+            "node_filesystem_size_bytes",
+            "Filesystem size in bytes.",
+            s.f_blocks as f64 * bsize,
+        ),
+        (
+            "node_filesystem_free_bytes",
+            "Filesystem free space in bytes.",
+            s.f_bfree as f64 * bsize,
+        ),
+        (
+            "node_filesystem_avail_bytes",
+            "Filesystem space available to non-root users in bytes.",
+            s.f_bavail as f64 * bsize,
+        ),
+        (
+            "node_filesystem_files",
+            "Filesystem total file nodes.",
+            s.f_files as f64,
+        ),
+        (
+            "node_filesystem_files_free",
+            "Filesystem total free file nodes.",
+            s.f_ffree as f64,
+        ),
+    ];
+    for (name, help, value) in sizes {
+        out.gauge(name, help, &labels, value);
+    }
+    out.gauge(
+        "node_filesystem_mount_info",
+        "Filesystem mount information.",
+        &[
+            ("device", m.device.as_str()),
+            ("major", m.major.as_str()),
+            ("minor", m.minor.as_str()),
+            ("mountpoint", m.mountpoint.as_str()),
+        ],
+        1.0,
+    );
 }
 
 #[cfg(test)]
@@ -244,23 +319,108 @@ mod tests {
     use crate::collector::fixtures;
     use crate::config::Config;
 
+    fn fixture_mounts(config: &Config) -> Vec<Mount> {
+        let context = crate::collector::Context::new(config).unwrap();
+        let ctx = Host::new(&context);
+        select(&ctx, parse(&fixtures::read("proc/1/mountinfo")).unwrap())
+    }
+
     #[test]
     fn default_filters_keep_real_disks_and_drop_pseudo_filesystems() {
-        let context = crate::collector::Context::new(&Config::default()).unwrap();
-        let ctx = Host::new(&context);
-        let mounts = select(&ctx, parse(&fixtures::read("proc/1/mounts")).unwrap());
+        let mounts = fixture_mounts(&Config::default());
         let points: Vec<&str> = mounts.iter().map(|m| m.mountpoint.as_str()).collect();
         assert!(points.contains(&"/"), "{points:?}");
         assert!(points.contains(&"/var/lib/docker"), "{points:?}");
         assert!(!points
             .iter()
             .any(|p| p.starts_with("/sys") || p.starts_with("/proc") || p.starts_with("/dev")));
-        assert!(!points.iter().any(|p| p.starts_with("/mnt")));
         let root = mounts.iter().find(|m| m.mountpoint == "/").unwrap();
         assert_eq!(
-            (root.device.as_str(), root.fstype.as_str(), root.readonly),
-            ("/dev/vda", "ext4", false)
+            (
+                root.device.as_str(),
+                root.fstype.as_str(),
+                root.readonly,
+                root.major.as_str(),
+                root.minor.as_str()
+            ),
+            ("/dev/vda", "ext4", false, "254", "0")
         );
+    }
+
+    #[test]
+    fn default_mount_points_exclude_is_upstreams_not_debians() {
+        let mounts = fixture_mounts(&Config::default());
+        let points: Vec<&str> = mounts.iter().map(|m| m.mountpoint.as_str()).collect();
+        // Debian's package hides all of /run, /mnt and /media; node_exporter 1.9 only systemd's
+        // credential mounts.
+        assert!(points.contains(&"/run/user/1000"), "{points:?}");
+        assert!(points.contains(&"/media/usb"), "{points:?}");
+        assert!(
+            !points.iter().any(|p| p.starts_with("/run/credentials")),
+            "{points:?}"
+        );
+    }
+
+    #[test]
+    fn escaped_mount_points_are_decoded_and_per_mount_ro_counts() {
+        let mounts = fixture_mounts(&Config::default());
+        let backup = mounts
+            .iter()
+            .find(|m| m.device == "/dev/sdb1")
+            .expect("the backup disk");
+        assert_eq!(backup.mountpoint, "/srv/backup disk");
+        assert!(backup.readonly);
+        assert_eq!(unescape(r"/a\011b\134c\12"), "/a\tb\\c\\12");
+    }
+
+    #[test]
+    fn a_failing_statvfs_names_its_error_in_device_error_and_skips_sizes() {
+        let mount = Mount {
+            device: "server:/export".into(),
+            major: "0".into(),
+            minor: "60".into(),
+            mountpoint: "/srv/nfs".into(),
+            fstype: "nfs4".into(),
+            readonly: false,
+        };
+        let mut set = MetricSet::new();
+        let denied = std::io::Error::from(rustix::io::Errno::ACCESS);
+        emit(&mut set, &mount, Err(denied));
+        let labels = [
+            ("device", "server:/export"),
+            ("device_error", "permission denied"),
+            ("fstype", "nfs4"),
+            ("mountpoint", "/srv/nfs"),
+        ];
+        assert_eq!(
+            set.value("node_filesystem_device_error", &labels),
+            Some(1.0)
+        );
+        assert!(!set.contains("node_filesystem_size_bytes"));
+        assert!(!set.contains("node_filesystem_mount_info"));
+        let stuck = std::io::Error::new(std::io::ErrorKind::TimedOut, "statvfs timed out");
+        assert_eq!(device_error_label(&stuck), "mountpoint timeout");
+
+        let mut set = MetricSet::new();
+        emit(
+            &mut set,
+            &mount,
+            rustix::fs::statvfs("/").map_err(std::io::Error::from),
+        );
+        let ok = [
+            ("device", "server:/export"),
+            ("device_error", ""),
+            ("fstype", "nfs4"),
+            ("mountpoint", "/srv/nfs"),
+        ];
+        assert_eq!(set.value("node_filesystem_device_error", &ok), Some(0.0));
+        let info = [
+            ("device", "server:/export"),
+            ("major", "0"),
+            ("minor", "60"),
+            ("mountpoint", "/srv/nfs"),
+        ];
+        assert_eq!(set.value("node_filesystem_mount_info", &info), Some(1.0));
     }
 
     #[test]

@@ -17,6 +17,7 @@ use crate::config::Config;
 
 pub mod arp;
 pub mod bonding;
+pub mod btrfs;
 pub mod conntrack;
 pub mod cpu;
 pub mod cpufreq;
@@ -35,6 +36,7 @@ pub mod netdev;
 pub mod netlink;
 pub mod netstat;
 pub mod nfs;
+pub mod nvme;
 pub mod os;
 pub mod powersupplyclass;
 pub mod pressure;
@@ -78,6 +80,7 @@ const fn on(name: &'static str, collect: CollectFn) -> Collector {
 pub const ALL: &[Collector] = &[
     on("arp", arp::collect),
     on("bonding", bonding::collect),
+    on("btrfs", btrfs::collect),
     on("conntrack", conntrack::collect),
     on("cpu", cpu::collect),
     on("cpufreq", cpufreq::collect),
@@ -96,6 +99,7 @@ pub const ALL: &[Collector] = &[
     on("netstat", netstat::collect),
     on("nfs", nfs::collect_client),
     on("nfsd", nfs::collect_server),
+    on("nvme", nvme::collect),
     on("os", os::collect),
     on("powersupplyclass", powersupplyclass::collect),
     on("pressure", pressure::collect),

@@ -230,6 +230,7 @@ fn emit(ctx: &Host, out: &mut MetricSet, link: &Link, fixed: &Fixed) {
         "Non-numeric data from /sys/class/net/<iface>, value is always 1.",
         &[
             ("address", &address),
+            ("adminstate", link.adminstate_name()),
             ("broadcast", &broadcast),
             ("device", &link.name),
             ("duplex", duplex.unwrap_or("")),

@@ -91,6 +91,16 @@ impl Link {
         self.flags & IFF_UP != 0
     }
 
+    /// Whether an administrator set the interface up (`ip link set up`), whatever its carrier:
+    /// node_exporter's `adminstate` label.
+    pub fn adminstate_name(&self) -> &'static str {
+        if self.is_running() {
+            "up"
+        } else {
+            "down"
+        }
+    }
+
     /// sysfs `operstate` text.
     pub fn operstate_name(&self) -> &'static str {
         match self.operstate {
@@ -410,6 +420,11 @@ mod tests {
         assert!(eth0.counters.as_ref().is_some_and(|c| c.rx_bytes > 0));
         let ifb0 = &links[1];
         assert!(!ifb0.is_running());
+        assert_eq!(ifb0.adminstate_name(), "down");
+        assert_eq!(
+            (eth0.adminstate_name(), links[4].adminstate_name()),
+            ("up", "up")
+        );
         assert_eq!(ifb0.txqlen, Some(32));
         // A message of another request is ignored.
         let mut other = Vec::new();

@@ -341,7 +341,8 @@ fn read_file(path: &Path) -> Result<(Vec<MetricFamily>, f64), String> {
         .and_then(|m| m.modified())
         .map_err(|e| e.to_string())?
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
+        // Whole seconds, as node_exporter reports it.
+        .map(|d| d.as_secs() as f64)
         .unwrap_or(0.0);
     let families = parse(&text, &format!("Metric read from {}", path.display()))?;
     Ok((families, mtime))
