@@ -202,6 +202,24 @@ mod tests {
     }
 
     #[test]
+    fn rotational_comes_from_the_devices_queue() {
+        let sys = tempfile::tempdir().unwrap();
+        for (device, value) in [("sda", "1"), ("nvme0n1", "0")] {
+            let queue = sys.path().join("block").join(device).join("queue");
+            std::fs::create_dir_all(&queue).unwrap();
+            std::fs::write(queue.join("rotational"), format!("{value}\n")).unwrap();
+        }
+        let mut config = crate::config::Config::default();
+        config.path.sysfs = sys.path().to_path_buf();
+        let context = crate::collector::Context::new(&config).unwrap();
+        let host = Host::new(&context);
+        assert_eq!(rotational(&host, "sda"), "1");
+        assert_eq!(rotational(&host, "nvme0n1"), "0");
+        // No queue (a partition, device-mapper on some kernels): not rotational.
+        assert_eq!(rotational(&host, "sda1"), "0");
+    }
+
+    #[test]
     fn udev_properties_are_read_from_e_lines() {
         let p = parse_udev(
             "S:disk/by-id/x\nE:ID_MODEL=QEMU_HARDDISK\nE:ID_SERIAL_SHORT=123\nG:systemd\n",

@@ -425,6 +425,11 @@ mod tests {
             (eth0.adminstate_name(), links[4].adminstate_name()),
             ("up", "up")
         );
+        // Loopback is set up but has no operational state of its own: admin state is its flag.
+        assert_eq!(
+            (links[0].adminstate_name(), links[0].operstate_name()),
+            ("up", "unknown")
+        );
         assert_eq!(ifb0.txqlen, Some(32));
         // A message of another request is ignored.
         let mut other = Vec::new();
