@@ -105,6 +105,14 @@ pub fn command<C: ServiceConfig>(service: &Service, args: Vec<Arg>) -> Command {
             .long("web.scrape-timeout")
             .value_name("DURATION")
             .help("Longest time one scrape may take (Prometheus' own timeout header lowers it)"),
+        Arg::new("web.max_requests")
+            .long("web.max-requests")
+            .env(env("WEB_MAX_REQUESTS"))
+            .value_name("N")
+            .value_parser(clap::value_parser!(u32))
+            .help(
+                "Requests served at once on the metric paths; more get 503 at once (0: no limit)",
+            ),
         Arg::new("log.level")
             .long("log.level")
             .env(env("LOG_LEVEL"))
@@ -116,7 +124,9 @@ pub fn command<C: ServiceConfig>(service: &Service, args: Vec<Arg>) -> Command {
             .value_parser(["logfmt", "json"])
             .help("Output format of log messages"),
     ];
+    // Environment values are never shown: any of them may hold a password (a DSN, a Redis URL).
     let all = common.into_iter().chain(args).map(|arg| {
+        let arg = arg.hide_env_values(true);
         let key = arg.get_id().as_str().to_string();
         match defaults.iter().find(|(k, _)| *k == key) {
             Some((_, v)) if !v.is_empty() && arg.get_action().takes_values() => {

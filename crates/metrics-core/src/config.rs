@@ -30,6 +30,9 @@ pub struct WebConfig {
     pub scrape_timeout: Duration,
     /// HTTP worker threads.
     pub workers: usize,
+    /// Requests served at once on the metric paths (node_exporter's `--web.max-requests`); more
+    /// get 503 at once. 0 means no limit.
+    pub max_requests: usize,
 }
 
 impl WebConfig {
@@ -83,6 +86,7 @@ impl Default for WebConfig {
             telemetry_path: "/metrics".into(),
             scrape_timeout: Duration::from_secs(10),
             workers: 2,
+            max_requests: 40,
         }
     }
 }

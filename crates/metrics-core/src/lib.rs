@@ -12,7 +12,9 @@ pub mod healthcheck;
 pub mod logging;
 pub mod metric;
 pub mod process;
+pub mod refused;
 pub mod scrape;
+pub mod secret;
 pub mod server;
 
 pub use blocking::BlockingWorker;

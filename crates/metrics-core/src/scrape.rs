@@ -26,7 +26,7 @@ impl Scrape {
             path: path.to_string(),
             query,
             timeout,
-            deadline: Instant::now() + timeout,
+            deadline: deadline_after(timeout),
         }
     }
 
@@ -50,6 +50,14 @@ impl Scrape {
     pub fn remaining(&self) -> Duration {
         self.deadline.saturating_duration_since(Instant::now())
     }
+}
+
+/// `now + timeout`, or a year from now for a timeout too long to add (a configured one).
+fn deadline_after(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .or_else(|| now.checked_add(Duration::from_secs(365 * 24 * 3600)))
+        .unwrap_or(now)
 }
 
 /// Why a scrape produced no metrics. A backend that is down is not one of these: that is a normal

@@ -31,6 +31,13 @@ pub trait Exporter: Send + Sync + 'static {
         scrape: &Scrape,
     ) -> impl Future<Output = Result<MetricSet, ScrapeError>> + Send;
 
+    /// The query parameters that change what a collection returns. Concurrent scrapes of one
+    /// path with equal values of these share one collection; any other parameter is ignored for
+    /// sharing, so a flood of distinct query strings cannot multiply collections.
+    fn shared_params(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// Whether the backend answers, for `/health`. Services without a backend keep the default.
     fn health(&self) -> impl Future<Output = BackendHealth> + Send {
         async { BackendHealth::no_backend() }
@@ -86,6 +93,8 @@ struct State<E> {
     web: WebConfig,
     exporter: Arc<E>,
     flights: SingleFlight,
+    /// Permits for requests on the metric paths (`web.max_requests`); `None` when unlimited.
+    requests: Option<tokio::sync::Semaphore>,
     process: ProcessMetrics,
     started: Instant,
     metric_paths: Vec<String>,
@@ -135,6 +144,10 @@ impl<E: Exporter> Server<E> {
             web: self.web.clone(),
             exporter: self.exporter,
             flights: SingleFlight::default(),
+            requests: match self.web.max_requests {
+                0 => None,
+                n => Some(tokio::sync::Semaphore::new(n)),
+            },
             process: ProcessMetrics::new(),
             started: Instant::now(),
             metric_paths: metric_paths.clone(),
@@ -145,6 +158,7 @@ impl<E: Exporter> Server<E> {
         let server = HttpServer::new(move || {
             let mut app = App::new()
                 .wrap(Compress::default())
+                .wrap_fn(answer_panics_with_500)
                 .app_data(state.clone())
                 .service(read_only("/health", get_or_head().to(health::<E>)));
             if with_landing {
@@ -254,15 +268,75 @@ fn scrape_timeout(req: &HttpRequest, configured: Duration) -> Duration {
     let header = req
         .headers()
         .get("X-Prometheus-Scrape-Timeout-Seconds")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<f64>().ok())
+        .and_then(|v| v.to_str().ok());
+    scrape_timeout_from_header(header, configured)
+}
+
+/// The scrape timeout for a value of `X-Prometheus-Scrape-Timeout-Seconds`: the configured one,
+/// lowered to the scraper's minus a margin (0.5 s, or a tenth of timeouts up to 1 s). A value
+/// that is not a positive finite number, or too large for a `Duration`, leaves the configured
+/// timeout as it is.
+pub fn scrape_timeout_from_header(header: Option<&str>, configured: Duration) -> Duration {
+    let secs = header
+        .and_then(|v| v.trim().parse::<f64>().ok())
         .filter(|s| s.is_finite() && *s > 0.0);
-    match header {
-        Some(secs) => {
-            let margin = if secs > 1.0 { 0.5 } else { secs * 0.1 };
-            configured.min(Duration::from_secs_f64(secs - margin))
+    let Some(secs) = secs else {
+        return configured;
+    };
+    let margin = if secs > 1.0 { 0.5 } else { secs * 0.1 };
+    match Duration::try_from_secs_f64(secs - margin) {
+        Ok(theirs) => configured.min(theirs),
+        Err(_) => configured,
+    }
+}
+
+/// The key under which concurrent scrapes share one collection: the path and the values of the
+/// parameters that change the result, in the order the exporter names them.
+fn flight_key(scrape: &Scrape, shared_params: &[&str]) -> String {
+    let mut key = scrape.path.clone();
+    for name in shared_params {
+        for value in scrape.params(name) {
+            key.push('\0');
+            key.push_str(name);
+            key.push('=');
+            key.push_str(value);
         }
-        None => configured,
+    }
+    key
+}
+
+/// Catches a panicking handler (or middleware under this one) and answers 500, so one request
+/// that reaches a bug costs that request, not the process. Release builds unwind for this.
+fn answer_panics_with_500<S, B>(
+    req: actix_web::dev::ServiceRequest,
+    srv: &S,
+) -> impl Future<Output = Result<actix_web::dev::ServiceResponse<B>, actix_web::Error>>
+where
+    S: actix_web::dev::Service<
+        actix_web::dev::ServiceRequest,
+        Response = actix_web::dev::ServiceResponse<B>,
+        Error = actix_web::Error,
+    >,
+{
+    use futures_util::FutureExt as _;
+    use std::panic::AssertUnwindSafe;
+    // The router needs the request to itself, so only its path is kept for the log line.
+    let path = req.path().to_string();
+    let call = std::panic::catch_unwind(AssertUnwindSafe(|| srv.call(req)));
+    async move {
+        let outcome = match call {
+            Ok(fut) => AssertUnwindSafe(fut).catch_unwind().await,
+            Err(panic) => Err(panic),
+        };
+        outcome.unwrap_or_else(|_| {
+            crate::refused::count("handler_panic");
+            tracing::error!(path, "request handler panicked; answered 500");
+            let response = HttpResponse::InternalServerError().json(json!({
+                "error": "internal error while answering this request",
+                "status": 500,
+            }));
+            Err(actix_web::error::InternalError::from_response("handler panicked", response).into())
+        })
     }
 }
 
@@ -271,9 +345,22 @@ async fn metrics<E: Exporter>(req: HttpRequest, state: web::Data<State<E>>) -> H
         Ok(q) => q,
         Err(e) => return HttpResponse::BadRequest().body(format!("bad query string: {e}\n")),
     };
+    let _permit = match &state.requests {
+        Some(permits) => match permits.try_acquire() {
+            Ok(permit) => Some(permit),
+            Err(_) => {
+                crate::refused::count("max_requests");
+                return HttpResponse::ServiceUnavailable().body(format!(
+                    "limit of {} concurrent requests reached (--web.max-requests)\n",
+                    state.web.max_requests
+                ));
+            }
+        },
+        None => None,
+    };
     let timeout = scrape_timeout(&req, state.web.scrape_timeout);
     let scrape = Scrape::new(req.path(), query, timeout);
-    let key = format!("{}?{}", req.path(), req.query_string());
+    let key = flight_key(&scrape, state.exporter.shared_params());
     let with_process = req.path() == state.web.telemetry_path;
     let collect = || collect_encoded(&state, &scrape, with_process);
     let result = match tokio::time::timeout(timeout, state.flights.run(&key, collect)).await {
@@ -351,6 +438,7 @@ async fn collect_encoded<E: Exporter>(
     let mut set = state.exporter.collect(scrape).await?;
     if with_process {
         state.process.collect_into(&mut set);
+        crate::refused::collect_into(&mut set, &crate::refused::metric_prefix(state.service.name));
     }
     let mut buf = Vec::with_capacity(64 * 1024);
     set.encode_text(&mut buf).map_err(|e| {

@@ -30,6 +30,9 @@ impl Exporter for Sleepy {
         if scrape.params("collect[]").any(|c| c == "bad") {
             return Err(ScrapeError::BadRequest("unknown collector \"bad\"".into()));
         }
+        if scrape.params("collect[]").any(|c| c == "panic") {
+            panic!("a bug reached by one request");
+        }
         tokio::time::sleep(self.delay).await;
         let mut set = MetricSet::new();
         set.gauge(
@@ -49,6 +52,10 @@ impl Exporter for Sleepy {
         Ok(set)
     }
 
+    fn shared_params(&self) -> &'static [&'static str] {
+        &["collect[]"]
+    }
+
     async fn health(&self) -> BackendHealth {
         BackendHealth::backend(
             "testdb",
@@ -62,6 +69,14 @@ impl Exporter for Sleepy {
 }
 
 fn start(delay: Duration, up: bool) -> (String, Arc<Sleepy>, metrics_core::RunningServer) {
+    start_with(delay, up, WebConfig::default().max_requests)
+}
+
+fn start_with(
+    delay: Duration,
+    up: bool,
+    max_requests: usize,
+) -> (String, Arc<Sleepy>, metrics_core::RunningServer) {
     let exporter = Arc::new(Sleepy {
         delay,
         up,
@@ -70,6 +85,7 @@ fn start(delay: Duration, up: bool) -> (String, Arc<Sleepy>, metrics_core::Runni
     let web = WebConfig {
         listen_address: "127.0.0.1:0".into(),
         scrape_timeout: Duration::from_secs(5),
+        max_requests,
         ..WebConfig::default()
     };
     let server = Server::new(SERVICE, web, exporter.clone())
@@ -269,5 +285,124 @@ async fn other_methods_get_a_json_405_and_head_is_served() {
         let head = client().head(format!("{base}{path}")).send().await.unwrap();
         assert_eq!(head.status(), 200, "HEAD {path}");
     }
+    handle.stop(true).await;
+}
+
+#[test]
+fn hostile_timeout_headers_leave_the_configured_timeout() {
+    use metrics_core::server::scrape_timeout_from_header;
+    let ours = Duration::from_secs(10);
+    for hostile in [
+        "1e20",
+        "1e300",
+        "inf",
+        "-inf",
+        "NaN",
+        "-1",
+        "0",
+        "",
+        "ten",
+        "18446744073709551616",
+    ] {
+        assert_eq!(
+            scrape_timeout_from_header(Some(hostile), ours),
+            ours,
+            "header {hostile:?}"
+        );
+    }
+    assert_eq!(
+        scrape_timeout_from_header(Some("3"), ours),
+        Duration::from_millis(2500)
+    );
+    assert_eq!(
+        scrape_timeout_from_header(Some(" 1 "), ours),
+        Duration::from_millis(900)
+    );
+    assert_eq!(scrape_timeout_from_header(None, ours), ours);
+}
+
+#[tokio::test]
+async fn a_panicking_handler_costs_its_request_a_500_and_the_server_goes_on() {
+    let (base, _, server) = start(Duration::ZERO, true);
+    let handle = server.handle();
+    tokio::spawn(server.run());
+    let c = client();
+    for _ in 0..3 {
+        let r = c
+            .get(format!("{base}/metrics?collect[]=panic"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 500);
+    }
+    let r = c.get(format!("{base}/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let body = r.text().await.unwrap();
+    assert!(
+        body.contains("test_exporter_requests_refused_total{reason=\"handler_panic\"} 3"),
+        "panics are not counted:\n{body}"
+    );
+    handle.stop(false).await;
+}
+
+#[tokio::test]
+async fn distinct_query_strings_share_one_collection() {
+    let (base, exporter, server) = start(Duration::from_millis(500), true);
+    let handle = server.handle();
+    tokio::spawn(server.run());
+    let c = client();
+    let scrapes: Vec<_> = (0..8)
+        .map(|n| {
+            let c = c.clone();
+            let url = format!("{base}/metrics?n={n}");
+            tokio::spawn(async move { c.get(url).send().await.unwrap().status() })
+        })
+        .collect();
+    for s in scrapes {
+        assert_eq!(s.await.unwrap(), 200);
+    }
+    let calls = exporter.calls.load(Ordering::SeqCst);
+    assert!(
+        calls <= 2,
+        "8 concurrent scrapes with distinct ignored parameters ran {calls} collections"
+    );
+    handle.stop(true).await;
+}
+
+#[tokio::test]
+async fn requests_over_the_limit_get_503_at_once_and_are_counted() {
+    let (base, _, server) = start_with(Duration::from_secs(2), true, 2);
+    let handle = server.handle();
+    tokio::spawn(server.run());
+    let c = client();
+    // Distinct shared parameters: each request needs its own collection and holds its permit.
+    let scrapes: Vec<_> = (0..5)
+        .map(|n| {
+            let c = c.clone();
+            let url = format!("{base}/metrics?collect[]=c{n}");
+            tokio::spawn(async move { c.get(url).send().await.unwrap().status() })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for s in scrapes {
+        statuses.push(s.await.unwrap().as_u16());
+    }
+    statuses.sort_unstable();
+    assert_eq!(statuses, vec![200, 200, 503, 503, 503]);
+    let body = c
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        body.contains("test_exporter_requests_refused_total{reason=\"max_requests\"} 3"),
+        "refusals are not counted:\n{body}"
+    );
+    // /health is not a metric path: never refused.
+    let health = c.get(format!("{base}/health")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
     handle.stop(true).await;
 }
