@@ -26,6 +26,7 @@ pub struct Config {
     pub log: LogConfig,
     pub data_source: DataSourceConfig,
     pub extend: ExtendConfig,
+    pub probe: ProbeConfig,
     /// Also scrape every other database of each server (per-database collectors and custom
     /// queries without `master: true`).
     pub auto_discover_databases: bool,
@@ -60,6 +61,7 @@ impl Default for Config {
             log: LogConfig::default(),
             data_source: DataSourceConfig::default(),
             extend: ExtendConfig::default(),
+            probe: ProbeConfig::default(),
             auto_discover_databases: false,
             exclude_databases: Vec::new(),
             include_databases: Vec::new(),
@@ -105,6 +107,15 @@ pub struct DataSourceConfig {
 pub struct ExtendConfig {
     /// A custom queries YAML file.
     pub query_path: String,
+}
+
+/// What `/probe` may reach.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProbeConfig {
+    /// `host:port` or `host` (any port) entries `/probe?target=` may name, besides the
+    /// configured data sources (always allowed). Empty: only the configured data sources.
+    pub allowed_targets: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -187,6 +198,13 @@ pub fn args() -> Vec<Arg> {
             .env("PG_EXPORTER_EXTEND_QUERY_PATH")
             .value_name("PATH")
             .help("Path to a custom queries YAML file (postgres_exporter's format)"),
+        Arg::new("probe.allowed_targets")
+            .long("probe.allowed-targets")
+            .env("PG_EXPORTER_PROBE_ALLOWED_TARGETS")
+            .action(ArgAction::Append)
+            .value_delimiter(',')
+            .value_name("HOST:PORT")
+            .help("Servers /probe may reach besides the configured data sources: host:port or host (any port), comma-separated"),
         flag(
             "auto_discover_databases",
             "auto-discover-databases",
@@ -269,49 +287,34 @@ pub enum SetupError {
 
 impl Config {
     /// The configured servers, in postgres_exporter's order of precedence: `DATA_SOURCE_NAME`,
-    /// else `DATA_SOURCE_URI` with the user and password (from their files when given).
-    pub fn data_sources(&self) -> Result<Vec<Dsn>, SetupError> {
+    /// else `DATA_SOURCE_URI` with the user and password (from their files when given). Errors
+    /// name the variable and the entry, never the text (it may hold a password).
+    pub async fn data_sources(&self) -> Result<Vec<Dsn>, SetupError> {
         let ds = &self.data_source;
         if !ds.name.trim().is_empty() {
-            return split(&ds.name)
-                .enumerate()
-                .map(|(i, text)| {
-                    Dsn::parse(text).map_err(|e| SetupError::DataSource {
-                        var: "DATA_SOURCE_NAME",
-                        index: i + 1,
-                        reason: e.to_string(),
-                    })
-                })
-                .collect();
+            return parse_list("DATA_SOURCE_NAME", &ds.name);
         }
         if ds.uri.trim().is_empty() {
             return Ok(Vec::new());
         }
         let user = match ds.user_file.trim() {
             "" => ds.user.clone(),
-            path => read_secret("DATA_SOURCE_USER_FILE", Path::new(path))?,
+            path => read_secret("DATA_SOURCE_USER_FILE", Path::new(path)).await?,
         };
         let pass = match ds.pass_file.trim() {
             "" => ds.pass.clone(),
-            path => read_secret("DATA_SOURCE_PASS_FILE", Path::new(path))?,
+            path => read_secret("DATA_SOURCE_PASS_FILE", Path::new(path)).await?,
         };
-        split(&ds.uri)
-            .enumerate()
-            .map(|(i, text)| {
-                let mut dsn = Dsn::parse(text).map_err(|e| SetupError::DataSource {
-                    var: "DATA_SOURCE_URI",
-                    index: i + 1,
-                    reason: e.to_string(),
-                })?;
-                if !user.is_empty() {
-                    dsn.user = Some(user.clone());
-                }
-                if !pass.is_empty() {
-                    dsn.password = Some(pass.clone());
-                }
-                Ok(dsn)
-            })
-            .collect()
+        let mut dsns = parse_list("DATA_SOURCE_URI", &ds.uri)?;
+        for dsn in &mut dsns {
+            if !user.is_empty() {
+                dsn.user = Some(user.clone());
+            }
+            if !pass.is_empty() {
+                dsn.password = Some(pass.clone());
+            }
+        }
+        Ok(dsns)
     }
 
     pub fn constant_labels(&self) -> Result<Vec<(String, String)>, SetupError> {
@@ -361,8 +364,23 @@ fn split(text: &str) -> impl Iterator<Item = &str> {
     text.split(',').map(str::trim).filter(|s| !s.is_empty())
 }
 
-fn read_secret(var: &'static str, path: &Path) -> Result<String, SetupError> {
-    std::fs::read_to_string(path)
+fn parse_list(var: &'static str, text: &str) -> Result<Vec<Dsn>, SetupError> {
+    crate::dsn::split_list(text)
+        .into_iter()
+        .enumerate()
+        .map(|(i, text)| {
+            Dsn::parse(text).map_err(|e| SetupError::DataSource {
+                var,
+                index: i + 1,
+                reason: e.to_string(),
+            })
+        })
+        .collect()
+}
+
+async fn read_secret(var: &'static str, path: &Path) -> Result<String, SetupError> {
+    crate::files::read_text(path.to_path_buf(), crate::files::MAX_SECRET_FILE)
+        .await
         .map(|s| s.trim().to_string())
         .map_err(|e| SetupError::SecretFile {
             var,
@@ -375,18 +393,18 @@ fn read_secret(var: &'static str, path: &Path) -> Result<String, SetupError> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn data_source_name_wins_and_splits_on_commas() {
+    #[tokio::test]
+    async fn data_source_name_wins_and_splits_on_commas() {
         let mut c = Config::default();
         c.data_source.name = "postgresql://a:x@h1/db, host=h2 user=b".into();
         c.data_source.uri = "ignored:1".into();
-        let d = c.data_sources().unwrap();
+        let d = c.data_sources().await.unwrap();
         assert_eq!(d.len(), 2);
         assert_eq!(d[1].fingerprint(), "h2:5432");
     }
 
-    #[test]
-    fn uri_takes_user_and_password_from_files() {
+    #[tokio::test]
+    async fn uri_takes_user_and_password_from_files() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("u"), "monitor\n").unwrap();
         std::fs::write(dir.path().join("p"), "s3cret\n").unwrap();
@@ -395,18 +413,18 @@ mod tests {
         c.data_source.user = "ignored".into();
         c.data_source.user_file = dir.path().join("u").display().to_string();
         c.data_source.pass_file = dir.path().join("p").display().to_string();
-        let d = c.data_sources().unwrap();
+        let d = c.data_sources().await.unwrap();
         assert_eq!(d[0].user.as_deref(), Some("monitor"));
         assert_eq!(d[0].password.as_deref(), Some("s3cret"));
         assert_eq!(d[0].fingerprint(), "db:5433");
     }
 
-    #[test]
-    fn missing_secret_file_names_the_variable_and_path() {
+    #[tokio::test]
+    async fn missing_secret_file_names_the_variable_and_path() {
         let mut c = Config::default();
         c.data_source.uri = "db".into();
         c.data_source.pass_file = "/nonexistent/secret".into();
-        let err = c.data_sources().unwrap_err().to_string();
+        let err = c.data_sources().await.unwrap_err().to_string();
         assert!(
             err.contains("DATA_SOURCE_PASS_FILE") && err.contains("/nonexistent/secret"),
             "{err}"

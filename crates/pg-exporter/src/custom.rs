@@ -103,11 +103,14 @@ pub struct CustomQueries {
 }
 
 impl CustomQueries {
-    pub fn load(path: &Path) -> Result<Self, QueryFileError> {
-        let text = std::fs::read_to_string(path).map_err(|e| QueryFileError::Read {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
+    /// Reads (capped, off the async workers) and parses the file.
+    pub async fn load(path: &Path) -> Result<Self, QueryFileError> {
+        let text = crate::files::read_text(path.to_path_buf(), crate::files::MAX_QUERIES_FILE)
+            .await
+            .map_err(|e| QueryFileError::Read {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            })?;
         let queries = parse(&text).map_err(|reason| QueryFileError::Invalid {
             path: path.to_path_buf(),
             reason,

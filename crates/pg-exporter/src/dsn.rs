@@ -20,12 +20,21 @@ pub struct Dsn {
     pub params: Vec<(String, String)>,
 }
 
+/// Why a connection string was refused. Never carries any part of the string: a password may be
+/// anywhere in it (or be what broke it), so errors point at a character position instead.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DsnError {
     #[error("empty connection string")]
     Empty,
-    #[error("bad connection string: {0}")]
-    Syntax(String),
+    /// `at` is the 1-based character position (in the trimmed string) where the problem starts.
+    #[error("bad connection string at character {at}: {what}")]
+    Syntax { at: usize, what: &'static str },
+    /// A parameter with a value it cannot take (`sslmode`).
+    #[error("bad connection string: {key}: {what}")]
+    Value {
+        key: &'static str,
+        what: &'static str,
+    },
 }
 
 const DEFAULT_PORT: u16 = 5432;
@@ -37,21 +46,22 @@ impl Dsn {
         if text.is_empty() {
             return Err(DsnError::Empty);
         }
-        if let Some(rest) = text
-            .strip_prefix("postgresql://")
-            .or_else(|| text.strip_prefix("postgres://"))
-        {
-            return parse_uri(rest);
+        for scheme in ["postgresql://", "postgres://"] {
+            if let Some(rest) = text.strip_prefix(scheme) {
+                return uri(text, scheme.len(), rest);
+            }
         }
-        if text.contains("://") {
-            return Err(DsnError::Syntax(
-                "the scheme must be postgresql:// or postgres://".into(),
+        if let Some(i) = text.find("://") {
+            return Err(syntax(
+                text,
+                i,
+                "the scheme must be postgresql:// or postgres://",
             ));
         }
         if looks_like_key_value(text) {
-            return parse_key_value(text);
+            return key_value(text);
         }
-        parse_uri(text)
+        uri(text, 0, text)
     }
 
     /// `host:port`, as postgres_exporter's `server` label shows a data source.
@@ -114,8 +124,11 @@ impl Dsn {
                         "disable" => SslMode::Disable,
                         "allow" | "prefer" => SslMode::Prefer,
                         "require" | "verify-ca" | "verify-full" => SslMode::Require,
-                        other => {
-                            return Err(DsnError::Syntax(format!("unknown sslmode {other:?}")))
+                        _ => {
+                            return Err(DsnError::Value {
+                                key: "sslmode",
+                                what: "not one of disable, allow, prefer, require, verify-ca, verify-full",
+                            })
                         }
                     });
                 }
@@ -184,6 +197,48 @@ impl fmt::Debug for Dsn {
     }
 }
 
+/// Splits a comma-separated list of data sources (`DATA_SOURCE_NAME`, `DATA_SOURCE_URI`). A
+/// comma separates only where a new data source starts after it (a `postgres://` scheme or a
+/// `key=` pair), or between bare `host:port/db` entries; inside a URI or `key=value` string it
+/// belongs to the value, so an unescaped comma in a password does not cut it in two.
+pub fn split_list(text: &str) -> Vec<&str> {
+    let mut pieces = Vec::new();
+    let mut start = 0;
+    for (i, _) in text.match_indices(',') {
+        let (current, next) = (&text[start..i], &text[i + 1..]);
+        if starts_data_source(next) || is_bare(current) {
+            pieces.push(current);
+            start = i + 1;
+        }
+    }
+    pieces.push(&text[start..]);
+    pieces
+        .into_iter()
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+/// Whether `text` begins with a scheme or a `key=` pair.
+fn starts_data_source(text: &str) -> bool {
+    let text = text.trim_start();
+    if text.starts_with("postgresql://") || text.starts_with("postgres://") {
+        return true;
+    }
+    let key_len = text
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(text.len());
+    key_len > 0
+        && text.starts_with(|c: char| c.is_ascii_alphabetic())
+        && text[key_len..].trim_start().starts_with('=')
+}
+
+/// A `host:port/db?params` entry without scheme or credentials.
+fn is_bare(text: &str) -> bool {
+    let text = text.trim();
+    !text.contains("://") && !text.contains('@') && !looks_like_key_value(text)
+}
+
 /// `key=value` strings have an `=` before any `/` or `@` (URIs without a scheme have neither
 /// in front of the first `=`, which can only be in their query).
 fn looks_like_key_value(text: &str) -> bool {
@@ -193,102 +248,145 @@ fn looks_like_key_value(text: &str) -> bool {
     }
 }
 
+/// The error for the byte offset `at` of `whole`, as a 1-based character position.
+fn syntax(whole: &str, at: usize, what: &'static str) -> DsnError {
+    let chars = whole.get(..at).map_or(at, |before| before.chars().count());
+    DsnError::Syntax {
+        at: chars.saturating_add(1),
+        what,
+    }
+}
+
 /// Parses a URI after its `postgresql://` scheme, or the bare `host:port/db?params` form.
 pub fn parse_uri(rest: &str) -> Result<Dsn, DsnError> {
+    uri(rest, 0, rest)
+}
+
+/// Parses libpq's `key=value key2='quoted value'` form.
+pub fn parse_key_value(text: &str) -> Result<Dsn, DsnError> {
+    key_value(text)
+}
+
+/// The URI `rest`, which starts at byte `base` of `whole` (for error positions).
+fn uri(whole: &str, base: usize, rest: &str) -> Result<Dsn, DsnError> {
     let mut dsn = Dsn {
         port: DEFAULT_PORT,
         ..Dsn::default()
     };
-    let (rest, query) = match rest.split_once('?') {
-        Some((a, q)) => (a, Some(q)),
+    let (before_query, query) = match rest.find('?') {
+        Some(q) => (&rest[..q], Some(q + 1)),
         None => (rest, None),
     };
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], Some(&rest[i + 1..])),
-        None => (rest, None),
-    };
-    let hostport = match authority.rsplit_once('@') {
-        Some((userinfo, hostport)) => {
+    // The user part ends at the last `@` before the query, so that `/` and `@` in a password
+    // need no escaping (libpq stops at the first `/` and then fails on the rest).
+    let host_from = match before_query.rfind('@') {
+        Some(at) => {
+            let userinfo = &before_query[..at];
             match userinfo.split_once(':') {
                 Some((user, pass)) => {
-                    dsn.user = Some(percent_decode(user)?);
-                    dsn.password = Some(percent_decode(pass)?);
+                    dsn.user = Some(decode(whole, base, user)?);
+                    dsn.password = Some(decode(whole, base + user.len() + 1, pass)?);
                 }
-                None => dsn.user = Some(percent_decode(userinfo)?),
+                None => dsn.user = Some(decode(whole, base, userinfo)?),
             }
-            hostport
+            at + 1
         }
-        None => authority,
+        None => 0,
     };
-    if hostport.contains(',') {
-        return Err(DsnError::Syntax(
-            "several hosts in one URI are not supported; give several data sources separated by commas".into(),
+    let after_user = &before_query[host_from..];
+    let (hostport, path_from) = match after_user.find('/') {
+        Some(i) => (&after_user[..i], Some(host_from + i + 1)),
+        None => (after_user, None),
+    };
+    let host_at = base + host_from;
+    if let Some(comma) = hostport.find(',') {
+        return Err(syntax(
+            whole,
+            host_at + comma,
+            "several hosts in one URI are not supported; give several data sources separated by commas",
         ));
     }
     let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
         let (host, tail) = v6
             .split_once(']')
-            .ok_or_else(|| DsnError::Syntax("unclosed [ in host".into()))?;
-        (host.to_string(), tail.strip_prefix(':'))
+            .ok_or_else(|| syntax(whole, host_at, "unclosed [ in the host"))?;
+        let port = tail
+            .strip_prefix(':')
+            .map(|p| (host_at + host.len() + 3, p));
+        (host.to_string(), port)
     } else {
         match hostport.rsplit_once(':') {
-            Some((h, p)) => (percent_decode(h)?, Some(p)),
-            None => (percent_decode(hostport)?, None),
+            Some((h, p)) => (decode(whole, host_at, h)?, Some((host_at + h.len() + 1, p))),
+            None => (decode(whole, host_at, hostport)?, None),
         }
     };
     dsn.host = host;
-    if let Some(port) = port.filter(|p| !p.is_empty()) {
-        dsn.port = parse_port(port)?;
+    if let Some((at, port)) = port.filter(|(_, p)| !p.is_empty()) {
+        dsn.port = parse_port(port).ok_or_else(|| syntax(whole, at, "invalid port"))?;
     }
-    if let Some(path) = path.filter(|p| !p.is_empty()) {
-        dsn.dbname = Some(percent_decode(path)?);
+    if let Some(from) = path_from {
+        let path = &before_query[from..];
+        if !path.is_empty() {
+            dsn.dbname = Some(decode(whole, base + from, path)?);
+        }
     }
-    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let (k, v) = (percent_decode(k)?, percent_decode(v)?);
-        set_field(&mut dsn, k, v)?;
+    if let Some(from) = query {
+        let mut at = base + from;
+        for pair in rest[from..].split('&') {
+            if !pair.is_empty() {
+                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                let key = decode(whole, at, k)?;
+                let value_at = at + k.len() + 1;
+                let value = decode(whole, value_at, v)?;
+                set_field(&mut dsn, key, value).map_err(|what| {
+                    syntax(whole, if what == EMPTY_KEY { at } else { value_at }, what)
+                })?;
+            }
+            at += pair.len() + 1;
+        }
     }
     Ok(dsn)
 }
 
-/// Parses libpq's `key=value key2='quoted value'` form.
-pub fn parse_key_value(text: &str) -> Result<Dsn, DsnError> {
+const EMPTY_KEY: &str = "empty parameter name";
+
+fn key_value(text: &str) -> Result<Dsn, DsnError> {
     let mut dsn = Dsn {
         port: DEFAULT_PORT,
         ..Dsn::default()
     };
-    let mut chars = text.chars().peekable();
-    loop {
-        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+    let mut chars = text.char_indices().peekable();
+    let skip_space = |chars: &mut std::iter::Peekable<std::str::CharIndices<'_>>| {
+        while chars.peek().is_some_and(|(_, c)| c.is_whitespace()) {
             chars.next();
         }
-        if chars.peek().is_none() {
+    };
+    loop {
+        skip_space(&mut chars);
+        let Some(&(key_at, _)) = chars.peek() else {
             break;
-        }
+        };
         let mut key = String::new();
-        while let Some(&c) = chars.peek() {
+        while let Some(&(_, c)) = chars.peek() {
             if c == '=' || c.is_whitespace() {
                 break;
             }
             key.push(c);
             chars.next();
         }
-        while chars.peek().is_some_and(|c| c.is_whitespace()) {
-            chars.next();
+        skip_space(&mut chars);
+        if !matches!(chars.next(), Some((_, '='))) {
+            return Err(syntax(text, key_at, "a parameter without \"=\""));
         }
-        if chars.next() != Some('=') {
-            return Err(DsnError::Syntax(format!("missing \"=\" after {key:?}")));
-        }
-        while chars.peek().is_some_and(|c| c.is_whitespace()) {
-            chars.next();
-        }
+        skip_space(&mut chars);
+        let value_at = chars.peek().map_or(text.len(), |(i, _)| *i);
         let mut value = String::new();
-        if chars.peek() == Some(&'\'') {
+        if matches!(chars.peek(), Some((_, '\''))) {
             chars.next();
             let mut closed = false;
-            while let Some(c) = chars.next() {
+            while let Some((_, c)) = chars.next() {
                 match c {
-                    '\\' => value.extend(chars.next()),
+                    '\\' => value.extend(chars.next().map(|(_, c)| c)),
                     '\'' => {
                         closed = true;
                         break;
@@ -297,65 +395,71 @@ pub fn parse_key_value(text: &str) -> Result<Dsn, DsnError> {
                 }
             }
             if !closed {
-                return Err(DsnError::Syntax(format!(
-                    "unterminated quoted value of {key:?}"
-                )));
+                return Err(syntax(text, value_at, "unterminated quoted value"));
             }
         } else {
-            while let Some(&c) = chars.peek() {
+            while let Some(&(_, c)) = chars.peek() {
                 if c.is_whitespace() {
                     break;
                 }
                 chars.next();
                 if c == '\\' {
-                    value.extend(chars.next());
+                    value.extend(chars.next().map(|(_, c)| c));
                 } else {
                     value.push(c);
                 }
             }
         }
-        set_field(&mut dsn, key, value)?;
+        set_field(&mut dsn, key, value).map_err(|what| {
+            syntax(
+                text,
+                if what == EMPTY_KEY { key_at } else { value_at },
+                what,
+            )
+        })?;
     }
     Ok(dsn)
 }
 
-fn set_field(dsn: &mut Dsn, key: String, value: String) -> Result<(), DsnError> {
+/// Stores one parameter; the error says what is wrong without the value.
+fn set_field(dsn: &mut Dsn, key: String, value: String) -> Result<(), &'static str> {
     match key.as_str() {
         "host" | "hostaddr" => dsn.host = value,
-        "port" => dsn.port = parse_port(&value)?,
+        "port" => dsn.port = parse_port(&value).ok_or("invalid port")?,
         "user" => dsn.user = Some(value),
         "password" => dsn.password = Some(value),
         "dbname" => dsn.dbname = Some(value),
-        "" => return Err(DsnError::Syntax("empty parameter name".into())),
+        "" => return Err(EMPTY_KEY),
         _ => dsn.set_param(&key, &value),
     }
     Ok(())
 }
 
-fn parse_port(text: &str) -> Result<u16, DsnError> {
-    text.parse()
-        .map_err(|_| DsnError::Syntax(format!("invalid port {text:?}")))
+fn parse_port(text: &str) -> Option<u16> {
+    text.parse().ok()
 }
 
-fn percent_decode(text: &str) -> Result<String, DsnError> {
-    let bytes = text.as_bytes();
+/// Percent-decodes `part`, which starts at byte `at` of `whole`.
+fn decode(whole: &str, at: usize, part: &str) -> Result<String, DsnError> {
+    let bytes = part.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
+    while let Some(&b) = bytes.get(i) {
+        if b == b'%' {
             let hex = bytes
                 .get(i + 1..i + 3)
+                .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
                 .and_then(|h| std::str::from_utf8(h).ok())
                 .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or_else(|| DsnError::Syntax("bad percent-encoding".into()))?;
+                .ok_or_else(|| syntax(whole, at + i, "\"%\" not followed by two hex digits"))?;
             out.push(hex);
             i += 3;
         } else {
-            out.push(bytes[i]);
+            out.push(b);
             i += 1;
         }
     }
-    String::from_utf8(out).map_err(|_| DsnError::Syntax("percent-encoding is not UTF-8".into()))
+    String::from_utf8(out).map_err(|_| syntax(whole, at, "percent-encoding that is not UTF-8"))
 }
 
 fn percent_encode(text: &str) -> String {
@@ -444,5 +548,57 @@ mod tests {
         assert!(d.to_config(Duration::from_secs(1)).is_err());
         let d = Dsn::parse("postgres://h/db?sslmode=require").unwrap();
         assert!(d.to_config(Duration::from_secs(1)).is_ok());
+    }
+
+    #[test]
+    fn errors_point_at_a_position_and_never_repeat_the_text() {
+        let secret = "Zq7p%Xk9";
+        for text in [
+            format!("postgresql://mon:{secret}@h/db"),
+            format!("host=h password={secret} port=x{secret}"),
+            format!("postgresql://mon@h:{secret}/db"),
+            format!("host=h {secret}"),
+            format!("host=h password='{secret}"),
+        ] {
+            let err = Dsn::parse(&text).unwrap_err().to_string();
+            assert!(!err.contains("Zq7") && !err.contains("Xk9"), "{err}");
+            assert!(err.contains("at character"), "{err}");
+        }
+        assert_eq!(
+            Dsn::parse("postgres://h:5x/db"),
+            Err(DsnError::Syntax {
+                at: 14,
+                what: "invalid port"
+            })
+        );
+    }
+
+    #[test]
+    fn passwords_with_slash_at_comma_and_space_need_no_escaping() {
+        let d = Dsn::parse("postgresql://mon:a/b@c d,e@h:5433/db?sslmode=disable").unwrap();
+        assert_eq!(d.password.as_deref(), Some("a/b@c d,e"));
+        assert_eq!(d.fingerprint(), "h:5433");
+        assert_eq!(d.dbname.as_deref(), Some("db"));
+    }
+
+    #[test]
+    fn lists_split_where_a_data_source_starts() {
+        assert_eq!(
+            split_list("postgresql://a:x,y@h1/db, host=h2 user=b,postgres://h3"),
+            vec![
+                "postgresql://a:x,y@h1/db",
+                "host=h2 user=b",
+                "postgres://h3"
+            ]
+        );
+        assert_eq!(
+            split_list("host=h password=a,b, host=h2"),
+            vec!["host=h password=a,b", "host=h2"]
+        );
+        assert_eq!(
+            split_list("h1:5432/db?sslmode=disable,h2, h3:1"),
+            vec!["h1:5432/db?sslmode=disable", "h2", "h3:1"]
+        );
+        assert!(split_list(" , ").is_empty());
     }
 }

@@ -12,9 +12,10 @@ use futures_util::StreamExt;
 use metrics_core::{BackendHealth, Exporter, MetricSet, Scrape, ScrapeError};
 
 use crate::collectors::{out_for, Collector, Options, Out, Scope};
-use crate::config::{AuthModule, Config, SetupError};
+use crate::config::{Config, SetupError};
 use crate::custom::{CustomQueries, QueryFileError};
 use crate::dsn::Dsn;
+use crate::probe::{AllowedTargetError, ProbePolicy, Refusal};
 use crate::target::{describe, Target};
 
 /// Time kept back from the scrape timeout to encode and send the answer.
@@ -31,6 +32,8 @@ pub enum StartError {
     Setup(#[from] SetupError),
     #[error(transparent)]
     Queries(#[from] QueryFileError),
+    #[error(transparent)]
+    AllowedTargets(#[from] AllowedTargetError),
 }
 
 /// Everything a scrape needs besides the servers.
@@ -44,7 +47,6 @@ struct Plan {
     exclude_databases: Vec<String>,
     connect_timeout: Duration,
     statement_timeout: Duration,
-    auth_modules: BTreeMap<String, AuthModule>,
 }
 
 /// A configured or probed server, and the other databases found on it.
@@ -91,6 +93,7 @@ type ProbeKey = (String, String);
 pub struct PgExporter {
     servers: Vec<Arc<Server>>,
     probes: Mutex<HashMap<ProbeKey, (Arc<Server>, Instant)>>,
+    policy: ProbePolicy,
     plan: Plan,
     scrapes: AtomicU64,
 }
@@ -129,10 +132,11 @@ impl Outcome {
 }
 
 impl PgExporter {
-    pub fn new(config: &Config) -> Result<Self, StartError> {
+    /// Reads the files the configuration names and checks every setting.
+    pub async fn new(config: &Config) -> Result<Self, StartError> {
         let custom = match config.extend.query_path.trim() {
             "" => None,
-            path => Some(CustomQueries::load(std::path::Path::new(path))?),
+            path => Some(CustomQueries::load(std::path::Path::new(path)).await?),
         };
         let mut statement_timeout = config.statement_timeout;
         let ceiling = config.web.scrape_timeout.mul_f64(0.8);
@@ -156,9 +160,13 @@ impl PgExporter {
             exclude_databases: config.exclude_databases.clone(),
             connect_timeout: config.connect_timeout,
             statement_timeout,
-            auth_modules: config.auth_modules.clone(),
         };
-        let dsns = config.data_sources()?;
+        let dsns = config.data_sources().await?;
+        let policy = ProbePolicy::new(
+            &dsns,
+            &config.probe.allowed_targets,
+            config.auth_modules.clone(),
+        )?;
         if dsns.is_empty() {
             tracing::warn!("no data source configured (DATA_SOURCE_NAME or DATA_SOURCE_URI): /metrics reports pg_up 0; /probe works");
         }
@@ -172,30 +180,32 @@ impl PgExporter {
         Ok(Self {
             servers,
             probes: Mutex::new(HashMap::new()),
+            policy,
             plan,
             scrapes: AtomicU64::new(0),
         })
     }
 
-    /// The server a `/probe` request names, with its connection kept for the next probe.
+    /// The server a `/probe` request names, with its connection kept for the next probe. A
+    /// refused request has touched nothing: no connection, no file.
     fn probe_server(&self, scrape: &Scrape) -> Result<Arc<Server>, ScrapeError> {
-        let target = scrape
-            .param("target")
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| ScrapeError::BadRequest("the target parameter is required".into()))?;
-        let mut dsn = Dsn::parse(target)
-            .map_err(|e| ScrapeError::BadRequest(format!("invalid target: {e}")))?;
-        let module = scrape.param("auth_module").unwrap_or_default();
-        if !module.is_empty() {
-            let auth = self.plan.auth_modules.get(module).ok_or_else(|| {
-                ScrapeError::BadRequest(format!("auth_module {module:?} not found"))
-            })?;
-            auth.apply(&mut dsn);
-        }
+        let target = scrape.param("target");
+        let module = scrape.param("auth_module");
+        let dsn = self.policy.resolve(target, module).map_err(|refusal| {
+            if let Some(reason) = refusal.counted_as() {
+                metrics_core::refused::count(reason);
+            }
+            match refusal {
+                Refusal::NotAllowed => forbidden(refusal.to_string()),
+                _ => ScrapeError::BadRequest(refusal.to_string()),
+            }
+        })?;
         dsn.to_config(self.plan.connect_timeout)
             .map_err(|e| ScrapeError::BadRequest(format!("invalid target: {e}")))?;
-        let key = (target.to_string(), module.to_string());
+        let key = (
+            target.unwrap_or_default().trim().to_string(),
+            module.unwrap_or_default().trim().to_string(),
+        );
         let mut probes = match self.probes.lock() {
             Ok(p) => p,
             Err(poisoned) => poisoned.into_inner(),
@@ -394,7 +404,17 @@ impl PgExporter {
     }
 }
 
+/// 403 for a probe target that is not allowed.
+fn forbidden(message: String) -> ScrapeError {
+    ScrapeError::BadRequest(message)
+}
+
 impl Exporter for PgExporter {
+    /// `/probe` collections differ by target and module; `/metrics` takes no parameters.
+    fn shared_params(&self) -> &'static [&'static str] {
+        &["target", "auth_module"]
+    }
+
     async fn collect(&self, scrape: &Scrape) -> Result<MetricSet, ScrapeError> {
         let start = Instant::now();
         let servers = if scrape.path == "/probe" {

@@ -6,6 +6,8 @@ pub mod config;
 pub mod custom;
 pub mod dsn;
 pub mod exporter;
+pub mod files;
+pub mod probe;
 pub mod target;
 pub mod tls;
 pub mod version;

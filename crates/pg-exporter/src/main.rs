@@ -16,7 +16,7 @@ async fn main() -> anyhow::Result<()> {
     metrics_core::exit_if_healthcheck(&invocation);
     let config = invocation.config;
     metrics_core::logging::init(&config.log);
-    let exporter = match PgExporter::new(&config) {
+    let exporter = match PgExporter::new(&config).await {
         Ok(e) => e,
         Err(e) => {
             tracing::error!(error = %e, "cannot start");

@@ -2,12 +2,14 @@
 //! first scrape, reused by every later one, reopened with backoff when it breaks. Connection
 //! state changes are logged once, not on every scrape.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage, SimpleQueryRow};
 
 use crate::dsn::Dsn;
+use crate::files;
 use crate::tls::{RustlsConnect, Verify};
 use crate::version::Version;
 
@@ -21,8 +23,10 @@ pub struct Target {
     pub server: String,
     connect_timeout: Duration,
     statement_timeout: Duration,
-    /// None for `sslmode=disable`; the setup error when the TLS settings are unusable.
-    tls: Option<Result<RustlsConnect, String>>,
+    /// None for `sslmode=disable`.
+    verify: Option<Verify>,
+    /// `sslrootcert`, read (capped, off the async workers) when first connecting.
+    root_cert: Option<PathBuf>,
     state: tokio::sync::Mutex<State>,
 }
 
@@ -36,6 +40,8 @@ struct State {
     last_error: Option<String>,
     /// Whether the last outcome was logged as "up" (None before the first attempt).
     logged_up: Option<bool>,
+    /// The TLS setup, once built.
+    tls: Option<RustlsConnect>,
 }
 
 /// A usable connection and what we learnt about the server when opening it.
@@ -71,14 +77,14 @@ impl Target {
             "verify-full" => Some(Verify::ChainAndName),
             _ => Some(Verify::Nothing),
         };
-        let root = dsn.param("sslrootcert").map(std::path::PathBuf::from);
-        let tls = verify.map(|v| RustlsConnect::new(v, root.as_deref()));
+        let root_cert = dsn.param("sslrootcert").map(PathBuf::from);
         Self {
             server: dsn.fingerprint(),
             dsn,
             connect_timeout,
             statement_timeout,
-            tls,
+            verify,
+            root_cert,
             state: tokio::sync::Mutex::new(State::default()),
         }
     }
@@ -103,7 +109,7 @@ impl Target {
             }
         }
         let limit = budget.min(self.connect_timeout);
-        let outcome = match tokio::time::timeout(limit, self.connect()).await {
+        let outcome = match tokio::time::timeout(limit, self.connect(&mut state)).await {
             Ok(result) => result,
             Err(_) => Err(format!("no answer within {:.1}s", limit.as_secs_f64())),
         };
@@ -125,7 +131,10 @@ impl Target {
                 Ok(session)
             }
             Err(reason) => {
-                state.backoff = (state.backoff * 2).clamp(FIRST_BACKOFF, MAX_BACKOFF);
+                state.backoff = state
+                    .backoff
+                    .saturating_mul(2)
+                    .clamp(FIRST_BACKOFF, MAX_BACKOFF);
                 state.retry_at = Some(Instant::now() + state.backoff);
                 self.log_down(&mut state, reason.clone());
                 Err(reason)
@@ -168,13 +177,34 @@ impl Target {
         state.last_error = Some(reason);
     }
 
-    async fn connect(&self) -> Result<Session, String> {
+    /// The TLS setup for this server (None without TLS), built on the first connection.
+    async fn tls(&self, state: &mut State) -> Result<Option<RustlsConnect>, String> {
+        let Some(verify) = self.verify else {
+            return Ok(None);
+        };
+        if let Some(tls) = &state.tls {
+            return Ok(Some(tls.clone()));
+        }
+        let root = match (&self.root_cert, verify) {
+            (Some(path), Verify::Chain | Verify::ChainAndName) => Some(
+                files::read_off_thread(path.clone(), files::MAX_CERT_FILE)
+                    .await
+                    .map_err(|e| format!("sslrootcert {}: {e}", path.display()))?,
+            ),
+            _ => None,
+        };
+        let tls = RustlsConnect::new(verify, root.as_deref())?;
+        state.tls = Some(tls.clone());
+        Ok(Some(tls))
+    }
+
+    async fn connect(&self, state: &mut State) -> Result<Session, String> {
         let config = self
             .dsn
             .to_config(self.connect_timeout)
             .map_err(|e| e.to_string())?;
         let server = self.server.clone();
-        let client = match &self.tls {
+        let client = match self.tls(state).await? {
             None => {
                 let (client, connection) = config.connect(NoTls).await.map_err(|e| describe(&e))?;
                 tokio::spawn(async move {
@@ -184,12 +214,8 @@ impl Target {
                 });
                 client
             }
-            Some(Err(e)) => return Err(e.clone()),
-            Some(Ok(tls)) => {
-                let (client, connection) = config
-                    .connect(tls.clone())
-                    .await
-                    .map_err(|e| describe(&e))?;
+            Some(tls) => {
+                let (client, connection) = config.connect(tls).await.map_err(|e| describe(&e))?;
                 tokio::spawn(async move {
                     if let Err(e) = connection.await {
                         tracing::debug!(server = %server, error = %describe(&e), "connection ended");

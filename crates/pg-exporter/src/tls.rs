@@ -4,7 +4,6 @@
 
 use std::future::Future;
 use std::io;
-use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -35,7 +34,8 @@ pub struct RustlsConnect {
 }
 
 impl RustlsConnect {
-    pub fn new(verify: Verify, root_cert: Option<&Path>) -> Result<Self, String> {
+    /// `root_pem` is the content of `sslrootcert` (read by the caller, from the configuration).
+    pub fn new(verify: Verify, root_pem: Option<&[u8]>) -> Result<Self, String> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
@@ -46,19 +46,15 @@ impl RustlsConnect {
                 .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
                 .with_no_client_auth(),
             Verify::Chain | Verify::ChainAndName => {
-                let path = root_cert.ok_or("sslmode=verify-ca and verify-full need sslrootcert")?;
+                let pem = root_pem.ok_or("sslmode=verify-ca and verify-full need sslrootcert")?;
                 let mut roots = RootCertStore::empty();
-                let certs = CertificateDer::pem_file_iter(path)
-                    .map_err(|e| format!("sslrootcert {}: {e}", path.display()))?;
-                for cert in certs {
-                    let cert = cert.map_err(|e| format!("sslrootcert {}: {e}", path.display()))?;
-                    roots
-                        .add(cert)
-                        .map_err(|e| format!("sslrootcert {}: {e}", path.display()))?;
+                for cert in CertificateDer::pem_slice_iter(pem) {
+                    let cert = cert.map_err(|e| format!("sslrootcert: {e}"))?;
+                    roots.add(cert).map_err(|e| format!("sslrootcert: {e}"))?;
                 }
                 let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
                     .build()
-                    .map_err(|e| format!("sslrootcert {}: {e}", path.display()))?;
+                    .map_err(|e| format!("sslrootcert: {e}"))?;
                 let verifier: Arc<dyn ServerCertVerifier> = if verify == Verify::Chain {
                     Arc::new(ChainOnly(webpki))
                 } else {

@@ -467,7 +467,29 @@ fn broken_custom_query_file_is_rejected_at_start() {
 #[test]
 fn postgres_probe_scrapes_the_named_target_and_rejects_bad_ones() {
     let pg = PgCluster::start();
-    let ours = start_ours(&["--web.scrape-timeout=4s"], &[]);
+    let dead = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("pg-exporter.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "auth_modules:\n  mon:\n    type: userpass\n    userpass:\n      username: {MONITOR_USER}\n      password: {MONITOR_PASSWORD}\n    options:\n      sslmode: disable\n"
+        ),
+    )
+    .unwrap();
+    let allowed = format!(
+        "--probe.allowed-targets=127.0.0.1:{},127.0.0.1:{dead}",
+        pg.port
+    );
+    let ours = start_ours(
+        &[
+            "--web.scrape-timeout=4s",
+            "--config.file",
+            config.to_str().unwrap(),
+            &allowed,
+        ],
+        &[],
+    );
     assert_eq!(get(&ours.url("/probe")).status, 400);
     assert_eq!(get(&ours.url("/probe?target=")).status, 400);
     assert_eq!(
@@ -478,21 +500,29 @@ fn postgres_probe_scrapes_the_named_target_and_rejects_bad_ones() {
         get(&ours.url("/probe?target=mysql%3A%2F%2Fh%2Fdb")).status,
         400
     );
+    let server = format!("127.0.0.1:{}", pg.port);
     assert_eq!(
-        get(&ours.url("/probe?target=127.0.0.1%3A5432&auth_module=nope")).status,
+        get(&ours.url(&format!("/probe?target={server}&auth_module=nope"))).status,
         400
     );
 
-    let target = query_encode(&pg.uri("postgres"));
-    let m = scrape(&ours, &format!("/probe?target={target}"));
+    // Upstream's request shape: host:port/db and a module from the config file.
+    let m = scrape(
+        &ours,
+        &format!(
+            "/probe?target={}&auth_module=mon",
+            query_encode(&format!("{server}/postgres"))
+        ),
+    );
     assert_eq!(value(&m, "pg_up", &[]), Some(1.0), "{}", ours.logs());
     assert!(m.contains_key("pg_stat_database_xact_commit"));
     assert!(!m.contains_key("process_cpu_seconds_total"));
-    let server = format!("127.0.0.1:{}", pg.port);
     assert_eq!(value(&m, "pg_static", &[("server", &server)]), Some(1.0));
 
-    let dead = free_port();
-    let m = scrape(&ours, &format!("/probe?target=127.0.0.1%3A{dead}"));
+    let m = scrape(
+        &ours,
+        &format!("/probe?target=127.0.0.1%3A{dead}&auth_module=mon"),
+    );
     assert_eq!(value(&m, "pg_up", &[]), Some(0.0));
     // /metrics without a data source still answers.
     assert_eq!(value(&scrape(&ours, "/metrics"), "pg_up", &[]), Some(0.0));
