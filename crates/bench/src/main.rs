@@ -5,9 +5,11 @@
 //! `cargo run --release -p bench -- host [--rounds 3] [--scrapes 200] [--load-seconds 5]`
 //! `cargo run --release -p bench -- containers [--containers 25,200] [--seconds 300]` (see [`containers`])
 //! `cargo run --release -p bench -- pg [--databases 5] [--tables 10] ...` (see [`pg`])
+//! `cargo run --release -p bench -- soak [--minutes 30] [--rate 50]` (see [`soak`])
 
 mod containers;
 mod pg;
+mod soak;
 
 use std::any::Any;
 use std::fmt::Write as _;
@@ -58,6 +60,9 @@ struct Options {
 fn main() -> Result<()> {
     if std::env::args().nth(1).as_deref() == Some("containers") {
         return containers::main(std::env::args().skip(2));
+    }
+    if std::env::args().nth(1).as_deref() == Some("soak") {
+        return soak::main(std::env::args().skip(2));
     }
     let options = parse_options()?;
     let (ours, upstream, _backends) = contenders(&options)?;
