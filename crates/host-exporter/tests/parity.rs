@@ -377,6 +377,191 @@ fn parity_with_node_exporter_1_9_both_ways() {
     );
 }
 
+/// Files of a host with the hardware this machine lacks, in the kernel's layout: two NVMe
+/// controllers, a two-device btrfs filesystem, ZFS with two pools, CPUs with cpufreq and
+/// hotplug (CPU 2 offline), IRQ pressure.
+fn hardware_tree() -> tempfile::TempDir {
+    let root = tempfile::tempdir().expect("temp dir");
+    let write = |rel: &str, value: &str| {
+        let path = root.path().join(rel);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("create dirs");
+        std::fs::write(&path, format!("{value}\n")).expect("write fixture");
+    };
+    for (ctrl, firmware, model, serial, state) in [
+        (
+            "nvme0",
+            "1B2QEXM7",
+            "Samsung SSD 970 EVO Plus 1TB      ",
+            "S4EWNX0R123456A  ",
+            "live",
+        ),
+        (
+            "nvme1",
+            "GPJ99E",
+            "WD_BLACK SN850X 2000GB",
+            "23160M800001",
+            "resetting",
+        ),
+    ] {
+        for (attr, value) in [
+            ("firmware_rev", firmware),
+            ("model", model),
+            ("serial", serial),
+            ("state", state),
+            ("cntlid", "1"),
+        ] {
+            write(&format!("sys/class/nvme/{ctrl}/{attr}"), value);
+        }
+    }
+    let fs = "sys/fs/btrfs/0abb23a9-579b-43e6-ad30-227ef47fcb9d";
+    write("sys/fs/btrfs/features/raid1c34", "0");
+    write(&format!("{fs}/label"), "backups");
+    write(
+        &format!("{fs}/commit_stats"),
+        "commits 420\nlast_commit_ms 12\nmax_commit_ms 250\ntotal_commit_ms 8400",
+    );
+    for (kind, profile, total, used) in [
+        ("data", "single", "1073741824", "536870912"),
+        ("metadata", "raid1", "268435456", "1048576"),
+        ("system", "raid1", "8388608", "16384"),
+    ] {
+        write(&format!("{fs}/allocation/{kind}/bytes_reserved"), "65536");
+        write(&format!("{fs}/allocation/{kind}/total_bytes"), total);
+        write(
+            &format!("{fs}/allocation/{kind}/{profile}/total_bytes"),
+            total,
+        );
+        write(
+            &format!("{fs}/allocation/{kind}/{profile}/used_bytes"),
+            used,
+        );
+    }
+    write(&format!("{fs}/devices/sdb/size"), "20971520");
+    write(&format!("{fs}/devices/sdc/size"), "41943040");
+    write(
+        "proc/spl/kstat/zfs/arcstats",
+        "13 1 0x01 96 26112 4236524208 2012213658453\nname                            type data\nhits                            4    8772612\nsize                            4    1073741824",
+    );
+    write("proc/spl/kstat/zfs/tank/state", "ONLINE");
+    write("proc/spl/kstat/zfs/backup/state", "DEGRADED");
+    for cpu in 0..3 {
+        write(
+            &format!("sys/devices/system/cpu/cpu{cpu}/online"),
+            if cpu == 2 { "0" } else { "1" },
+        );
+    }
+    write("sys/devices/system/cpu/offline", "2");
+    for (cpu, governor) in [(0, "performance"), (1, "powersave")] {
+        let dir = format!("sys/devices/system/cpu/cpu{cpu}/cpufreq");
+        for (attr, value) in [
+            ("scaling_governor", governor),
+            ("scaling_available_governors", "performance powersave"),
+            ("scaling_driver", "intel_pstate"),
+            ("scaling_cur_freq", "2400000"),
+            ("scaling_min_freq", "800000"),
+            ("scaling_max_freq", "3600000"),
+            ("cpuinfo_min_freq", "800000"),
+            ("cpuinfo_max_freq", "3600000"),
+            ("cpuinfo_transition_latency", "0"),
+            ("related_cpus", &cpu.to_string()),
+            ("scaling_setspeed", "<unsupported>"),
+        ] {
+            write(&format!("{dir}/{attr}"), value);
+        }
+    }
+    let stat = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/proc/stat"),
+    )
+    .expect("fixture proc/stat");
+    write("proc/stat", stat.trim_end());
+    for resource in ["cpu", "io", "memory"] {
+        write(
+            &format!("proc/pressure/{resource}"),
+            "some avg10=0.00 avg60=0.00 avg300=0.00 total=1000000\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=500000",
+        );
+    }
+    write(
+        "proc/pressure/irq",
+        "full avg10=0.00 avg60=0.00 avg300=0.00 total=2500000",
+    );
+    root
+}
+
+/// Values that differ on the hardware tree on purpose (README.md says why).
+const HARDWARE_TREE_DIFFERENT_VALUES: &[&str] = &[
+    // node_exporter 1.9 (Debian's build) reports 0 although allocation/global_rsv_size is there.
+    "node_btrfs_global_rsv_size_bytes",
+];
+
+/// The collectors for hardware this machine lacks, run by both exporters on [`hardware_tree`]:
+/// same families, types, label names, series and values (the tree does not move).
+#[test]
+fn parity_with_node_exporter_1_9_on_a_hardware_tree() {
+    let (binary, version) = current_node_exporter();
+    println!("comparing with {version} on a hardware tree");
+    let tree = hardware_tree();
+    let paths = |port: u16| {
+        vec![
+            format!("--web.listen-address=127.0.0.1:{port}"),
+            format!("--path.procfs={}", tree.path().join("proc").display()),
+            format!("--path.sysfs={}", tree.path().join("sys").display()),
+        ]
+    };
+    let upstream_port = free_port();
+    let upstream = ServiceProcess::start(&binary, &paths(upstream_port), upstream_port);
+    let our_port = free_port();
+    let ours = ServiceProcess::start(
+        env!("CARGO_BIN_EXE_host-exporter"),
+        &paths(our_port),
+        our_port,
+    );
+    let query = ["nvme", "btrfs", "zfs", "cpufreq", "cpu", "pressure"]
+        .map(|c| format!("collect%5B%5D={c}"))
+        .join("&");
+    let scrape_tree = |process: &ServiceProcess| {
+        let url = process.url(&format!("/metrics?{query}"));
+        let response = testkit::http::get_with(&url, &[], Duration::from_secs(30))
+            .unwrap_or_else(|e| panic!("scrape {url}: {e}"));
+        assert_eq!(response.status, 200, "{}", response.body);
+        parse_exposition(&response.body).expect("valid exposition")
+    };
+    let (theirs, mine) = (scrape_tree(&upstream), scrape_tree(&ours));
+    for family in [
+        "node_nvme_info",
+        "node_btrfs_info",
+        "node_zfs_zpool_state",
+        "node_cpu_online",
+    ] {
+        assert!(
+            theirs.contains_key(family),
+            "node_exporter has no {family}: the tree is wrong"
+        );
+    }
+    let mut problems = family_problems(&theirs, &mine, PINNED_VERSION, false);
+    problems.extend(unlisted_extras(&theirs, &mine, &readme_extras_section()));
+    for (name, their_family) in &theirs {
+        let Some(my_family) = mine.get(name) else {
+            continue;
+        };
+        if about_the_exporter(name) || HARDWARE_TREE_DIFFERENT_VALUES.contains(&name.as_str()) {
+            continue;
+        }
+        let (their_series, my_series) = (series(name, their_family), series(name, my_family));
+        if their_series != my_series {
+            problems.push(format!(
+                "{name}: {my_series:?} here, {their_series:?} in node_exporter"
+            ));
+        }
+    }
+    problems.extend(collector_outcome_problems(&theirs, &mine));
+    assert!(
+        problems.is_empty(),
+        "{} differences from {version} on the hardware tree:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+}
+
 #[test]
 fn parity_with_debian_12_node_exporter_1_5() {
     let binary = testkit::require_command("prometheus-node-exporter", "prometheus-node-exporter");
