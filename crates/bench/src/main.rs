@@ -55,6 +55,71 @@ struct Options {
     /// wrk's per-request timeout: its default (2 s) except for `pg`, whose upstream takes
     /// seconds per scrape at scale (a timed-out request has no latency to report).
     wrk_timeout_seconds: u64,
+    /// Which upstream build to set beside ours.
+    upstream: Upstream,
+}
+
+/// The upstream exporter builds a run can compare with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Upstream {
+    /// Debian 12's packages (node_exporter 1.5.0, postgres_exporter 0.11.1, redis_exporter 1.45.0).
+    Debian12,
+    /// Debian 13's builds of today's releases (node_exporter 1.9.0, postgres_exporter 0.17.1,
+    /// redis_exporter 1.69.0), unpacked by `scripts/install-upstream-current`.
+    Current,
+}
+
+impl Upstream {
+    /// The program of Debian package `package` (`prometheus-node-exporter`, ...) for this build.
+    fn program(self, package: &str) -> Result<PathBuf> {
+        match self {
+            Upstream::Debian12 => Ok(require_command(package, package)),
+            Upstream::Current => {
+                let root = std::env::var_os("UPSTREAM_CURRENT_ROOT")
+                    .map(PathBuf::from)
+                    .or_else(|| {
+                        let cache = std::env::var_os("XDG_CACHE_HOME")
+                            .map(PathBuf::from)
+                            .or_else(|| {
+                                std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache"))
+                            })?;
+                        Some(cache.join("upstream-trixie/root"))
+                    })
+                    .context("neither UPSTREAM_CURRENT_ROOT nor HOME is set")?;
+                let path = root.join("usr/bin").join(package);
+                if !path.is_file() {
+                    bail!(
+                        "{} not found: run `bash scripts/install-upstream-current` first",
+                        path.display()
+                    );
+                }
+                Ok(path)
+            }
+        }
+    }
+}
+
+/// `label` with the version `program --version` reports, e.g. `node_exporter 1.9.0`.
+fn versioned_label(label: &str, program: &std::path::Path) -> String {
+    let version = Command::new(program)
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|o| {
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            );
+            text.split_whitespace()
+                .skip_while(|w| *w != "version")
+                .nth(1)
+                .map(|v| v.trim_start_matches('v').to_string())
+        });
+    match version {
+        Some(v) => format!("{label} {v}"),
+        None => label.to_string(),
+    }
 }
 
 fn main() -> Result<()> {
@@ -76,7 +141,7 @@ fn parse_options() -> Result<Options> {
     let mut options = Options {
         target: args.next().context(
             "usage: bench <host|redis|pg> [--rounds N] [--scrapes N] [--load-seconds N] \
-                 [--databases N] [--tables N]",
+                 [--databases N] [--tables N] [--upstream debian12|current]",
         )?,
         rounds: 3,
         scrapes: 200,
@@ -84,14 +149,24 @@ fn parse_options() -> Result<Options> {
         databases: 5,
         tables: 10,
         wrk_timeout_seconds: 2,
+        upstream: Upstream::Debian12,
     };
     if options.target == "pg" {
         options.wrk_timeout_seconds = 60;
     }
     while let Some(flag) = args.next() {
-        let value: usize = args
+        let raw = args
             .next()
-            .with_context(|| format!("{flag} needs a value"))?
+            .with_context(|| format!("{flag} needs a value"))?;
+        if flag == "--upstream" {
+            options.upstream = match raw.as_str() {
+                "debian12" => Upstream::Debian12,
+                "current" => Upstream::Current,
+                other => bail!("--upstream {other:?}: debian12 or current"),
+            };
+            continue;
+        }
+        let value: usize = raw
             .parse()
             .with_context(|| format!("{flag} needs a number"))?;
         match flag.as_str() {
@@ -125,6 +200,7 @@ fn our_binary(name: &str) -> Result<PathBuf> {
 fn contenders(options: &Options) -> Result<(Contender, Contender, Backends)> {
     match options.target.as_str() {
         "host" => {
+            let node_exporter = options.upstream.program("prometheus-node-exporter")?;
             let (a, b) = (free_port(), free_port());
             Ok((
                 Contender {
@@ -136,11 +212,8 @@ fn contenders(options: &Options) -> Result<(Contender, Contender, Backends)> {
                     port: a,
                 },
                 Contender {
-                    label: "node_exporter".into(),
-                    program: require_command(
-                        "prometheus-node-exporter",
-                        "prometheus-node-exporter",
-                    ),
+                    label: versioned_label("node_exporter", &node_exporter),
+                    program: node_exporter,
                     args: vec![format!("--web.listen-address=127.0.0.1:{b}")],
                     env: Vec::new(),
                     path: "/metrics".into(),
@@ -150,6 +223,7 @@ fn contenders(options: &Options) -> Result<(Contender, Contender, Backends)> {
             ))
         }
         "redis" => {
+            let redis_exporter = options.upstream.program("prometheus-redis-exporter")?;
             let (a, b) = (free_port(), free_port());
             let dir = tempfile::tempdir().context("a working directory for redis-server")?;
             let backend = testkit::redis::start_redis(free_port(), dir.path(), &[]);
@@ -167,11 +241,8 @@ fn contenders(options: &Options) -> Result<(Contender, Contender, Backends)> {
                     port: a,
                 },
                 Contender {
-                    label: "redis_exporter".into(),
-                    program: require_command(
-                        "prometheus-redis-exporter",
-                        "prometheus-redis-exporter",
-                    ),
+                    label: versioned_label("redis_exporter", &redis_exporter),
+                    program: redis_exporter,
                     args: vec![
                         format!("-web.listen-address=127.0.0.1:{b}"),
                         format!("-redis.addr={redis}"),
@@ -183,7 +254,7 @@ fn contenders(options: &Options) -> Result<(Contender, Contender, Backends)> {
                 vec![Box::new(backend), Box::new(dir)],
             ))
         }
-        "pg" => pg::contenders(options.databases, options.tables),
+        "pg" => pg::contenders(options.databases, options.tables, options.upstream),
         other => bail!("unknown target {other:?}; known: host, redis, pg"),
     }
 }

@@ -10,10 +10,10 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use testkit::free_port;
 use testkit::postgres::PgCluster;
-use testkit::{free_port, require_command};
 
-use crate::{our_binary, Backends, Contender};
+use crate::{our_binary, versioned_label, Backends, Contender, Upstream};
 
 /// Where Debian's package puts postgres_exporter's example queries file.
 const UPSTREAM_EXAMPLE_QUERIES: &str =
@@ -24,11 +24,15 @@ const PER_TABLE_QUERIES: [&str; 2] = ["pg_stat_user_tables", "pg_statio_user_tab
 
 /// The two contenders on a freshly filled cluster; the cluster and the queries file are returned
 /// to be kept alive for the run.
-pub fn contenders(databases: usize, tables: usize) -> Result<(Contender, Contender, Backends)> {
-    let upstream_program = require_command(
-        "prometheus-postgres-exporter",
-        "prometheus-postgres-exporter",
-    );
+///
+/// Debian 12's postgres_exporter (0.11) gets the per-table families from its example queries
+/// file; today's (0.17) has them as built-in collectors, enabled by default.
+pub fn contenders(
+    databases: usize,
+    tables: usize,
+    which: Upstream,
+) -> Result<(Contender, Contender, Backends)> {
+    let upstream_program = which.program("prometheus-postgres-exporter")?;
     let ours_program = our_binary("pg-exporter")?;
     let pg = PgCluster::start();
     // Each exporter holds one connection per database.
@@ -63,14 +67,17 @@ pub fn contenders(databases: usize, tables: usize) -> Result<(Contender, Contend
         path: "/metrics".into(),
         port: a,
     };
+    let mut upstream_args = vec![
+        format!("--web.listen-address=127.0.0.1:{b}"),
+        "--auto-discover-databases".into(),
+    ];
+    if which == Upstream::Debian12 {
+        upstream_args.push(format!("--extend.query-path={}", path_text(&queries)));
+    }
     let upstream = Contender {
-        label: "postgres_exporter".into(),
+        label: versioned_label("postgres_exporter", &upstream_program),
         program: upstream_program,
-        args: vec![
-            format!("--web.listen-address=127.0.0.1:{b}"),
-            "--auto-discover-databases".into(),
-            format!("--extend.query-path={}", path_text(&queries)),
-        ],
+        args: upstream_args,
         env,
         path: "/metrics".into(),
         port: b,
