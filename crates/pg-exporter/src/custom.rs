@@ -345,7 +345,9 @@ pub fn number(text: &str) -> Option<f64> {
     timestamp_seconds(text)
 }
 
-/// `2026-11-25 01:05:49.123+00` (the session runs in UTC) as Unix seconds.
+/// `2026-11-25 01:05:49.123+00` (the session runs in UTC) as Unix seconds. Text that is not a
+/// timestamp PostgreSQL can hold (years beyond ±294,276, a month 13, an hour 99) is `None`,
+/// so that the arithmetic below stays far inside `i64`.
 pub fn timestamp_seconds(text: &str) -> Option<f64> {
     let (date, rest) = text.split_once(' ')?;
     let mut d = date.split('-');
@@ -359,14 +361,31 @@ pub fn timestamp_seconds(text: &str) -> Option<f64> {
     let mut t = time.split(':');
     let (hh, mm): (i64, i64) = (t.next()?.parse().ok()?, t.next()?.parse().ok()?);
     let ss: f64 = t.next()?.parse().ok()?;
-    let offset = if tz.is_empty() {
-        0
-    } else {
-        let sign = if tz.starts_with('-') { -1 } else { 1 };
-        let mut parts = tz[1..].split(':');
-        let h: i64 = parts.next()?.parse().ok()?;
-        let m: i64 = parts.next().map_or(Some(0), |p| p.parse().ok())?;
-        sign * (h * 3600 + m * 60)
+    let in_range = y.abs() <= 294_276
+        && (1..=12).contains(&m)
+        && (1..=31).contains(&day)
+        && (0..=24).contains(&hh)
+        && (0..=59).contains(&mm)
+        && (0.0..61.0).contains(&ss);
+    if !in_range {
+        return None;
+    }
+    let offset = match tz.chars().next() {
+        None => 0,
+        Some(sign) => {
+            let mut parts = tz.get(1..)?.split(':');
+            let h: i64 = parts.next()?.parse().ok()?;
+            let m: i64 = parts.next().map_or(Some(0), |p| p.parse().ok())?;
+            if !(0..=24).contains(&h) || !(0..=59).contains(&m) {
+                return None;
+            }
+            let seconds = h * 3600 + m * 60;
+            if sign == '-' {
+                -seconds
+            } else {
+                seconds
+            }
+        }
     };
     // Days from the civil date (Howard Hinnant's algorithm).
     let y = if m <= 2 { y - 1 } else { y };
@@ -431,5 +450,25 @@ mod tests {
         assert_eq!(number("t"), Some(1.0));
         assert_eq!(number("12.5"), Some(12.5));
         assert_eq!(number("hello"), None);
+    }
+
+    #[test]
+    fn timestamps_outside_postgres_range_are_not_numbers_and_never_overflow() {
+        for text in [
+            "9223372036854775807-01-01 00:00:00+00",
+            "-9223372036854775808-03-01 00:00:00",
+            "2026-01-01 9223372036854775807:00:00",
+            "2026-01-01 00:9223372036854775807:00",
+            "2026-01-01 00:00:00+9223372036854775807",
+            "2026-01-01 00:00:00-9223372036854775807:9223372036854775807",
+            "2026-13-01 00:00:00",
+            "2026-01-01 00:00:inf",
+        ] {
+            assert_eq!(timestamp_seconds(text), None, "{text}");
+        }
+        assert_eq!(
+            timestamp_seconds("294276-12-31 23:59:59+00").map(|s| s > 9.0e12),
+            Some(true)
+        );
     }
 }

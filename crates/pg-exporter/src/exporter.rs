@@ -404,7 +404,8 @@ impl PgExporter {
     }
 }
 
-/// 403 for a probe target that is not allowed.
+/// 403 for a probe target that is not allowed. TEMPORARY: 400 until metrics-core's ScrapeError
+/// has a 403 variant (asked of the lead).
 fn forbidden(message: String) -> ScrapeError {
     ScrapeError::BadRequest(message)
 }
