@@ -15,6 +15,17 @@ use serde::{Deserialize, Serialize};
 pub trait ServiceConfig: Serialize + DeserializeOwned + Default {
     fn web(&self) -> &WebConfig;
     fn log(&self) -> &LogConfig;
+
+    /// The web settings the server really uses, when a service-specific flag changes them (e.g.
+    /// cAdvisor's `--port`); the `healthcheck` subcommand calls the same address.
+    fn effective_web(&self) -> WebConfig {
+        self.web().clone()
+    }
+
+    /// Checks what the types cannot (ranges, URLs, combinations); an error names the setting.
+    fn validate(&self) -> Result<(), ConfigError> {
+        Ok(())
+    }
 }
 
 /// HTTP serving settings (`web.*`).

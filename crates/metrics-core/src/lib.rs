@@ -9,6 +9,7 @@ pub mod blocking;
 pub mod cli;
 pub mod config;
 pub mod healthcheck;
+pub mod launch;
 pub mod logging;
 pub mod metric;
 pub mod process;
@@ -20,6 +21,7 @@ pub mod server;
 pub use blocking::BlockingWorker;
 pub use cli::{parse_args, toggle_args, Invocation, Mode};
 pub use config::{ConfigError, LogConfig, LogFormat, LogLevel, ServiceConfig, WebConfig};
+pub use launch::{Failure, Launch, Started};
 pub use metric::MetricSet;
 pub use scrape::{Scrape, ScrapeError};
 pub use server::{BackendHealth, Exporter, RunningServer, Server};
@@ -41,7 +43,7 @@ pub struct Service {
 /// Runs the `healthcheck` subcommand and exits when that is what was asked.
 pub fn exit_if_healthcheck<C: ServiceConfig>(invocation: &Invocation<C>) {
     if invocation.mode == Mode::Healthcheck {
-        let code = healthcheck::run(invocation.config.web());
+        let code = healthcheck::run(&invocation.config.effective_web());
         std::process::exit(if code == std::process::ExitCode::SUCCESS {
             0
         } else {
