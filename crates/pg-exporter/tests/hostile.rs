@@ -272,21 +272,18 @@ fn postgres_auth_module_credentials_reach_only_allowed_targets() {
     let allowed_fake = Recorder::start();
     let stranger = Recorder::start();
     let dir = tempfile::tempdir().unwrap();
-    let config = auth_module_config(dir.path());
-    let allowed = format!(
-        "--probe.allowed-targets=127.0.0.1:{},127.0.0.1:{}",
-        pg.port, allowed_fake.port
+    // The allow-list in the config file this time (the flag and its variable elsewhere).
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "probe:\n  allowed_targets: [\"127.0.0.1:{}\", \"127.0.0.1:{}\"]\n{}",
+            pg.port,
+            allowed_fake.port,
+            std::fs::read_to_string(auth_module_config(dir.path())).unwrap()
+        ),
     );
     // No data source: /probe is what this exporter is for.
-    let ours = start_ours(
-        &[
-            "--config.file",
-            &config,
-            &allowed,
-            "--web.scrape-timeout=3s",
-        ],
-        &[],
-    );
+    let ours = start_ours(&["--config.file", &config, "--web.scrape-timeout=3s"], &[]);
     let probe = |port: u16| {
         get_with(
             &ours.url(&format!(

@@ -477,18 +477,14 @@ fn postgres_probe_scrapes_the_named_target_and_rejects_bad_ones() {
         ),
     )
     .unwrap();
-    let allowed = format!(
-        "--probe.allowed-targets=127.0.0.1:{},127.0.0.1:{dead}",
-        pg.port
-    );
+    let allowed = format!("127.0.0.1:{},127.0.0.1:{dead}", pg.port);
     let ours = start_ours(
         &[
             "--web.scrape-timeout=4s",
             "--config.file",
             config.to_str().unwrap(),
-            &allowed,
         ],
-        &[],
+        &[("PG_EXPORTER_PROBE_ALLOWED_TARGETS", &allowed)],
     );
     assert_eq!(get(&ours.url("/probe")).status, 400);
     assert_eq!(get(&ours.url("/probe?target=")).status, 400);
