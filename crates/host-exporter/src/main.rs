@@ -1,9 +1,9 @@
 //! host-exporter: a drop-in replacement for Prometheus' node_exporter (port 9100).
 
+use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::Context as _;
-use metrics_core::{MetricSet, Server, Service};
+use metrics_core::{Failure, Launch, MetricSet, Server, Service};
 
 mod collector;
 mod config;
@@ -40,26 +40,14 @@ pub(crate) fn build_info(set: &mut MetricSet) {
 }
 
 // The HTTP workers run their own runtimes; the main one only waits for signals.
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> anyhow::Result<()> {
-    let invocation = metrics_core::parse_args::<Config>(&SERVICE, config::args());
-    metrics_core::exit_if_healthcheck(&invocation);
-    let config = invocation.config;
-    metrics_core::logging::init(&config.log);
-    let exporter = match HostExporter::new(&config) {
-        Ok(e) => e,
-        Err(e) => {
-            eprintln!("{}: error: {e}", SERVICE.name);
-            std::process::exit(2);
-        }
-    };
-    let names: Vec<&str> = exporter.enabled_names().collect();
-    tracing::info!(collectors = %names.join(","), "enabled collectors");
-    Server::new(SERVICE, config.web.clone(), Arc::new(exporter))
-        .start()
-        .context("cannot start the HTTP server")?
-        .run_until_signal()
-        .await
-        .context("HTTP server failed")?;
-    Ok(())
+fn main() -> ExitCode {
+    Launch::new(&SERVICE, config::args())
+        .current_thread()
+        .run(|config: Config| async move {
+            let exporter =
+                HostExporter::new(&config).map_err(|e| Failure::config("collectors", e))?;
+            let names: Vec<&str> = exporter.enabled_names().collect();
+            tracing::info!(collectors = %names.join(","), "enabled collectors");
+            Ok(Server::new(SERVICE, config.web.clone(), Arc::new(exporter)).start()?)
+        })
 }

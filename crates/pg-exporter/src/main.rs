@@ -1,8 +1,9 @@
 //! pg-exporter: PostgreSQL metrics for Prometheus, a drop-in replacement for postgres_exporter.
 
+use std::process::ExitCode;
 use std::sync::Arc;
 
-use metrics_core::Server;
+use metrics_core::{Failure, Launch, Server};
 
 use pg_exporter::config::{self, Config, SERVICE};
 use pg_exporter::exporter::PgExporter;
@@ -10,24 +11,15 @@ use pg_exporter::exporter::PgExporter;
 // The HTTP worker runs its own runtime; the main one drives the PostgreSQL connections and
 // waits for signals, which one thread does (a multi-thread runtime here cost a thread and an
 // allocator arena per core).
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> anyhow::Result<()> {
-    let invocation = metrics_core::parse_args::<Config>(&SERVICE, config::args());
-    metrics_core::exit_if_healthcheck(&invocation);
-    let config = invocation.config;
-    metrics_core::logging::init(&config.log);
-    let exporter = match PgExporter::new(&config).await {
-        Ok(e) => e,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot start");
-            eprintln!("{}: error: {e}", SERVICE.name);
-            std::process::exit(2);
-        }
-    };
-    Server::new(SERVICE, config.web.clone(), Arc::new(exporter))
-        .metrics_path("/probe")
-        .start()?
-        .run_until_signal()
-        .await?;
-    Ok(())
+fn main() -> ExitCode {
+    Launch::new(&SERVICE, config::args())
+        .current_thread()
+        .run(|config: Config| async move {
+            let exporter = PgExporter::new(&config)
+                .await
+                .map_err(|e| Failure::config("data source", e))?;
+            Ok(Server::new(SERVICE, config.web.clone(), Arc::new(exporter))
+                .metrics_path("/probe")
+                .start()?)
+        })
 }
