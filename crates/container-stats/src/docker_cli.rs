@@ -67,17 +67,19 @@ pub fn memory_percent(memory: &MemoryStats, host_memory_bytes: u64) -> f64 {
 
 /// NET I/O: received and transmitted bytes over every interface.
 pub fn network_bytes(interfaces: &[InterfaceStats]) -> (u64, u64) {
-    interfaces
-        .iter()
-        .fold((0, 0), |(rx, tx), i| (rx + i.rx_bytes, tx + i.tx_bytes))
+    interfaces.iter().fold((0u64, 0u64), |(rx, tx), i| {
+        (rx.saturating_add(i.rx_bytes), tx.saturating_add(i.tx_bytes))
+    })
 }
 
 /// BLOCK I/O: bytes read and written over every device.
 pub fn blkio_bytes(blkio: &BlkioStats) -> (u64, u64) {
-    blkio
-        .devices
-        .iter()
-        .fold((0, 0), |(r, w), d| (r + d.read_bytes, w + d.write_bytes))
+    blkio.devices.iter().fold((0u64, 0u64), |(r, w), d| {
+        (
+            r.saturating_add(d.read_bytes),
+            w.saturating_add(d.write_bytes),
+        )
+    })
 }
 
 /// A per-second rate of a counter between two samples taken `seconds` apart; 0 when the counter
@@ -166,5 +168,16 @@ mod tests {
         assert_eq!(blkio_bytes(&blkio), (6, 7));
         assert_eq!(rate_per_second(100, 300, 2.0), 100.0);
         assert_eq!(rate_per_second(300, 100, 2.0), 0.0);
+    }
+
+    /// Interface and device counters near u64::MAX add up without overflowing.
+    #[test]
+    fn io_sums_saturate() {
+        let iface = InterfaceStats {
+            rx_bytes: u64::MAX,
+            tx_bytes: 1,
+            ..InterfaceStats::default()
+        };
+        assert_eq!(network_bytes(&[iface.clone(), iface]), (u64::MAX, 2));
     }
 }

@@ -59,7 +59,7 @@ pub fn parse_device(text: &str) -> Option<(u32, u32)> {
 
 /// The first `cpu` line of `/proc/stat` as the docker daemon reads it: user, nice, system, idle,
 /// iowait, irq and softirq ticks added up (steal and guest are left out, as dockerd does), plus
-/// the number of `cpuN` lines (dockerd's online CPUs).
+/// the number of `cpuN` lines (dockerd's online CPUs). The sum saturates rather than overflow.
 pub fn parse_proc_stat_cpu(text: &str) -> Result<(u64, u32), ParseError> {
     let mut total = None;
     let mut cpus = 0u32;
@@ -77,11 +77,13 @@ pub fn parse_proc_stat_cpu(text: &str) -> Result<(u64, u32), ParseError> {
                 .map(|f| f.parse().ok())
                 .collect();
             match ticks {
-                Some(t) if t.len() == 7 => total = Some(t.iter().sum()),
+                Some(t) if t.len() == 7 => {
+                    total = Some(t.iter().fold(0u64, |sum, v| sum.saturating_add(*v)))
+                }
                 _ => return Err(ParseError::new("the cpu line of /proc/stat", line)),
             }
         } else if rest.starts_with(|c: char| c.is_ascii_digit()) {
-            cpus += 1;
+            cpus = cpus.saturating_add(1);
         }
     }
     match total {
@@ -133,5 +135,12 @@ mod tests {
     fn device_numbers() {
         assert_eq!(parse_device("254:0"), Some((254, 0)));
         assert_eq!(parse_device("Total"), None);
+    }
+
+    /// Input the container_proc fuzz target found: the seven tick counts overflowed their sum.
+    #[test]
+    fn proc_stat_cpu_sum_saturates() {
+        let text = "cpu  18446744073709551615 1 0 0 0 0 0 0 0 0\ncpu0 1 1 1 1 1 1 1\n";
+        assert_eq!(parse_proc_stat_cpu(text), Ok((u64::MAX, 1)));
     }
 }

@@ -36,11 +36,25 @@ fn skip_interface(name: &str) -> bool {
     name == "lo" || name.starts_with("veth") || name.starts_with("docker")
 }
 
-/// `MemTotal` from `/proc/meminfo`, in bytes.
+/// `MemTotal` from `/proc/meminfo`, in bytes. Read by hand, one line: procfs-core 0.18's
+/// `Meminfo` panics on a key that ends in a multibyte character and on a size whose conversion
+/// to bytes overflows (both found by fuzzing, `fuzz/fuzz_targets/container_proc.rs`).
 pub fn parse_mem_total(text: &str) -> Result<u64, ParseError> {
-    procfs::Meminfo::from_buf_read(text.as_bytes())
-        .map(|m| m.mem_total)
-        .map_err(|e| ParseError(format!("cannot parse meminfo: {e}")))
+    let invalid = || ParseError::new("MemTotal from meminfo", text);
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .ok_or_else(invalid)?;
+    let mut fields = line.split_ascii_whitespace();
+    let value: u64 = fields
+        .next()
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(invalid)?;
+    match fields.next() {
+        None => Ok(value),
+        Some("kB") => value.checked_mul(1024).ok_or_else(invalid),
+        Some(_) => Err(invalid()),
+    }
 }
 
 /// `DEVNAME=` from a `/sys/dev/block/MAJ:MIN/uevent` file, as `/dev/<name>`.
@@ -94,5 +108,20 @@ mod tests {
         );
         assert_eq!(dev_major_minor(0xfe00), (254, 0));
         assert_eq!(dev_major_minor(0x803), (8, 3));
+    }
+
+    /// Inputs the container_proc fuzz target found: procfs-core's Meminfo panicked on a key
+    /// ending in a multibyte character and on a kB size overflowing u64 bytes.
+    #[test]
+    fn hostile_meminfo_is_an_error_not_a_panic() {
+        assert!(parse_mem_total("\n\n\n\n\n\n\u{3ff}            8336\n").is_err());
+        assert!(parse_mem_total("MemFree:cpu\u{54d}\n").is_err());
+        assert!(parse_mem_total("MemTotal: 18446744073709551615 kB\n").is_err());
+        assert!(parse_mem_total("MemTotal: 12 MB\n").is_err());
+        assert_eq!(
+            parse_mem_total("SwapCached:\u{6e4}\nMemTotal: 2 kB\n"),
+            Ok(2048)
+        );
+        assert_eq!(parse_mem_total("MemTotal: 2\n"), Ok(2));
     }
 }

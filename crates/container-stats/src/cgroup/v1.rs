@@ -25,14 +25,14 @@ pub struct V1Dirs {
     pub unified: Option<std::path::PathBuf>,
 }
 
-/// `cpuacct.stat`: user and system time, converted from ticks to nanoseconds.
+/// `cpuacct.stat`: user and system time, converted from ticks to nanoseconds (saturating).
 pub fn parse_cpuacct_stat(text: &str) -> (Option<u64>, Option<u64>) {
     let mut user = None;
     let mut system = None;
     for (key, value) in keyed(text) {
         match key {
-            "user" => user = Some(value * NS_PER_TICK),
-            "system" => system = Some(value * NS_PER_TICK),
+            "user" => user = Some(value.saturating_mul(NS_PER_TICK)),
+            "system" => system = Some(value.saturating_mul(NS_PER_TICK)),
             _ => {}
         }
     }
@@ -125,8 +125,8 @@ pub fn parse_blkio(text: &str) -> Vec<IoCounter> {
             }
         };
         match op {
-            "Read" => entry.read += value,
-            "Write" => entry.write += value,
+            "Read" => entry.read = entry.read.saturating_add(value),
+            "Write" => entry.write = entry.write.saturating_add(value),
             _ => {}
         }
     }
@@ -432,5 +432,14 @@ mod tests {
             ),
             Err(Error::Gone { .. })
         ));
+    }
+
+    /// overflowing (the cgroup_v1 fuzz target checks every parser with overflow checks on).
+    #[test]
+    fn huge_ticks_and_blkio_sums_saturate() {
+        let (user, system) = parse_cpuacct_stat("user 18446744073709551615\nsystem 2\n");
+        assert_eq!((user, system), (Some(u64::MAX), Some(2 * NS_PER_TICK)));
+        let io = parse_blkio("8:0 Read 18446744073709551615\n8:0 Read 5\n8:0 Write 1\n");
+        assert_eq!((io[0].read, io[0].write), (u64::MAX, 1));
     }
 }

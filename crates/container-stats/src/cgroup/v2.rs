@@ -8,22 +8,22 @@ use crate::stats::{CfsStats, CpuStats, MemoryStats, PidsStats};
 use crate::Error;
 
 /// v2 `cpu.stat`: usage, user and system time (µs, returned as ns) and, when the cpu controller
-/// is enabled, the CFS counters.
+/// is enabled, the CFS counters. Conversions saturate: the file's numbers are not trusted.
 pub fn parse_cpu_stat(text: &str) -> (CpuStats, Option<CfsStats>) {
     let mut cpu = CpuStats::default();
     let mut cfs = CfsStats::default();
     let mut has_cfs = false;
     for (key, value) in keyed(text) {
         match key {
-            "usage_usec" => cpu.usage_ns = value * 1000,
-            "user_usec" => cpu.user_ns = Some(value * 1000),
-            "system_usec" => cpu.system_ns = Some(value * 1000),
+            "usage_usec" => cpu.usage_ns = value.saturating_mul(1000),
+            "user_usec" => cpu.user_ns = Some(value.saturating_mul(1000)),
+            "system_usec" => cpu.system_ns = Some(value.saturating_mul(1000)),
             "nr_periods" => {
                 cfs.periods = value;
                 has_cfs = true;
             }
             "nr_throttled" => cfs.throttled_periods = value,
-            "throttled_usec" => cfs.throttled_ns = value * 1000,
+            "throttled_usec" => cfs.throttled_ns = value.saturating_mul(1000),
             _ => {}
         }
     }
@@ -47,12 +47,13 @@ pub fn parse_cpu_max(text: &str) -> Result<(Option<u64>, Option<u64>), ParseErro
 }
 
 /// `cpu.weight` (1..10000) as v1 shares (2..262144): the inverse of runc's shares-to-weight
-/// mapping `1 + ((shares - 2) * 9999) / 262142`, as cAdvisor converts it.
+/// mapping `1 + ((shares - 2) * 9999) / 262142`, as cAdvisor converts it. A weight outside the
+/// kernel's range converts without overflowing (saturating).
 pub fn weight_to_shares(weight: u64) -> u64 {
     if weight == 0 {
         return 0;
     }
-    2 + ((weight - 1) * 262_142) / 9_999
+    ((weight - 1).saturating_mul(262_142) / 9_999).saturating_add(2)
 }
 
 /// v2 `memory.stat`.
@@ -183,7 +184,7 @@ pub(crate) fn read(
     }
     if current.is_none() {
         // The root cgroup has no memory.current: anonymous plus file pages stand in for it.
-        memory.usage_bytes = memory.rss_bytes + memory.cache_bytes;
+        memory.usage_bytes = memory.rss_bytes.saturating_add(memory.cache_bytes);
     }
     memory.working_set_bytes = memory
         .usage_bytes
@@ -344,5 +345,23 @@ mod tests {
         assert_eq!(r.pids.limit, Some(100));
         assert_eq!(r.pids.processes, Some(2));
         assert_eq!(r.pids.threads, Some(3));
+    }
+
+    /// Inputs the cgroup_v2 fuzz target found: the µs-to-ns and weight conversions overflowed.
+    #[test]
+    fn huge_counters_and_weights_saturate() {
+        let (cpu, cfs) = parse_cpu_stat(
+            "usage_usec 18446744073709551615\nuser_usec 18446744073709552\n\
+             system_usec 1\nnr_periods 1\nthrottled_usec 18446744073709551\n",
+        );
+        assert_eq!(cpu.usage_ns, u64::MAX);
+        assert_eq!(cpu.user_ns, Some(u64::MAX));
+        assert_eq!(cpu.system_ns, Some(1000));
+        assert_eq!(
+            cfs.map(|c| c.throttled_ns),
+            Some(18_446_744_073_709_551_000)
+        );
+        assert_eq!(weight_to_shares(u64::MAX), u64::MAX / 9_999 + 2);
+        assert_eq!(weight_to_shares(10_000), 262_144);
     }
 }
