@@ -601,4 +601,39 @@ mod tests {
         );
         assert!(split_list(" , ").is_empty());
     }
+
+    /// Random strings over the characters the parsers care about (and a few multi-byte ones):
+    /// no panic, and error positions inside the string.
+    #[test]
+    fn arbitrary_input_never_panics_or_leaks() {
+        let alphabet: Vec<char> = "ab9:/@?&=%,' \\[]#xé€𝄞".chars().collect();
+        let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+        for _ in 0..20_000 {
+            let mut text = String::new();
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let len = (seed % 24) as usize;
+            let mut s = seed;
+            for _ in 0..len {
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                text.push(alphabet[(s >> 33) as usize % alphabet.len()]);
+            }
+            for candidate in [
+                text.clone(),
+                format!("postgresql://{text}"),
+                format!("host={text}"),
+            ] {
+                if let Err(DsnError::Syntax { at, .. }) = Dsn::parse(&candidate) {
+                    let chars = candidate.trim().chars().count();
+                    assert!(at >= 1 && at <= chars + 1, "{candidate:?}: {at}");
+                }
+                let _ = parse_uri(&candidate);
+                let _ = parse_key_value(&candidate);
+                let _ = split_list(&candidate);
+            }
+        }
+    }
 }

@@ -226,9 +226,12 @@ impl Target {
         };
         // SET (not a startup option) so that pg_settings' reset_val still shows the server's own
         // statement_timeout, which the settings collector reports.
+        // PostgreSQL takes at most i32::MAX ms (about 24 days).
         let setup = format!(
             "SET statement_timeout = {}; SET TimeZone = 'UTC'",
-            self.statement_timeout.as_millis().max(1)
+            self.statement_timeout
+                .as_millis()
+                .clamp(1, i32::MAX.unsigned_abs().into())
         );
         client
             .batch_execute(&setup)
