@@ -36,10 +36,6 @@ const HARDWARE_FAMILIES: &[(&str, &str)] = &[
     ("node_infiniband_", "InfiniBand host channel adapters"),
     ("node_tape_", "SCSI tape drives (tapestats)"),
     (
-        "node_watchdog_",
-        "hardware watchdog timers (/sys/class/watchdog is empty here)",
-    ),
-    (
         "node_ipvs_",
         "the IPVS kernel module (not loaded here; swarm's load balancer uses it in other \
          network namespaces)",
@@ -377,115 +373,32 @@ fn parity_with_node_exporter_1_9_both_ways() {
     );
 }
 
-/// Files of a host with the hardware this machine lacks, in the kernel's layout: two NVMe
-/// controllers, a two-device btrfs filesystem, ZFS with two pools, CPUs with cpufreq and
-/// hotplug (CPU 2 offline), IRQ pressure.
-fn hardware_tree() -> tempfile::TempDir {
-    let root = tempfile::tempdir().expect("temp dir");
-    let write = |rel: &str, value: &str| {
-        let path = root.path().join(rel);
-        std::fs::create_dir_all(path.parent().expect("parent")).expect("create dirs");
-        std::fs::write(&path, format!("{value}\n")).expect("write fixture");
-    };
-    for (ctrl, firmware, model, serial, state) in [
-        (
-            "nvme0",
-            "1B2QEXM7",
-            "Samsung SSD 970 EVO Plus 1TB      ",
-            "S4EWNX0R123456A  ",
-            "live",
-        ),
-        (
-            "nvme1",
-            "GPJ99E",
-            "WD_BLACK SN850X 2000GB",
-            "23160M800001",
-            "resetting",
-        ),
-    ] {
-        for (attr, value) in [
-            ("firmware_rev", firmware),
-            ("model", model),
-            ("serial", serial),
-            ("state", state),
-            ("cntlid", "1"),
-        ] {
-            write(&format!("sys/class/nvme/{ctrl}/{attr}"), value);
-        }
-    }
-    let fs = "sys/fs/btrfs/0abb23a9-579b-43e6-ad30-227ef47fcb9d";
-    write("sys/fs/btrfs/features/raid1c34", "0");
-    write(&format!("{fs}/label"), "backups");
-    write(
-        &format!("{fs}/commit_stats"),
-        "commits 420\nlast_commit_ms 12\nmax_commit_ms 250\ntotal_commit_ms 8400",
-    );
-    for (kind, profile, total, used) in [
-        ("data", "single", "1073741824", "536870912"),
-        ("metadata", "raid1", "268435456", "1048576"),
-        ("system", "raid1", "8388608", "16384"),
-    ] {
-        write(&format!("{fs}/allocation/{kind}/bytes_reserved"), "65536");
-        write(&format!("{fs}/allocation/{kind}/total_bytes"), total);
-        write(
-            &format!("{fs}/allocation/{kind}/{profile}/total_bytes"),
-            total,
-        );
-        write(
-            &format!("{fs}/allocation/{kind}/{profile}/used_bytes"),
-            used,
-        );
-    }
-    write(&format!("{fs}/devices/sdb/size"), "20971520");
-    write(&format!("{fs}/devices/sdc/size"), "41943040");
-    write(
-        "proc/spl/kstat/zfs/arcstats",
-        "13 1 0x01 96 26112 4236524208 2012213658453\nname                            type data\nhits                            4    8772612\nsize                            4    1073741824",
-    );
-    write("proc/spl/kstat/zfs/tank/state", "ONLINE");
-    write("proc/spl/kstat/zfs/backup/state", "DEGRADED");
-    for cpu in 0..3 {
-        write(
-            &format!("sys/devices/system/cpu/cpu{cpu}/online"),
-            if cpu == 2 { "0" } else { "1" },
-        );
-    }
-    write("sys/devices/system/cpu/offline", "2");
-    for (cpu, governor) in [(0, "performance"), (1, "powersave")] {
-        let dir = format!("sys/devices/system/cpu/cpu{cpu}/cpufreq");
-        for (attr, value) in [
-            ("scaling_governor", governor),
-            ("scaling_available_governors", "performance powersave"),
-            ("scaling_driver", "intel_pstate"),
-            ("scaling_cur_freq", "2400000"),
-            ("scaling_min_freq", "800000"),
-            ("scaling_max_freq", "3600000"),
-            ("cpuinfo_min_freq", "800000"),
-            ("cpuinfo_max_freq", "3600000"),
-            ("cpuinfo_transition_latency", "0"),
-            ("related_cpus", &cpu.to_string()),
-            ("scaling_setspeed", "<unsupported>"),
-        ] {
-            write(&format!("{dir}/{attr}"), value);
-        }
-    }
-    let stat = std::fs::read_to_string(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/proc/stat"),
-    )
-    .expect("fixture proc/stat");
-    write("proc/stat", stat.trim_end());
-    for resource in ["cpu", "io", "memory"] {
-        write(
-            &format!("proc/pressure/{resource}"),
-            "some avg10=0.00 avg60=0.00 avg300=0.00 total=1000000\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=500000",
-        );
-    }
-    write(
-        "proc/pressure/irq",
-        "full avg10=0.00 avg60=0.00 avg300=0.00 total=2500000",
-    );
-    root
+/// `tests/fixtures/hardware`: procfs and sysfs files of a host with the hardware this machine
+/// lacks, written in the kernel's layout (NVMe controllers, a two-device btrfs, ZFS pools, CPUs
+/// with cpufreq and hotplug, IRQ pressure, a watchdog, hwmon chips, thermal zones, a battery,
+/// EDAC, a bond, RAPL, DMI, md arrays).
+fn hardware_tree() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hardware")
 }
+
+/// The collectors [`hardware_tree`] feeds.
+const HARDWARE_COLLECTORS: [&str; 15] = [
+    "bonding",
+    "btrfs",
+    "cpu",
+    "cpufreq",
+    "dmi",
+    "edac",
+    "hwmon",
+    "mdadm",
+    "nvme",
+    "powersupplyclass",
+    "pressure",
+    "rapl",
+    "thermal_zone",
+    "watchdog",
+    "zfs",
+];
 
 /// Values that differ on the hardware tree on purpose (README.md says why).
 const HARDWARE_TREE_DIFFERENT_VALUES: &[&str] = &[
@@ -503,8 +416,8 @@ fn parity_with_node_exporter_1_9_on_a_hardware_tree() {
     let paths = |port: u16| {
         vec![
             format!("--web.listen-address=127.0.0.1:{port}"),
-            format!("--path.procfs={}", tree.path().join("proc").display()),
-            format!("--path.sysfs={}", tree.path().join("sys").display()),
+            format!("--path.procfs={}", tree.join("proc").display()),
+            format!("--path.sysfs={}", tree.join("sys").display()),
         ]
     };
     let upstream_port = free_port();
@@ -515,7 +428,7 @@ fn parity_with_node_exporter_1_9_on_a_hardware_tree() {
         &paths(our_port),
         our_port,
     );
-    let query = ["nvme", "btrfs", "zfs", "cpufreq", "cpu", "pressure"]
+    let query = HARDWARE_COLLECTORS
         .map(|c| format!("collect%5B%5D={c}"))
         .join("&");
     let scrape_tree = |process: &ServiceProcess| {

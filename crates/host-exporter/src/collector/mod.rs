@@ -53,6 +53,7 @@ pub mod timex;
 pub mod udp_queues;
 pub mod uname;
 pub mod vmstat;
+pub mod watchdog;
 pub mod xfs;
 pub mod zfs;
 
@@ -116,6 +117,7 @@ pub const ALL: &[Collector] = &[
     on("udp_queues", udp_queues::collect),
     on("uname", uname::collect),
     on("vmstat", vmstat::collect),
+    on("watchdog", watchdog::collect),
     on("xfs", xfs::collect),
     on("zfs", zfs::collect),
 ];
