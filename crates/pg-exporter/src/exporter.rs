@@ -168,7 +168,7 @@ impl PgExporter {
             config.auth_modules.clone(),
         )?;
         if dsns.is_empty() {
-            tracing::warn!("no data source configured (DATA_SOURCE_NAME or DATA_SOURCE_URI): /metrics reports pg_up 0; /probe works");
+            tracing::warn!("no data source configured (DATA_SOURCE_NAME or DATA_SOURCE_URI): /metrics reports pg_up 0; /probe reaches --probe.allowed-targets only");
         }
         for dsn in &dsns {
             tracing::info!(dsn = %dsn, "data source");
