@@ -1,18 +1,28 @@
-//! `node_arp_entries{device}` from `/proc/net/arp` (procfs-core's parser).
+//! `node_arp_entries{device}` from `/proc/net/arp`.
+//!
+//! Read by hand, only the device column being needed: procfs-core 0.18's ARP parser slices the
+//! `HW type` and `Flags` fields at byte 2 and panics on a shorter one (found by fuzzing,
+//! `fuzz/fuzz_targets/host_proc.rs`).
 
 use std::collections::BTreeMap;
 
 use metrics_core::MetricSet;
-use procfs::FromRead;
 
 use super::{read, CollectorError, Host};
 
-/// Entries per device.
+/// Entries per device: the sixth column of every line after the header.
 pub fn count_by_device(text: &str) -> Result<BTreeMap<String, u64>, String> {
-    let entries = procfs::net::ArpEntries::from_read(text.as_bytes()).map_err(|e| e.to_string())?;
     let mut counts = BTreeMap::new();
-    for e in entries.0 {
-        *counts.entry(e.device).or_insert(0) += 1;
+    for (n, line) in text.lines().enumerate().skip(1) {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let device = line
+            .split_ascii_whitespace()
+            .nth(5)
+            .ok_or_else(|| format!("line {}: no device column in {line:?}", n + 1))?;
+        let count: &mut u64 = counts.entry(device.to_string()).or_insert(0);
+        *count = count.saturating_add(1);
     }
     Ok(counts)
 }
@@ -49,5 +59,19 @@ mod tests {
         )
         .unwrap();
         assert_eq!(two.get("eth0"), Some(&2));
+    }
+
+    /// Input the host_proc fuzz target found: procfs-core's ARP parser panicked on a `HW type`
+    /// field shorter than its `0x` prefix.
+    #[test]
+    fn short_fields_are_no_panic() {
+        let header =
+            "IP address       HW type     Flags       HW address            Mask     Device\n";
+        let found =
+            "192.0.2.1        0x1   z     0x 2        02:fc:00:00:00:05     *        eth0\n";
+        assert!(count_by_device(&format!("{header}{found}")).is_ok());
+        assert!(count_by_device(&format!("{header}1 z\n")).is_err());
+        let c = count_by_device(&format!("{header}10.0.0.1 z y 02:fc:00:00:00:01 * eth1\n"));
+        assert_eq!(c.unwrap().get("eth1"), Some(&1));
     }
 }

@@ -1,23 +1,34 @@
-//! `node_pressure_*_seconds_total` from `/proc/pressure/{cpu,io,memory}` (procfs-core's parsers)
-//! and `/proc/pressure/irq` (Linux 6.1+ with IRQ time accounting; only a `full` line).
+//! `node_pressure_*_seconds_total` from `/proc/pressure/{cpu,io,memory}` and `/proc/pressure/irq`
+//! (Linux 6.1+ with IRQ time accounting; only a `full` line).
+//!
+//! The `total=` fields are read by hand rather than with procfs-core's PSI parsers: procfs-core
+//! 0.18 slices each line at byte 5 and so panics on a line that is only `some` or `full`, or
+//! that has a multibyte character there (found by fuzzing, `fuzz/fuzz_targets/host_proc.rs`).
+
+use std::path::Path;
 
 use metrics_core::MetricSet;
-use procfs::FromRead;
 
 use super::{read, CollectorError, Host};
 
 const MICROS: f64 = 1_000_000.0;
 
 pub fn collect(ctx: &Host, out: &mut MetricSet) -> Result<(), CollectorError> {
+    let total = |path: &Path, text: &str, kind: &str| {
+        parse_total(text, kind).map_err(|why| CollectorError::parse(path, why))
+    };
     let cpu_path = ctx.proc("pressure/cpu");
-    let cpu = procfs::CpuPressure::from_read(read(&cpu_path)?.as_bytes())
-        .map_err(|e| CollectorError::parse(&cpu_path, e))?;
+    let cpu = read(&cpu_path)?;
+    let cpu_some = total(&cpu_path, &cpu, "some")?;
     let io_path = ctx.proc("pressure/io");
-    let io = procfs::IoPressure::from_read(read(&io_path)?.as_bytes())
-        .map_err(|e| CollectorError::parse(&io_path, e))?;
+    let io = read(&io_path)?;
+    let (io_some, io_full) = (total(&io_path, &io, "some")?, total(&io_path, &io, "full")?);
     let mem_path = ctx.proc("pressure/memory");
-    let mem = procfs::MemoryPressure::from_read(read(&mem_path)?.as_bytes())
-        .map_err(|e| CollectorError::parse(&mem_path, e))?;
+    let mem = read(&mem_path)?;
+    let (mem_some, mem_full) = (
+        total(&mem_path, &mem, "some")?,
+        total(&mem_path, &mem, "full")?,
+    );
     let c = |out: &mut MetricSet, name: &str, help: &str, total: u64| {
         out.counter(name, help, &[], total as f64 / MICROS)
     };
@@ -25,31 +36,31 @@ pub fn collect(ctx: &Host, out: &mut MetricSet) -> Result<(), CollectorError> {
         out,
         "node_pressure_cpu_waiting_seconds_total",
         "Total time in seconds that processes have waited for CPU time.",
-        cpu.some.total,
+        cpu_some,
     );
     c(
         out,
         "node_pressure_io_waiting_seconds_total",
         "Total time in seconds that processes have waited due to IO congestion.",
-        io.some.total,
+        io_some,
     );
     c(
         out,
         "node_pressure_io_stalled_seconds_total",
         "Total time in seconds no process could make progress due to IO congestion.",
-        io.full.total,
+        io_full,
     );
     c(
         out,
         "node_pressure_memory_waiting_seconds_total",
         "Total time in seconds that processes have waited for memory.",
-        mem.some.total,
+        mem_some,
     );
     c(
         out,
         "node_pressure_memory_stalled_seconds_total",
         "Total time in seconds no process could make progress due to memory congestion.",
-        mem.full.total,
+        mem_full,
     );
     // Most kernels lack IRQ pressure: nothing to add then. (node_exporter 1.9 exports the other
     // families but reports the whole collector as failed.)
@@ -66,17 +77,25 @@ pub fn collect(ctx: &Host, out: &mut MetricSet) -> Result<(), CollectorError> {
     Ok(())
 }
 
-/// The `total=` microseconds of a PSI file's `full` line (`full avg10=0.00 ... total=1234`).
-pub fn parse_full_total(text: &str) -> Result<u64, String> {
+/// The `total=` microseconds of a PSI file's `some` or `full` line
+/// (`full avg10=0.00 avg60=0.00 avg300=0.00 total=1234`).
+pub fn parse_total(text: &str, kind: &str) -> Result<u64, String> {
     let line = text
         .lines()
-        .find(|l| l.starts_with("full "))
-        .ok_or("no full line")?;
+        .find_map(|l| l.strip_prefix(kind)?.strip_prefix(' '))
+        .ok_or_else(|| format!("no {kind} line"))?;
     let total = line
         .split_ascii_whitespace()
         .find_map(|f| f.strip_prefix("total="))
-        .ok_or_else(|| format!("no total in {line:?}"))?;
-    total.parse().map_err(|e| format!("total {total:?}: {e}"))
+        .ok_or_else(|| format!("no total in {kind} line {line:?}"))?;
+    total
+        .parse()
+        .map_err(|e| format!("{kind} total {total:?}: {e}"))
+}
+
+/// The `total=` microseconds of a PSI file's `full` line.
+pub fn parse_full_total(text: &str) -> Result<u64, String> {
+    parse_total(text, "full")
 }
 
 #[cfg(test)]
@@ -125,12 +144,19 @@ mod tests {
     }
 
     #[test]
-    fn procfs_parses_real_pressure_files() {
-        let io =
-            procfs::IoPressure::from_read(fixtures::read("proc/pressure/io").as_bytes()).unwrap();
-        assert!(io.some.total >= io.full.total);
-        procfs::CpuPressure::from_read(fixtures::read("proc/pressure/cpu").as_bytes()).unwrap();
-        procfs::MemoryPressure::from_read(fixtures::read("proc/pressure/memory").as_bytes())
-            .unwrap();
+    fn real_pressure_files_have_their_totals() {
+        let io = fixtures::read("proc/pressure/io");
+        assert!(parse_total(&io, "some").unwrap() >= parse_total(&io, "full").unwrap());
+        parse_total(&fixtures::read("proc/pressure/cpu"), "some").unwrap();
+        parse_total(&fixtures::read("proc/pressure/memory"), "full").unwrap();
+    }
+
+    /// Inputs the host_proc fuzz target found: procfs-core's PSI parser panicked on each.
+    #[test]
+    fn truncated_or_non_ascii_lines_are_errors_not_panics() {
+        assert!(parse_total("full", "full").is_err());
+        assert!(parse_total("some\n", "some").is_err());
+        assert!(parse_total("full\u{a1a6}S*  5 61015 total=1\n", "full").is_err());
+        assert_eq!(parse_total("some\u{399}\nsome total=9\n", "some"), Ok(9));
     }
 }

@@ -18,7 +18,7 @@ pub fn zone_name(tzif: &[u8], offset_seconds: i32) -> Option<String> {
         .unwrap_or(rest.len());
     let std_offset = parse_posix_offset(&rest[..digits_end]).unwrap_or(0);
     let dst = &rest[digits_end..];
-    if -std_offset == offset_seconds || dst.is_empty() {
+    if std_offset.checked_neg() == Some(offset_seconds) || dst.is_empty() {
         return Some(std_name.to_string());
     }
     split_name(dst).map(|(name, _)| name.to_string())
@@ -35,7 +35,8 @@ fn split_name(s: &str) -> Option<(&str, &str)> {
     (end > 0).then(|| (&s[..end], &s[end..]))
 }
 
-/// `-1`, `5`, `-5:30` → seconds west of UTC as written (POSIX sign convention).
+/// `-1`, `5`, `-5:30` → seconds west of UTC as written (POSIX sign convention); `None` when it
+/// does not fit an `i32` (checked: the file is not trusted).
 fn parse_posix_offset(s: &str) -> Option<i32> {
     let (sign, body) = match s.strip_prefix('-') {
         Some(b) => (-1, b),
@@ -44,7 +45,10 @@ fn parse_posix_offset(s: &str) -> Option<i32> {
     let mut parts = body.split(':').map(|p| p.parse::<i32>().ok());
     let hours = parts.next()??;
     let minutes = parts.next().flatten().unwrap_or(0);
-    Some(sign * (hours * 3600 + minutes * 60))
+    hours
+        .checked_mul(3600)?
+        .checked_add(minutes.checked_mul(60)?)?
+        .checked_mul(sign)
 }
 
 /// The zone name for `offset`, reading `/etc/localtime` only when the offset changes.
@@ -136,5 +140,14 @@ mod tests {
             zone_name(b"TZif\n<+0530>-5:30\n", 19800).as_deref(),
             Some("+0530")
         );
+    }
+
+    /// Input the host_proc fuzz target found: an offset of 2477256 hours overflowed i32.
+    #[test]
+    fn offsets_beyond_i32_are_no_panic() {
+        assert_eq!(zone_name(b"TZif\ntimestam2477256 0 410\n", 3600), None);
+        assert_eq!(parse_posix_offset("2477256"), None);
+        assert_eq!(parse_posix_offset("-5:30"), Some(-19_800));
+        assert_eq!(parse_posix_offset("1:99999999"), None);
     }
 }
