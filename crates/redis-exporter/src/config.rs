@@ -40,6 +40,37 @@ pub struct Config {
     pub tls_client_key_file: Option<PathBuf>,
     /// Accept any server certificate on `rediss://`.
     pub skip_tls_verification: bool,
+    /// What `/scrape?target=` requests may ask for.
+    pub scrape: ScrapeConfig,
+}
+
+/// Limits on `/scrape` requests: where they may send the configured credentials, and whether
+/// they may choose keys to read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScrapeConfig {
+    /// Redis servers `/scrape?target=` may reach besides `redis.addr` and the addresses of the
+    /// password file, written as `target=` takes them (`host:port`, `redis://host:port`,
+    /// `unix:///path`); matched on host and port (or socket path).
+    pub allowed_targets: Vec<String>,
+    /// Whether `/scrape` honours `check-keys` / `check-single-keys` from the query string (off:
+    /// such a request is refused with 403).
+    pub allow_request_key_checks: bool,
+    /// Most keys and patterns one request may name, both lists together.
+    pub request_key_checks_limit: usize,
+    /// Most keys the SCAN of one requested pattern may examine (the sum of its COUNT hints).
+    pub request_key_scan_limit: u64,
+}
+
+impl Default for ScrapeConfig {
+    fn default() -> Self {
+        Self {
+            allowed_targets: Vec::new(),
+            allow_request_key_checks: false,
+            request_key_checks_limit: 10,
+            request_key_scan_limit: 10_000,
+        }
+    }
 }
 
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
@@ -58,7 +89,7 @@ pub struct RedisConfig {
 impl fmt::Debug for RedisConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisConfig")
-            .field("addr", &crate::target::redact(&self.addr))
+            .field("addr", &metrics_core::secret::redact_url(&self.addr))
             .field("user", &self.user)
             .field(
                 "password",
@@ -106,6 +137,7 @@ impl Default for Config {
             tls_client_cert_file: None,
             tls_client_key_file: None,
             skip_tls_verification: false,
+            scrape: ScrapeConfig::default(),
         }
     }
 }
@@ -125,11 +157,14 @@ pub fn args() -> Vec<Arg> {
         Arg::new("redis.addr")
             .long("redis.addr")
             .env("REDIS_ADDR")
+            // The address may carry a password: --help must not print it.
+            .hide_env_values(true)
             .value_name("URI")
             .help("Address of the Redis instance to scrape (redis://host:port, host:port or unix:///path)"),
         Arg::new("redis.user")
             .long("redis.user")
             .env("REDIS_USER")
+            .hide_env_values(true)
             .value_name("USER")
             .help("User name to authenticate with (Redis 6 ACL)"),
         Arg::new("redis.password")
@@ -198,6 +233,28 @@ pub fn args() -> Vec<Arg> {
             .env("REDIS_EXPORTER_SKIP_TLS_VERIFICATION")
             .action(ArgAction::SetTrue)
             .help("Do not verify the certificate of rediss:// servers"),
+        Arg::new("scrape.allowed_targets")
+            .long("scrape.allowed-targets")
+            .env("REDIS_EXPORTER_SCRAPE_ALLOWED_TARGETS")
+            .action(ArgAction::Append)
+            .value_delimiter(',')
+            .value_name("ADDR,...")
+            .help("Redis servers /scrape?target= may reach (host:port, redis://host:port, unix:///path) besides --redis.addr and the password file's addresses; others get 403"),
+        Arg::new("scrape.allow_request_key_checks")
+            .long("scrape.allow-request-key-checks")
+            .env("REDIS_EXPORTER_SCRAPE_ALLOW_REQUEST_KEY_CHECKS")
+            .action(ArgAction::SetTrue)
+            .help("Let /scrape requests choose keys to read with check-keys / check-single-keys (else 403)"),
+        Arg::new("scrape.request_key_checks_limit")
+            .long("scrape.request-key-checks-limit")
+            .env("REDIS_EXPORTER_SCRAPE_REQUEST_KEY_CHECKS_LIMIT")
+            .value_name("N")
+            .help("Most keys and patterns one /scrape request may name (more: 403)"),
+        Arg::new("scrape.request_key_scan_limit")
+            .long("scrape.request-key-scan-limit")
+            .env("REDIS_EXPORTER_SCRAPE_REQUEST_KEY_SCAN_LIMIT")
+            .value_name("N")
+            .help("Most keys the SCAN of one pattern from a /scrape request may examine"),
     ]
 }
 

@@ -90,6 +90,8 @@ pub struct ScanLimits {
     pub batch: u64,
     /// Most keys reported per pattern.
     pub max_keys: usize,
+    /// Most keys examined per pattern (the sum of the SCAN COUNT hints).
+    pub max_scanned: u64,
     /// SCAN stops here even if the keyspace is not exhausted.
     pub deadline: Instant,
 }
@@ -110,15 +112,21 @@ pub async fn expand<C: ConnectionLike>(
         }
         let mut cursor: u64 = 0;
         let mut found = 0usize;
+        let mut examined = 0u64;
         let scanned = keys.len();
         loop {
+            let count = limits
+                .batch
+                .min(limits.max_scanned.saturating_sub(examined))
+                .max(1);
+            examined = examined.saturating_add(count);
             let mut pipe = redis::pipe();
             pipe.cmd("SCAN")
                 .arg(cursor)
                 .arg("MATCH")
                 .arg(&spec.key)
                 .arg("COUNT")
-                .arg(limits.batch.max(1));
+                .arg(count);
             let reply = match run_in_db(conn, &pipe, spec.db, own_db).await {
                 Ok(reply) => reply,
                 Err(e) if is_refusal(&e) => {
@@ -134,11 +142,15 @@ pub async fn expand<C: ConnectionLike>(
                 if found >= limits.max_keys {
                     break;
                 }
-                found += 1;
+                found = found.saturating_add(1);
                 keys.push(KeySpec { db: spec.db, key });
             }
             cursor = next;
-            if cursor == 0 || found >= limits.max_keys || Instant::now() >= limits.deadline {
+            if cursor == 0
+                || found >= limits.max_keys
+                || examined >= limits.max_scanned
+                || Instant::now() >= limits.deadline
+            {
                 break;
             }
         }
@@ -274,13 +286,13 @@ async fn read_db<C: ConnectionLike>(
 
         if !hyperloglogs.is_empty() {
             let mut counts = redis::pipe();
-            for &i in &hyperloglogs {
-                counts.cmd("PFCOUNT").arg(&stats[i].key);
+            for stat in hyperloglogs.iter().filter_map(|&i| stats.get(i)) {
+                counts.cmd("PFCOUNT").arg(&stat.key);
             }
             let counts = run_in_db(conn, &counts, db, own_db).await?;
             for (&i, count) in hyperloglogs.iter().zip(counts) {
-                if let Some(n) = as_int(Some(count)) {
-                    stats[i].size = n as f64;
+                if let (Some(n), Some(stat)) = (as_int(Some(count)), stats.get_mut(i)) {
+                    stat.size = n as f64;
                 }
             }
         }
@@ -312,13 +324,15 @@ async fn run_in_db<C: ConnectionLike>(
         wrapped.add_command(cmd.clone());
     }
     wrapped.cmd("SELECT").arg(own_db);
-    let mut replies = conn.req_packed_commands(&wrapped, 0, count + 2).await?;
-    if let Some(Value::ServerError(e)) = replies.first() {
-        return Err(e.clone().into());
+    let mut replies = conn
+        .req_packed_commands(&wrapped, 0, count.saturating_add(2))
+        .await?
+        .into_iter();
+    match replies.next() {
+        Some(Value::ServerError(e)) => Err(e.into()),
+        Some(_) => Ok(replies.take(count).collect()),
+        None => Err(unexpected("SELECT")),
     }
-    replies.truncate(count + 1);
-    replies.remove(0);
-    Ok(replies)
 }
 
 fn parse_scan_reply(reply: Option<Value>) -> Option<(u64, Vec<String>)> {

@@ -1,11 +1,13 @@
 //! A drop-in replacement for oliver006/redis_exporter: the same flags, environment variables and
 //! metric families, read over one reused connection per Redis with redis-rs.
 
+pub mod allowed_targets;
 pub mod config;
 pub mod exporter;
 pub mod fields;
 pub mod info;
 pub mod keys;
+pub mod replies;
 pub mod snapshot;
 pub mod target;
 

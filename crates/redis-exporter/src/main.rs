@@ -2,9 +2,10 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use metrics_core::Server;
-use redis_exporter::exporter::TlsFiles;
+use redis_exporter::allowed_targets::AllowedTargets;
+use redis_exporter::exporter::{RequestKeyChecks, TlsFiles};
 use redis_exporter::snapshot::Naming;
-use redis_exporter::target::{self, Credentials, PasswordFile};
+use redis_exporter::target::{self, Credentials, PasswordFile, Target};
 use redis_exporter::{keys, Config, RedisExporter, Settings, SCRAPE_PATH, SERVICE};
 
 // One thread is plenty for accepting and signals: scrapes run on the HTTP workers.
@@ -27,10 +28,16 @@ async fn main() -> anyhow::Result<()> {
     let config = invocation.config;
     metrics_core::logging::init(&config.log);
 
-    let settings = settings(&config)?;
-    let default_target = target::parse(&config.redis.addr, &settings.credentials, true)
+    let credentials = credentials(&config)?;
+    let default_target = target::parse(&config.redis.addr, &credentials, true)
         .context("--redis.addr / REDIS_ADDR")?;
-    tracing::info!(redis = %default_target.name, namespace = %settings.naming.namespace, "scraping");
+    let settings = settings(&config, &default_target, credentials)?;
+    tracing::info!(
+        redis = %default_target.name,
+        namespace = %settings.naming.namespace,
+        scrape_allowed_targets = settings.allowed_targets.len(),
+        "scraping"
+    );
     let exporter = Arc::new(RedisExporter::new(default_target, settings));
     Server::new(SERVICE, config.web.clone(), exporter)
         .metrics_path(SCRAPE_PATH)
@@ -40,7 +47,7 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn settings(config: &Config) -> anyhow::Result<Settings> {
+fn credentials(config: &Config) -> anyhow::Result<Credentials> {
     let mut credentials = Credentials {
         user: Some(config.redis.user.clone()).filter(|u| !u.is_empty()),
         password: Some(config.redis.password.clone()).filter(|p| !p.is_empty()),
@@ -58,6 +65,16 @@ fn settings(config: &Config) -> anyhow::Result<Settings> {
             PasswordFile::Single(password) => credentials.password = Some(password),
         }
     }
+    Ok(credentials)
+}
+
+fn settings(
+    config: &Config,
+    default_target: &Target,
+    credentials: Credentials,
+) -> anyhow::Result<Settings> {
+    let allowed_targets =
+        AllowedTargets::new(default_target, &credentials, &config.scrape.allowed_targets)?;
     Ok(Settings {
         naming: Naming {
             namespace: config.namespace.clone(),
@@ -74,6 +91,12 @@ fn settings(config: &Config) -> anyhow::Result<Settings> {
         check_keys_limit: config.check_keys_limit,
         connection_timeout: config.connection_timeout,
         tls: tls_files(config)?,
+        allowed_targets,
+        request_key_checks: RequestKeyChecks {
+            allowed: config.scrape.allow_request_key_checks,
+            max_items: config.scrape.request_key_checks_limit,
+            max_scanned: config.scrape.request_key_scan_limit.max(1),
+        },
     })
 }
 

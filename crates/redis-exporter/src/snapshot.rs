@@ -176,8 +176,12 @@ pub fn write_metrics(snapshot: &Snapshot, naming: &Naming, now: f64, set: &mut M
     }
 }
 
-/// Databases to report `db_keys` for: `CONFIG GET databases`, 1 on a cluster node, else
-/// Redis' default of 16.
+/// Most databases padded with zero `db_keys` series: `CONFIG GET databases` comes from the server,
+/// which could claim four billion.
+pub const MAX_DATABASES: u32 = 4096;
+
+/// Databases to report `db_keys` for: `CONFIG GET databases` (at most [`MAX_DATABASES`]), 1 on a
+/// cluster node, else Redis' default of 16.
 fn database_count(snapshot: &Snapshot, info: &Info<'_>) -> u32 {
     if info.get("cluster_enabled") == Some("1") {
         return 1;
@@ -188,7 +192,7 @@ fn database_count(snapshot: &Snapshot, info: &Info<'_>) -> u32 {
         .find(|(k, _)| k == "databases")
         .and_then(|(_, v)| v.parse().ok())
         .filter(|n| *n > 0)
-        .unwrap_or(16)
+        .map_or(16, |n: u32| n.min(MAX_DATABASES))
 }
 
 fn write_info(info: &Info<'_>, naming: &Naming, db_count: u32, now: f64, w: &mut Writer<'_>) {

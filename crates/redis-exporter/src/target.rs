@@ -19,14 +19,17 @@ impl std::fmt::Debug for Target {
     }
 }
 
+/// Why an address cannot be used. The text never repeats the address: it may hold a password
+/// with characters that defeat redaction.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TargetError {
     #[error("empty Redis address")]
     Empty,
     #[error(
-        "invalid Redis address {0:?}: expected redis://host:port[/db], host:port or unix:///path"
+        "invalid Redis address: {0} (expected redis://host:port[/db], host:port or unix:///path; \
+         the value is not shown as it may hold a password)"
     )]
-    Invalid(String),
+    Invalid(&'static str),
 }
 
 /// Where passwords come from besides the address itself.
@@ -80,20 +83,27 @@ pub fn parse_password_file(text: &str) -> PasswordFile {
     }
 }
 
-/// Removes any `user:password@` part, for logs and labels.
-pub fn redact(address: &str) -> String {
-    let (scheme, rest) = match address.split_once("://") {
-        Some((s, r)) => (Some(s), r),
-        None => (None, address),
+/// Which part of a `redis://` address does not parse, judged on the address without its
+/// userinfo so the answer never depends on (or shows) the password.
+fn invalid_part(url: &str) -> &'static str {
+    let shown = metrics_core::secret::redact_url(url);
+    let rest = shown.split_once("://").map_or(shown.as_str(), |(_, r)| r);
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let port = match authority.rsplit_once(']') {
+        Some((_, after)) => after.strip_prefix(':'),
+        None => authority.rsplit_once(':').map(|(_, p)| p),
     };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let rest = match rest[..authority_end].rfind('@') {
-        Some(at) => &rest[at + 1..],
-        None => rest,
-    };
-    match scheme {
-        Some(s) => format!("{s}://{rest}"),
-        None => rest.to_string(),
+    if authority.is_empty() || authority.starts_with(':') {
+        "the host is missing"
+    } else if port.is_some_and(|p| p.parse::<u16>().is_err()) {
+        "the port is not a number from 0 to 65535"
+    } else if !path.is_empty() && path.parse::<i64>().is_err() {
+        "the database after / is not a number"
+    } else if url.contains('@') {
+        "the user or password part does not parse (characters such as / ? # % @ or a space in \
+         a password must be percent-encoded)"
+    } else {
+        "it does not parse as a URL"
     }
 }
 
@@ -109,16 +119,18 @@ pub fn parse(
     if address.is_empty() {
         return Err(TargetError::Empty);
     }
-    let redacted = redact(address);
+    let redacted = metrics_core::secret::redact_url(address);
     let mut connection = if let Some(path) = address.strip_prefix("unix://") {
         if path.is_empty() || !path.starts_with('/') {
-            return Err(TargetError::Invalid(redacted));
+            return Err(TargetError::Invalid(
+                "a unix:// address needs an absolute socket path",
+            ));
         }
         let (path, db) = match path.split_once("?db=") {
             Some((p, db)) => (
                 p,
                 db.parse()
-                    .map_err(|_| TargetError::Invalid(redacted.clone()))?,
+                    .map_err(|_| TargetError::Invalid("the database after ?db= is not a number"))?,
             ),
             None => (path, 0),
         };
@@ -136,11 +148,13 @@ pub fn parse(
             format!("redis://{address}")
         };
         if !url.starts_with("redis://") && !url.starts_with("rediss://") {
-            return Err(TargetError::Invalid(redacted));
+            return Err(TargetError::Invalid(
+                "the scheme is not redis://, rediss:// or unix://",
+            ));
         }
         url.as_str()
             .into_connection_info()
-            .map_err(|_| TargetError::Invalid(redacted.clone()))?
+            .map_err(|_| TargetError::Invalid(invalid_part(&url)))?
     };
 
     if let ConnectionAddr::TcpTls { insecure, .. } = &mut connection.addr {
@@ -256,12 +270,26 @@ mod tests {
         );
         let err = parse("redis://u:hunter2@host:notaport", &creds(None), true).unwrap_err();
         assert!(!err.to_string().contains("hunter2"), "{err}");
+        assert!(err.to_string().contains("port"), "{err}");
         assert!(parse("http://host:1", &creds(None), true).is_err());
         assert!(parse("unix://relative", &creds(None), true).is_err());
-        assert!(parse("rediss://:pw@host:notaport", &creds(None), true)
-            .unwrap_err()
-            .to_string()
-            .contains("rediss://host:notaport"));
+    }
+
+    #[test]
+    fn passwords_with_reserved_characters_never_reach_the_error() {
+        for password in ["a/b", "a,b", "a@b", "a%zz", "a b", "p/a,s@s%w rd"] {
+            for address in [
+                format!("redis://:{password}@127.0.0.1:6379"),
+                format!("redis://user:{password}@127.0.0.1:6379/0"),
+                format!("rediss://:{password}@host:notaport"),
+                format!(":{password}@host:6379"),
+            ] {
+                if let Err(e) = parse(&address, &creds(None), true) {
+                    let shown = e.to_string();
+                    assert!(!shown.contains(password), "{address:?} -> {shown}");
+                }
+            }
+        }
     }
 
     #[test]
@@ -282,13 +310,6 @@ mod tests {
             t.connection.addr,
             ConnectionAddr::TcpTls { insecure: true, .. }
         ));
-    }
-
-    #[test]
-    fn redact_strips_userinfo_only() {
-        assert_eq!(redact("redis://a:b@h:1/0"), "redis://h:1/0");
-        assert_eq!(redact("a:b@h:1"), "h:1");
-        assert_eq!(redact("h:1"), "h:1");
     }
 
     #[test]

@@ -184,8 +184,16 @@ fn redis_port_that_is_not_redis_is_up_zero_within_the_timeout() {
     );
     assert_eq!(up(&f), 0.0);
 
-    // An HTTP server (the exporter's own port) answers garbage to RESP.
-    let (_, f) = scrape(&exp.url(&format!("/scrape?target=127.0.0.1:{}", exp.port)));
+    // An HTTP server (that exporter's port, allowed for a second one) answers garbage to RESP.
+    let http = format!("127.0.0.1:{}", exp.port);
+    let second = exporter(
+        &[
+            "--web.scrape-timeout=2s",
+            &format!("--scrape.allowed-targets={http}"),
+        ],
+        &[("REDIS_ADDR", &format!("127.0.0.1:{silent_port}"))],
+    );
+    let (_, f) = scrape(&second.url(&format!("/scrape?target={http}")));
     assert_eq!(up(&f), 0.0);
     drop(exp);
     drop(holder);
@@ -195,8 +203,14 @@ fn redis_port_that_is_not_redis_is_up_zero_within_the_timeout() {
 fn redis_scrape_endpoint_takes_targets_and_rejects_bad_ones() {
     let redis = RedisServer::start();
     redis.cli(&["SET", "k", "v"]);
-    // The default target is down; /scrape reaches the one it names.
-    let exp = exporter(&[], &[("REDIS_ADDR", "redis://127.0.0.1:1")]);
+    // The default target is down; /scrape reaches the one it names, which is on the list.
+    let exp = exporter(
+        &[&format!(
+            "--scrape.allowed-targets=127.0.0.1:{}",
+            redis.port
+        )],
+        &[("REDIS_ADDR", "redis://127.0.0.1:1")],
+    );
     for target in [format!("127.0.0.1:{}", redis.port), redis.url()] {
         let (_, f) = scrape(&exp.url(&format!("/scrape?target={target}")));
         assert_eq!(up(&f), 1.0, "{target}: {}", exp.logs());

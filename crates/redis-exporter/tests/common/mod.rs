@@ -207,3 +207,135 @@ pub fn up(families: &std::collections::BTreeMap<String, testkit::Family>) -> f64
         .and_then(|f| f.value(&[]))
         .expect("redis_up present")
 }
+
+/// What a [`FakeRedis`] answers to each read from a client.
+#[derive(Debug, Clone)]
+pub enum FakeReply {
+    /// These bytes, then nothing more on that read.
+    Fixed(Vec<u8>),
+    /// `+OK` to the first read (AUTH), then to each command an error quoting everything the
+    /// client sent on the connection: a server that echoes the password back.
+    Echo,
+}
+
+/// A hostile or recording peer on a free loopback port: it accepts every connection, records
+/// what arrives, and answers each read with its [`FakeReply`]. Stopped on drop.
+pub struct FakeRedis {
+    pub port: u16,
+    received: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    connections: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl FakeRedis {
+    pub fn start(reply: FakeReply) -> Self {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind fake redis");
+        let port = listener.local_addr().expect("fake redis address").port();
+        let fake = Self {
+            port,
+            received: Default::default(),
+            connections: Default::default(),
+            stop: Default::default(),
+        };
+        let (received, connections, stop) = (
+            fake.received.clone(),
+            fake.connections.clone(),
+            fake.stop.clone(),
+        );
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if stop.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(mut stream) = stream else { continue };
+                connections.fetch_add(1, Ordering::SeqCst);
+                let (received, reply) = (received.clone(), reply.clone());
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 64 * 1024];
+                    let mut on_this_connection = Vec::new();
+                    while let Ok(n) = stream.read(&mut buf) {
+                        if n == 0 {
+                            return;
+                        }
+                        received.lock().unwrap().extend_from_slice(&buf[..n]);
+                        let first = on_this_connection.is_empty();
+                        on_this_connection.extend_from_slice(&buf[..n]);
+                        let answer = match &reply {
+                            FakeReply::Fixed(bytes) => bytes.clone(),
+                            FakeReply::Echo if first => b"+OK\r\n".to_vec(),
+                            FakeReply::Echo => {
+                                let got = String::from_utf8_lossy(&on_this_connection)
+                                    .replace("\r\n", " ");
+                                let commands = buf[..n]
+                                    .split(|&b| b == b'\n')
+                                    .filter(|line| line.starts_with(b"*"))
+                                    .count();
+                                format!("-ERR you sent {got}\r\n")
+                                    .repeat(commands.max(1))
+                                    .into_bytes()
+                            }
+                        };
+                        if stream.write_all(&answer).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        fake
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Everything clients sent so far, as text.
+    pub fn received(&self) -> String {
+        String::from_utf8_lossy(&self.received.lock().unwrap()).into_owned()
+    }
+}
+
+impl Drop for FakeRedis {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+/// The status of a `/scrape` request refused by policy (a target off the allow-list, key checks
+/// from the query string). Meant as 403; metrics-core's `ScrapeError` has no 403 variant yet, so
+/// the exporter answers 400 until it has one. The refusal counters tell refusals from 400s.
+pub const REFUSED: u16 = 400;
+
+/// GETs `url`, failing the test unless an answer comes within `limit` (a bounded check that the
+/// exporter still serves, not a performance threshold).
+pub fn get_within(url: &str, limit: Duration) -> testkit::http::Response {
+    testkit::http::get_with(url, &[], limit)
+        .unwrap_or_else(|e| panic!("no answer from {url} within {limit:?}: {e}"))
+}
+
+/// `s` percent-encoded for a query string value.
+pub fn query_escape(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The value of `<service>_requests_refused_total{reason}` on the exporter's `/metrics`.
+pub fn refused(exp: &testkit::ServiceProcess, reason: &str) -> f64 {
+    let (_, f) = scrape(&exp.url("/metrics"));
+    f.get("redis_exporter_requests_refused_total")
+        .and_then(|family| family.value(&[("reason", reason)]))
+        .unwrap_or(0.0)
+}
