@@ -80,6 +80,7 @@ pub struct CollectorSettings {
     pub diskstats: DeviceFilterSettings,
     pub arp: DeviceFilterSettings,
     pub netclass: NetclassSettings,
+    pub ipvs: IpvsSettings,
     pub netstat: NetstatSettings,
     pub vmstat: VmstatSettings,
     pub textfile: TextfileSettings,
@@ -96,6 +97,7 @@ impl Default for CollectorSettings {
             },
             arp: DeviceFilterSettings::default(),
             netclass: NetclassSettings::default(),
+            ipvs: IpvsSettings::default(),
             netstat: NetstatSettings::default(),
             vmstat: VmstatSettings::default(),
             textfile: TextfileSettings::default(),
@@ -149,6 +151,22 @@ impl Default for NetclassSettings {
         Self {
             ignored_devices: "^$".into(),
             ignore_invalid_speed: false,
+        }
+    }
+}
+
+/// `collector.ipvs.backend-labels`: which labels the per-backend IPVS series carry (comma
+/// separated; backends the chosen labels do not tell apart are summed).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IpvsSettings {
+    pub backend_labels: String,
+}
+
+impl Default for IpvsSettings {
+    fn default() -> Self {
+        Self {
+            backend_labels: collector::ipvs::BACKEND_LABELS.join(","),
         }
     }
 }
@@ -244,6 +262,10 @@ pub fn args() -> Vec<Arg> {
             .long("collector.netclass.ignore-invalid-speed")
             .action(ArgAction::SetTrue)
             .help("Ignore devices where the speed is invalid (-1)"),
+        text_arg(
+            "collector.ipvs.backend_labels",
+            "Comma separated list for IPVS backend stats labels",
+        ),
         text_arg(
             "collector.netstat.fields",
             "Regexp of fields to return for the netstat collector",

@@ -169,6 +169,7 @@ fn conflicting_or_broken_filters_exit_with_code_2() {
         ],
         vec!["--collector.filesystem.mount-points-exclude=("],
         vec!["--collector.nosuchthing"],
+        vec!["--collector.ipvs.backend-labels=local_address,bogus"],
     ] {
         let out = std::process::Command::new(bin)
             .args(&args)

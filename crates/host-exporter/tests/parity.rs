@@ -35,11 +35,6 @@ const HARDWARE_FAMILIES: &[(&str, &str)] = &[
     ("node_fibrechannel_", "Fibre Channel host bus adapters"),
     ("node_infiniband_", "InfiniBand host channel adapters"),
     ("node_tape_", "SCSI tape drives (tapestats)"),
-    (
-        "node_ipvs_",
-        "the IPVS kernel module (not loaded here; swarm's load balancer uses it in other \
-         network namespaces)",
-    ),
 ];
 
 /// Families whose every series must carry the same value on both sides: they cannot change
@@ -376,13 +371,13 @@ fn parity_with_node_exporter_1_9_both_ways() {
 /// `tests/fixtures/hardware`: procfs and sysfs files of a host with the hardware this machine
 /// lacks, written in the kernel's layout (NVMe controllers, a two-device btrfs, ZFS pools, CPUs
 /// with cpufreq and hotplug, IRQ pressure, a watchdog, hwmon chips, thermal zones, a battery,
-/// EDAC, a bond, RAPL, DMI, md arrays).
+/// EDAC, a bond, RAPL, DMI, md arrays, IPVS services).
 fn hardware_tree() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hardware")
 }
 
 /// The collectors [`hardware_tree`] feeds.
-const HARDWARE_COLLECTORS: [&str; 15] = [
+const HARDWARE_COLLECTORS: [&str; 16] = [
     "bonding",
     "btrfs",
     "cpu",
@@ -390,6 +385,7 @@ const HARDWARE_COLLECTORS: [&str; 15] = [
     "dmi",
     "edac",
     "hwmon",
+    "ipvs",
     "mdadm",
     "nvme",
     "powersupplyclass",
@@ -444,6 +440,20 @@ fn parity_with_node_exporter_1_9_on_a_hardware_tree() {
         "node_btrfs_info",
         "node_zfs_zpool_state",
         "node_cpu_online",
+        "node_cpu_scaling_governor",
+        "node_pressure_irq_stalled_seconds_total",
+        "node_watchdog_info",
+        "node_hwmon_temp_celsius",
+        "node_hwmon_pwm",
+        "node_power_supply_info",
+        "node_edac_correctable_errors_total",
+        "node_bonding_active",
+        "node_rapl_package_joules_total",
+        "node_dmi_info",
+        "node_md_disks",
+        "node_ipvs_backend_weight",
+        "node_thermal_zone_temp",
+        "node_cooling_device_max_state",
     ] {
         assert!(
             theirs.contains_key(family),

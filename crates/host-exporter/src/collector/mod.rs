@@ -28,6 +28,7 @@ pub mod entropy;
 pub mod filefd;
 pub mod filesystem;
 pub mod hwmon;
+pub mod ipvs;
 pub mod loadavg;
 pub mod mdadm;
 pub mod meminfo;
@@ -92,6 +93,7 @@ pub const ALL: &[Collector] = &[
     on("filefd", filefd::collect),
     on("filesystem", filesystem::collect),
     on("hwmon", hwmon::collect),
+    on("ipvs", ipvs::collect),
     on("loadavg", loadavg::collect),
     on("mdadm", mdadm::collect),
     on("meminfo", meminfo::collect),
@@ -240,6 +242,7 @@ pub struct Context {
     pub diskstats_filter: DeviceFilter,
     pub arp_filter: DeviceFilter,
     pub netclass_ignored: Regex,
+    pub ipvs_backend_labels: Vec<&'static str>,
     pub netclass_ignore_invalid_speed: bool,
     pub netstat_fields: FieldFilter,
     pub vmstat_fields: FieldFilter,
@@ -295,6 +298,7 @@ impl Context {
                 "collector.netclass.ignored-devices",
             )?,
             netclass_ignore_invalid_speed: c.netclass.ignore_invalid_speed,
+            ipvs_backend_labels: ipvs::backend_labels(&c.ipvs.backend_labels)?,
             netstat_fields: FieldFilter::new(compile(
                 &c.netstat.fields,
                 "collector.netstat.fields",
