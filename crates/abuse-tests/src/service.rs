@@ -10,27 +10,59 @@ use testkit::{free_port, ServiceProcess};
 
 use crate::binaries::shipped_binary;
 
-/// The real backends, started once per test.
+/// The real backends of the services under test, started once per test.
 pub struct Backends {
-    pub pg: PgCluster,
-    pub redis: ServiceProcess,
-    _redis_dir: tempfile::TempDir,
+    pg: Option<PgCluster>,
+    redis: Option<(ServiceProcess, tempfile::TempDir)>,
     /// The docker-api the dashboard forwards to.
-    pub docker_api: ServiceProcess,
+    docker_api: Option<ServiceProcess>,
 }
 
 impl Backends {
     pub fn start() -> Self {
-        testkit::docker::require_docker();
-        let pg = PgCluster::start();
-        let redis_dir = tempfile::tempdir().expect("temp dir for redis");
-        let redis = start_redis(free_port(), redis_dir.path(), &[]);
-        let docker_api = start_process("docker-api", &[], &[]);
+        let services = crate::binaries::services();
+        let wants = |p: &str| services.contains(&p);
+        if wants("container-exporter") || wants("docker-api") || wants("dashboard") {
+            testkit::docker::require_docker();
+        }
         Self {
-            pg,
-            redis,
-            _redis_dir: redis_dir,
-            docker_api,
+            pg: wants("pg-exporter").then(PgCluster::start),
+            redis: wants("redis-exporter").then(|| {
+                let dir = tempfile::tempdir().expect("temp dir for redis");
+                (start_redis(free_port(), dir.path(), &[]), dir)
+            }),
+            docker_api: wants("dashboard").then(|| start_process("docker-api", &[], &[])),
+        }
+    }
+
+    /// The environment and flags that point `package` at its backend.
+    fn wiring(&self, package: &str) -> (Vec<(&'static str, String)>, Vec<String>) {
+        match package {
+            "pg-exporter" => {
+                let pg = self.pg.as_ref().unwrap_or_else(|| backend_missing(package));
+                (vec![("DATA_SOURCE_NAME", pg.uri("postgres"))], vec![])
+            }
+            "redis-exporter" => {
+                let (redis, _) = self
+                    .redis
+                    .as_ref()
+                    .unwrap_or_else(|| backend_missing(package));
+                (
+                    vec![],
+                    vec![format!("--redis.addr=redis://127.0.0.1:{}", redis.port)],
+                )
+            }
+            "dashboard" => {
+                let api = self
+                    .docker_api
+                    .as_ref()
+                    .unwrap_or_else(|| backend_missing(package));
+                (
+                    vec![],
+                    vec![format!("--docker-api.url=http://127.0.0.1:{}", api.port)],
+                )
+            }
+            _ => (vec![], vec![]),
         }
     }
 }
@@ -44,19 +76,10 @@ pub struct Target {
 impl Target {
     /// `package` with its real backend and `extra` flags.
     pub fn start(package: &'static str, backends: &Backends, extra: &[&str]) -> Self {
-        let pg = backends.pg.uri("postgres");
-        let redis = format!("--redis.addr=redis://127.0.0.1:{}", backends.redis.port);
-        let docker_api = format!(
-            "--docker-api.url=http://127.0.0.1:{}",
-            backends.docker_api.port
-        );
-        let (env, mut args): (Vec<(&str, &str)>, Vec<&str>) = match package {
-            "pg-exporter" => (vec![("DATA_SOURCE_NAME", pg.as_str())], vec![]),
-            "redis-exporter" => (vec![], vec![redis.as_str()]),
-            "dashboard" => (vec![], vec![docker_api.as_str()]),
-            _ => (vec![], vec![]),
-        };
-        args.extend_from_slice(extra);
+        let (env, mut args) = backends.wiring(package);
+        args.extend(extra.iter().map(|a| a.to_string()));
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         Self::start_with(package, &env, &args)
     }
 
@@ -113,6 +136,10 @@ impl Target {
             .map(|s| s.value)
             .sum())
     }
+}
+
+fn backend_missing<T>(package: &str) -> T {
+    panic!("{package}: its backend was not started (is it among CLUSTERMON_ABUSE_SERVICES?)")
 }
 
 fn start_process(package: &'static str, env: &[(&str, &str)], args: &[&str]) -> ServiceProcess {

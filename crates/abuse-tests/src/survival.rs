@@ -27,6 +27,13 @@ pub fn check(target: &mut Target, attack: &str) -> Result<(), String> {
         return Err(failure(format!("the process died ({status})"), target));
     }
     if let Err(e) = answers_health(target) {
+        // A process that is aborting stops listening before it is gone: say that it died.
+        for _ in 0..20 {
+            if let Ok(Some(status)) = target.process.child.try_wait() {
+                return Err(failure(format!("the process died ({status})"), target));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
         return Err(failure(e, target));
     }
     match rss_kib(target.process.pid()) {
