@@ -105,6 +105,11 @@ pub fn command<C: ServiceConfig>(service: &Service, args: Vec<Arg>) -> Command {
             .long("web.scrape-timeout")
             .value_name("DURATION")
             .help("Longest time one scrape may take (Prometheus' own timeout header lowers it)"),
+        Arg::new("web.config_file")
+            .long("web.config.file")
+            .env(env("WEB_CONFIG_FILE"))
+            .value_name("PATH")
+            .help("Exporter-toolkit web configuration file: TLS, client certificates, basic auth, headers"),
         Arg::new("web.max_requests")
             .long("web.max-requests")
             .env(env("WEB_MAX_REQUESTS"))

@@ -44,6 +44,9 @@ pub struct WebConfig {
     /// Requests served at once on the metric paths (node_exporter's `--web.max-requests`); more
     /// get 503 at once. 0 means no limit.
     pub max_requests: usize,
+    /// The exporter-toolkit web configuration file (TLS, basic auth, headers), re-read when it
+    /// changes; none: plain HTTP, no authentication.
+    pub config_file: Option<PathBuf>,
 }
 
 impl WebConfig {
@@ -98,6 +101,7 @@ impl Default for WebConfig {
             scrape_timeout: Duration::from_secs(10),
             workers: 2,
             max_requests: 40,
+            config_file: None,
         }
     }
 }

@@ -3,16 +3,35 @@
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::WebConfig;
 
 /// Calls `/health` on the configured listen address; exit code 0 when it answers 200.
 pub fn run(web: &WebConfig) -> ExitCode {
+    let tls = match &web.config_file {
+        Some(path) => match crate::web_config::WebConfigFile::load(path) {
+            Ok(file) => file.tls_server_config.is_some(),
+            Err(e) => {
+                eprintln!("unhealthy: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => false,
+    };
     let result = web
         .local_url("/health")
         .map_err(|e| e.to_string())
-        .and_then(|url| check(&url, Duration::from_secs(3)).map_err(|e| format!("{url}: {e}")));
+        .and_then(|url| {
+            let timeout = Duration::from_secs(3);
+            let outcome = if tls {
+                check_tls(&url, timeout)
+            } else {
+                check(&url, timeout)
+            };
+            outcome.map_err(|e| format!("{url}: {e}"))
+        });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -24,6 +43,85 @@ pub fn run(web: &WebConfig) -> ExitCode {
 
 /// GETs `url` (plain `http://host:port/path`) and succeeds on status 200.
 pub fn check(url: &str, timeout: Duration) -> Result<(), String> {
+    let (stream, authority, path) = connect(url, timeout)?;
+    exchange(stream, &authority, &path)
+}
+
+/// The same over TLS, for a server whose web config file turns TLS on. The server is this
+/// process' own twin on a local address, so its certificate is not checked (the healthcheck has
+/// no CA to check it with); a server that requires client certificates cannot be checked so.
+fn check_tls(url: &str, timeout: Duration) -> Result<(), String> {
+    let (stream, authority, path) = connect(url, timeout)?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(OwnServer(provider)))
+        .with_no_client_auth();
+    let host = authority
+        .rsplit_once(':')
+        .map_or(authority.as_str(), |(h, _)| h)
+        .trim_matches(['[', ']'])
+        .to_string();
+    let name = rustls::pki_types::ServerName::try_from(host).map_err(|e| e.to_string())?;
+    let connection =
+        rustls::ClientConnection::new(Arc::new(config), name).map_err(|e| e.to_string())?;
+    exchange(
+        rustls::StreamOwned::new(connection, stream),
+        &authority,
+        &path,
+    )
+}
+
+/// Accepts the server's certificate unchecked (see [`check_tls`]); signatures are still verified.
+#[derive(Debug)]
+struct OwnServer(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for OwnServer {
+    fn verify_server_cert(
+        &self,
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &[rustls::pki_types::CertificateDer<'_>],
+        _: &rustls::pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// A TCP connection to `url`'s authority with read and write timeouts, its authority and path.
+fn connect(url: &str, timeout: Duration) -> Result<(TcpStream, String, String), String> {
     let rest = url
         .strip_prefix("http://")
         .ok_or_else(|| "only http:// URLs are supported".to_string())?;
@@ -36,12 +134,16 @@ pub fn check(url: &str, timeout: Duration) -> Result<(), String> {
         .map_err(|e| format!("cannot resolve {authority}: {e}"))?
         .next()
         .ok_or_else(|| format!("{authority} resolves to no address"))?;
-    let mut stream =
-        TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("connect: {e}"))?;
+    let stream = TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("connect: {e}"))?;
     stream
         .set_read_timeout(Some(timeout))
         .and_then(|()| stream.set_write_timeout(Some(timeout)))
         .map_err(|e| e.to_string())?;
+    Ok((stream, authority.to_string(), path.to_string()))
+}
+
+/// Sends the GET and reads the status line: 200 is healthy.
+fn exchange(mut stream: impl Read + Write, authority: &str, path: &str) -> Result<(), String> {
     write!(
         stream,
         "GET {path} HTTP/1.0\r\nHost: {authority}\r\nUser-Agent: clustermon-healthcheck\r\n\r\n"

@@ -5,6 +5,7 @@
 //! snapshot of its backend ([`Exporter`]) and hands that to [`Server`], which serves `/metrics`,
 //! `/health` and `/`, applies the scrape timeout and single-flight, and shuts down gracefully.
 
+pub mod auth;
 pub mod blocking;
 pub mod cli;
 pub mod config;
@@ -17,6 +18,8 @@ pub mod refused;
 pub mod scrape;
 pub mod secret;
 pub mod server;
+pub mod tls;
+pub mod web_config;
 
 pub use blocking::BlockingWorker;
 pub use cli::{parse_args, toggle_args, Invocation, Mode};

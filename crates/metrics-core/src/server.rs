@@ -155,9 +155,12 @@ impl<E: Exporter> Server<E> {
         let routes = self.routes;
         let with_landing = self.landing;
         let workers = self.web.workers.max(1);
+        let protection = Protection::from_web(&self.web)?;
+        let guard = protection.guard.clone();
         let server = HttpServer::new(move || {
             let mut app = App::new()
                 .wrap(Compress::default())
+                .wrap(actix_web::middleware::from_fn(crate::auth::guard))
                 .wrap_fn(answer_panics_with_500)
                 .app_data(state.clone())
                 .service(read_only("/health", get_or_head().to(health::<E>)));
@@ -171,6 +174,9 @@ impl<E: Exporter> Server<E> {
                 let routes = routes.clone();
                 app = app.configure(move |cfg| routes(cfg));
             }
+            if let Some(guard) = &guard {
+                app = app.app_data(guard.clone());
+            }
             app
         })
         .workers(workers)
@@ -182,14 +188,64 @@ impl<E: Exporter> Server<E> {
             }
         })
         .disable_signals()
-        .shutdown_timeout(10)
-        .bind(&addrs[..])?;
+        .shutdown_timeout(10);
+        let server = match protection.tls {
+            Some(tls) => {
+                let mut bound = server;
+                for addr in &addrs {
+                    bound = bound.bind_rustls_0_23(addr, tls.clone())?;
+                }
+                bound
+            }
+            None => server.bind(&addrs[..])?,
+        };
         let local = server.addrs();
         let server = server.run();
-        tracing::info!(service = self.service.name, version = self.service.version, address = ?local, "listening");
+        tracing::info!(service = self.service.name, version = self.service.version, address = ?local, tls = protection.tls_enabled, basic_auth = protection.basic_auth, "listening");
         Ok(RunningServer {
             addrs: local,
             server,
+        })
+    }
+}
+
+/// What the web configuration file (`--web.config.file`) asks of the server: the request guard
+/// (authentication, headers, rate limit) and TLS. Read once at start-up, where an error stops
+/// the service; the guard and the certificates follow later changes of the file.
+struct Protection {
+    guard: Option<web::Data<crate::auth::WebGuard>>,
+    tls: Option<rustls::ServerConfig>,
+    tls_enabled: bool,
+    basic_auth: bool,
+}
+
+impl Protection {
+    fn from_web(web: &WebConfig) -> io::Result<Self> {
+        let Some(path) = &web.config_file else {
+            return Ok(Self {
+                guard: None,
+                tls: None,
+                tls_enabled: false,
+                basic_auth: false,
+            });
+        };
+        let invalid = |e: String| io::Error::new(io::ErrorKind::InvalidInput, e);
+        let watched = Arc::new(
+            crate::web_config::WatchedWebConfig::open(path).map_err(|e| invalid(e.to_string()))?,
+        );
+        let file = watched.current();
+        let tls = match &file.tls_server_config {
+            Some(tls) => Some(
+                crate::tls::server_config(tls, watched.clone())
+                    .map_err(|e| invalid(format!("web config file {}: {e}", path.display())))?,
+            ),
+            None => None,
+        };
+        Ok(Self {
+            tls_enabled: tls.is_some(),
+            basic_auth: !file.basic_auth_users.is_empty(),
+            guard: Some(web::Data::new(crate::auth::WebGuard::new(watched))),
+            tls,
         })
     }
 }
