@@ -377,7 +377,7 @@ fn hardware_tree() -> PathBuf {
 }
 
 /// The collectors [`hardware_tree`] feeds.
-const HARDWARE_COLLECTORS: [&str; 16] = [
+const HARDWARE_COLLECTORS: [&str; 17] = [
     "bonding",
     "btrfs",
     "cpu",
@@ -393,6 +393,7 @@ const HARDWARE_COLLECTORS: [&str; 16] = [
     "rapl",
     "thermal_zone",
     "watchdog",
+    "xfs",
     "zfs",
 ];
 
@@ -454,6 +455,7 @@ fn parity_with_node_exporter_1_9_on_a_hardware_tree() {
         "node_ipvs_backend_weight",
         "node_thermal_zone_temp",
         "node_cooling_device_max_state",
+        "node_xfs_vnode_active_total",
     ] {
         assert!(
             theirs.contains_key(family),
