@@ -82,6 +82,7 @@ pub struct DbStats {
     pub cached_keys: Option<f64>,
 }
 
+/// Parses the value of a Keyspace line (`keys=..,expires=..[,avg_ttl=..]`); `None` if malformed.
 pub fn parse_keyspace(value: &str) -> Option<DbStats> {
     let (mut keys, mut expires, mut avg_ttl_ms, mut cached_keys) = (None, None, None, None);
     for pair in pairs(value) {
@@ -113,6 +114,7 @@ pub struct CommandStats {
     pub failed_calls: Option<f64>,
 }
 
+/// Parses the value of a `cmdstat_<cmd>` line; `None` without `calls` and `usec`.
 pub fn parse_cmdstat(value: &str) -> Option<CommandStats> {
     let (mut calls, mut usec, mut rejected_calls, mut failed_calls) = (None, None, None, None);
     for pair in pairs(value) {
@@ -161,6 +163,7 @@ pub struct Replica<'a> {
     pub lag: Option<f64>,
 }
 
+/// Parses a `slaveN` line of a primary; `None` for other keys or a value without `offset`.
 pub fn parse_replica<'a>(key: &str, value: &'a str) -> Option<Replica<'a>> {
     let index = key.strip_prefix("slave")?;
     if index.is_empty() || !index.bytes().all(|b| b.is_ascii_digit()) {

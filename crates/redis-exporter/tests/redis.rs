@@ -361,9 +361,11 @@ fn redis_settings_from_a_config_file() {
     std::fs::write(
         &config,
         format!(
-            "redis:\n  addr: {}\n  password_file: {}\nnamespace: cache\ncheck_single_keys: counter\nconnection_timeout: 5s\n",
+            "redis:\n  addr: {}\n  password_file: {}\nnamespace: cache\ncheck_single_keys: counter\nconnection_timeout: 5s\n\
+             scrape:\n  allowed_targets: [\"localhost:{}\"]\n  allow_request_key_checks: true\n",
             redis.url(),
-            password.display()
+            password.display(),
+            redis.port
         ),
     )
     .unwrap();
@@ -371,6 +373,13 @@ fn redis_settings_from_a_config_file() {
     let (_, f) = scrape(&exp.url("/metrics"));
     assert_eq!(f["cache_up"].value(&[]), Some(1.0), "{}", exp.logs());
     assert_eq!(f["cache_key_value"].value(&[("key", "counter")]), Some(5.0));
+    // The scrape section: a listed target (same Redis, other name) with request key checks.
+    let (_, f) = scrape(&exp.url(&format!(
+        "/scrape?target=localhost:{}&check-single-keys=other",
+        redis.port
+    )));
+    assert_eq!(f["cache_up"].value(&[]), Some(1.0), "{}", exp.logs());
+    assert_eq!(f["cache_key_size"].value(&[("key", "other")]), Some(0.0));
 }
 
 /// A CA and a server certificate for 127.0.0.1, made with the openssl command line.
