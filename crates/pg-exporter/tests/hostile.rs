@@ -4,6 +4,10 @@
 //! reaches them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+use common::{query_encode, start_ours, OURS};
+
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
@@ -12,25 +16,7 @@ use std::time::Duration;
 
 use testkit::http::get_with;
 use testkit::postgres::{PgCluster, MONITOR_PASSWORD, MONITOR_USER};
-use testkit::{free_port, get, parse_exposition, Response, ServiceProcess};
-
-const OURS: &str = env!("CARGO_BIN_EXE_pg-exporter");
-
-fn start_ours(args: &[&str], env: &[(&str, &str)]) -> ServiceProcess {
-    let port = free_port();
-    let mut all = vec![format!("--web.listen-address=127.0.0.1:{port}")];
-    all.extend(args.iter().map(|a| a.to_string()));
-    ServiceProcess::start_with_env(OURS, &all, env, port)
-}
-
-fn query_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
+use testkit::{get, parse_exposition, Response, ServiceProcess};
 
 fn pg_up(body: &str) -> Option<f64> {
     parse_exposition(body)

@@ -2,20 +2,15 @@
 //! `prometheus-postgres-exporter` scraping the same server.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+use common::{query_encode, start_ours, OURS};
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use testkit::postgres::{HeldSession, PgCluster, MONITOR_PASSWORD, MONITOR_USER};
 use testkit::{free_port, get, parse_exposition, Family, ServiceProcess};
-
-const OURS: &str = env!("CARGO_BIN_EXE_pg-exporter");
-
-fn start_ours(args: &[&str], env: &[(&str, &str)]) -> ServiceProcess {
-    let port = free_port();
-    let mut all = vec![format!("--web.listen-address=127.0.0.1:{port}")];
-    all.extend(args.iter().map(|a| a.to_string()));
-    ServiceProcess::start_with_env(OURS, &all, env, port)
-}
 
 fn scrape(p: &ServiceProcess, path: &str) -> BTreeMap<String, Family> {
     let r = get(&p.url(path));
@@ -47,15 +42,6 @@ fn assert_no_duplicate_series(families: &BTreeMap<String, Family>) {
             );
         }
     }
-}
-
-fn query_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 fn value(families: &BTreeMap<String, Family>, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
