@@ -43,10 +43,10 @@ pub struct AllowedTargets {
 
 /// An entry of the allow-list that is not an address; `position` counts from 1.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("scrape.allowed_targets (--scrape.allowed-targets) entry {position}: {source}")]
+#[error("scrape.allowed_targets (--scrape.allowed-targets) entry {position}: {reason}")]
 pub struct AllowedTargetError {
     pub position: usize,
-    pub source: TargetError,
+    pub reason: TargetError,
 }
 
 impl AllowedTargets {
@@ -69,9 +69,9 @@ impl AllowedTargets {
             }
         }
         for (i, address) in extra.iter().enumerate() {
-            let t = target::parse(address, &bare, false).map_err(|source| AllowedTargetError {
+            let t = target::parse(address, &bare, false).map_err(|reason| AllowedTargetError {
                 position: i.saturating_add(1),
-                source,
+                reason,
             })?;
             endpoints.insert(Endpoint::of(&t.connection));
         }
