@@ -377,7 +377,7 @@ fn hardware_tree() -> PathBuf {
 }
 
 /// The collectors [`hardware_tree`] feeds.
-const HARDWARE_COLLECTORS: [&str; 17] = [
+const HARDWARE_COLLECTORS: [&str; 19] = [
     "bonding",
     "btrfs",
     "cpu",
@@ -387,6 +387,8 @@ const HARDWARE_COLLECTORS: [&str; 17] = [
     "hwmon",
     "ipvs",
     "mdadm",
+    "nfs",
+    "nfsd",
     "nvme",
     "powersupplyclass",
     "pressure",
@@ -456,6 +458,8 @@ fn parity_with_node_exporter_1_9_on_a_hardware_tree() {
         "node_thermal_zone_temp",
         "node_cooling_device_max_state",
         "node_xfs_vnode_active_total",
+        "node_nfs_requests_total",
+        "node_nfsd_requests_total",
     ] {
         assert!(
             theirs.contains_key(family),
