@@ -459,6 +459,10 @@ fn parity_with_node_exporter_1_9_on_a_hardware_tree() {
         "node_cooling_device_max_state",
         "node_xfs_vnode_active_total",
         "node_nfs_requests_total",
+        "node_zfs_zpool_nread",
+        "node_zfs_zpool_dataset_nwritten",
+        "node_zfs_zil_zil_commit_count",
+        "node_zfs_abd_struct_size",
         "node_nfsd_requests_total",
     ] {
         assert!(
