@@ -14,11 +14,13 @@
 pub mod cgroup;
 pub mod discovery;
 pub mod docker_cli;
+pub mod host;
 pub mod layer_usage;
 pub mod parse;
 pub mod proc;
 pub mod reader;
 pub mod stats;
+pub mod tasks;
 
 use std::path::PathBuf;
 

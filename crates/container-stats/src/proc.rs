@@ -40,10 +40,20 @@ fn skip_interface(name: &str) -> bool {
 /// `Meminfo` panics on a key that ends in a multibyte character and on a size whose conversion
 /// to bytes overflows (both found by fuzzing, `fuzz/fuzz_targets/container_proc.rs`).
 pub fn parse_mem_total(text: &str) -> Result<u64, ParseError> {
-    let invalid = || ParseError::new("MemTotal from meminfo", text);
+    meminfo_bytes(text, "MemTotal:")
+}
+
+/// `SwapTotal` from `/proc/meminfo`, in bytes (read the same way as `MemTotal`).
+pub fn parse_swap_total(text: &str) -> Option<u64> {
+    meminfo_bytes(text, "SwapTotal:").ok()
+}
+
+/// The `key` line of meminfo in bytes: a number, optionally followed by `kB` (checked).
+fn meminfo_bytes(text: &str, key: &str) -> Result<u64, ParseError> {
+    let invalid = || ParseError::new(key, text);
     let line = text
         .lines()
-        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .find_map(|l| l.strip_prefix(key))
         .ok_or_else(invalid)?;
     let mut fields = line.split_ascii_whitespace();
     let value: u64 = fields
@@ -123,5 +133,15 @@ mod tests {
             Ok(2048)
         );
         assert_eq!(parse_mem_total("MemTotal: 2\n"), Ok(2));
+        assert_eq!(
+            parse_swap_total("MemTotal: 2 kB\nSwapTotal: 3 kB\n"),
+            Some(3072)
+        );
+        assert_eq!(
+            parse_swap_total("SwapTotal: 18446744073709551615 kB\n"),
+            None
+        );
+        let host = include_str!("../tests/fixtures/proc/meminfo");
+        assert!(parse_swap_total(host).is_some());
     }
 }

@@ -10,14 +10,16 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::cgroup::{
-    psi, read_optional, read_required, v1, v2, CgroupDirs, IoCounter, Layout, ReadOptions, Spec,
+    psi, read_optional, read_required, v1, v2, CgroupDirs, IoCounter, IoFiles, Layout, ReadOptions,
+    Spec,
 };
 use crate::discovery::ContainerInfo;
+use crate::host;
 use crate::parse::{self, ParseError};
 use crate::proc;
 use crate::stats::{
-    BlkioDevice, BlkioStats, CgroupVersion, ContainerStats, HostCpu, InterfaceStats, MachineInfo,
-    PressureStats,
+    BlkioDevice, BlkioStats, CgroupVersion, ContainerStats, HostCpu, InterfaceStats, IoSplit,
+    MachineInfo, PressureStats,
 };
 use crate::Error;
 
@@ -50,6 +52,8 @@ pub struct StatsReader {
     roots: Roots,
     layout: Layout,
     options: ReadOptions,
+    /// Count each container's threads by state (`/proc/<tid>/stat`, one read per thread).
+    task_states: bool,
     located: Mutex<HashMap<String, String>>,
     specs: Mutex<HashMap<String, (Instant, Spec)>>,
     device_names: Mutex<HashMap<(u32, u32), String>>,
@@ -63,10 +67,17 @@ impl StatsReader {
             roots,
             layout,
             options,
+            task_states: false,
             located: Mutex::new(HashMap::new()),
             specs: Mutex::new(HashMap::new()),
             device_names: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Also counts each container's threads by scheduler state ([`crate::TaskStates`]).
+    pub fn with_task_states(mut self, on: bool) -> Self {
+        self.task_states = on;
+        self
     }
 
     pub fn cgroup_version(&self) -> CgroupVersion {
@@ -97,25 +108,58 @@ impl StatsReader {
         })
     }
 
-    /// The machine's size and identity (read once at start-up by callers).
+    /// The machine's size and identity (read once at start-up by callers), with the host's root
+    /// filesystem at `/`.
     pub fn machine_info(&self) -> MachineInfo {
+        self.machine_info_at(Path::new("/"))
+    }
+
+    /// [`StatsReader::machine_info`] with the host's root filesystem seen at `rootfs` (for its
+    /// machine-id and os-release).
+    pub fn machine_info_at(&self, rootfs: &Path) -> MachineInfo {
         let read = |p: PathBuf| {
             std::fs::read_to_string(p)
                 .map(|s| s.trim().to_string())
                 .unwrap_or_default()
         };
         let cpu_cores = self.host_cpu().map(|h| h.online_cpus).unwrap_or(1);
-        let memory_bytes = std::fs::read_to_string(self.roots.procfs.join("meminfo"))
-            .ok()
-            .and_then(|t| proc::parse_mem_total(&t).ok())
+        let meminfo = std::fs::read_to_string(self.roots.procfs.join("meminfo")).ok();
+        let memory_bytes = meminfo
+            .as_deref()
+            .and_then(|t| proc::parse_mem_total(t).ok())
             .unwrap_or(0);
+        let swap_bytes = meminfo.as_deref().and_then(proc::parse_swap_total);
+        let (physical_cores, sockets, books, drawers) = host::cpu_topology(&self.roots.sysfs);
+        let os_version = ["etc/os-release", "usr/lib/os-release"]
+            .iter()
+            .find_map(|f| {
+                std::fs::read_to_string(rootfs.join(f))
+                    .ok()
+                    .and_then(|t| host::parse_os_release(&t))
+            })
+            .unwrap_or_default();
         MachineInfo {
             cpu_cores,
+            physical_cores,
+            sockets,
+            books,
+            drawers,
             memory_bytes,
+            swap_bytes,
+            nvm_app_direct_bytes: host::nvm_app_direct_bytes(&self.roots.sysfs),
+            dimms: host::dimms(&self.roots.sysfs),
+            kernel_version: read(self.roots.procfs.join("sys/kernel/osrelease")),
+            os_version,
             boot_id: read(self.roots.procfs.join("sys/kernel/random/boot_id")),
-            machine_id: read(PathBuf::from("/etc/machine-id")),
+            machine_id: read(rootfs.join("etc/machine-id")),
             system_uuid: read(self.roots.sysfs.join("class/dmi/id/product_uuid")),
         }
+    }
+
+    /// The host's block-device filesystems with their disk counters (see
+    /// [`host::host_filesystems`]).
+    pub fn host_filesystems(&self, rootfs: &Path) -> Vec<host::HostFilesystem> {
+        host::host_filesystems(&self.roots.procfs, rootfs)
     }
 
     /// One container's sample. [`Error::Gone`] when its cgroup has disappeared (it stopped);
@@ -206,23 +250,19 @@ impl StatsReader {
         let timestamp = SystemTime::now();
         let dirs = self.layout.dirs(rel);
         let spec = self.spec(rel, &dirs, &mut buf);
-        let (cpu, memory, io_bytes, io_ops, mut pids, procs, psi_dir) = match &dirs {
+        // Thread states of the root cgroup would be one read per host thread: left out, as its
+        // file descriptors are.
+        let states_from = (self.task_states && rel != "/").then_some(self.roots.procfs.as_path());
+        let options = &self.options;
+        let (cpu, memory, io, mut pids, procs, psi_dir) = match &dirs {
             CgroupDirs::V1(d) => {
-                let r = v1::read(d, &self.options, &spec, &mut buf)?;
+                let r = v1::read(d, options, &spec, &mut buf, states_from)?;
                 let psi = d.unified.clone();
-                (r.cpu, r.memory, r.io_bytes, r.io_ops, r.pids, r.procs, psi)
+                (r.cpu, r.memory, r.io, r.pids, r.procs, psi)
             }
             CgroupDirs::V2(d) => {
-                let r = v2::read(d, &self.options, &spec, &mut buf)?;
-                (
-                    r.cpu,
-                    r.memory,
-                    r.io_bytes,
-                    r.io_ops,
-                    r.pids,
-                    r.procs,
-                    Some(d.clone()),
-                )
+                let r = v2::read(d, options, &spec, &mut buf, states_from)?;
+                (r.cpu, r.memory, r.io, r.pids, r.procs, Some(d.clone()))
             }
         };
         let pressure = match (&psi_dir, self.options.pressure) {
@@ -264,7 +304,7 @@ impl StatsReader {
             timestamp,
             cpu,
             memory,
-            blkio: self.blkio(&io_bytes, &io_ops),
+            blkio: self.blkio(&io),
             pids,
             network,
             pressure,
@@ -283,21 +323,46 @@ impl StatsReader {
         }
     }
 
-    fn blkio(&self, bytes: &[IoCounter], ops: &[IoCounter]) -> BlkioStats {
-        let devices = bytes
-            .iter()
-            .map(|b| {
-                let o = ops
-                    .iter()
-                    .find(|o| o.major == b.major && o.minor == b.minor);
+    /// One entry per device any of the files lists, in the order the files list them.
+    fn blkio(&self, io: &IoFiles) -> BlkioStats {
+        let mut numbers: Vec<(u32, u32)> = Vec::new();
+        for c in io.bytes.iter().chain(&io.ops) {
+            if !numbers.contains(&(c.major, c.minor)) {
+                numbers.push((c.major, c.minor));
+            }
+        }
+        let find = |list: &[IoCounter], major: u32, minor: u32| {
+            list.iter()
+                .find(|c| c.major == major && c.minor == minor)
+                .cloned()
+        };
+        let split = |c: IoCounter| IoSplit {
+            read: c.read,
+            write: c.write,
+            total: c.total(),
+        };
+        let devices = numbers
+            .into_iter()
+            .map(|(major, minor)| {
+                let bytes = find(&io.bytes, major, minor).unwrap_or_default();
+                let ops = find(&io.ops, major, minor).unwrap_or_default();
                 BlkioDevice {
-                    major: b.major,
-                    minor: b.minor,
-                    device: self.device_name(b.major, b.minor),
-                    read_bytes: b.read,
-                    write_bytes: b.write,
-                    reads: o.map_or(0, |o| o.read),
-                    writes: o.map_or(0, |o| o.write),
+                    major,
+                    minor,
+                    device: self.device_name(major, minor),
+                    read_bytes: bytes.read,
+                    write_bytes: bytes.write,
+                    reads: ops.read,
+                    writes: ops.write,
+                    bytes_by_operation: bytes.by_operation,
+                    service_time_ns: find(&io.service_time, major, minor).map(split),
+                    merged: find(&io.merged, major, minor).map(split),
+                    queued: find(&io.queued, major, minor).map(|q| q.total()),
+                    cost: io
+                        .cost
+                        .iter()
+                        .find(|(ma, mi, _)| *ma == major && *mi == minor)
+                        .map(|(_, _, c)| *c),
                 }
             })
             .collect();

@@ -73,6 +73,10 @@ pub struct CfsStats {
     pub periods: u64,
     pub throttled_periods: u64,
     pub throttled_ns: u64,
+    /// Periods in which the cgroup ran into its burst allowance, and the time it ran on it
+    /// (`nr_bursts`, `burst_time`/`burst_usec`; kernels since 5.14).
+    pub bursts: Option<u64>,
+    pub burst_ns: Option<u64>,
 }
 
 /// Memory use, limits and events.
@@ -102,6 +106,20 @@ pub struct MemoryStats {
     pub oom_kills: Option<u64>,
     /// Hard limit in bytes; `None` when unlimited.
     pub limit_bytes: Option<u64>,
+    /// Kernel memory: v1 `memory.kmem.usage_in_bytes`, v2 `kernel` in `memory.stat`.
+    pub kernel_bytes: Option<u64>,
+    /// Dirty and under-writeback page cache (`total_dirty`/`total_writeback` on v1,
+    /// `file_dirty`/`file_writeback` on v2).
+    pub dirty_bytes: Option<u64>,
+    pub writeback_bytes: Option<u64>,
+    /// Reclaim and refault counters (v2 `memory.stat` only: v1 has no such keys).
+    pub pgscan: Option<u64>,
+    pub pgsteal: Option<u64>,
+    pub workingset_refault_file: Option<u64>,
+    pub workingset_refault_anon: Option<u64>,
+    /// v2 `memory.events` `high` and `max` (v1 has no such file).
+    pub events_high: Option<u64>,
+    pub events_max: Option<u64>,
     /// Soft limit (v1) or `memory.low` (v2); `None` when unlimited.
     pub reservation_bytes: Option<u64>,
     /// Memory+swap limit (v1 `memsw`) or swap limit (v2); `None` when unlimited or not accounted.
@@ -130,6 +148,34 @@ pub struct BlkioDevice {
     pub write_bytes: u64,
     pub reads: u64,
     pub writes: u64,
+    /// Bytes per operation as the kernel lists them (v1: `Read`, `Write`, `Sync`, `Async`,
+    /// `Discard`, `Total`; v2: `Read`, `Write`, `Discard`).
+    pub bytes_by_operation: Vec<(&'static str, u64)>,
+    /// Time spent servicing I/O, nanoseconds (v1 CFQ/BFQ `io_service_time_recursive` only).
+    pub service_time_ns: Option<IoSplit>,
+    /// Requests merged (v1 CFQ/BFQ `io_merged_recursive` only).
+    pub merged: Option<IoSplit>,
+    /// Requests queued now (v1 CFQ/BFQ `io_queued_recursive` `Total` only).
+    pub queued: Option<u64>,
+    /// The iocost controller's figures (v2 `io.stat` `cost.*`, when iocost is enabled).
+    pub cost: Option<IoCost>,
+}
+
+/// A v1 blkio figure split as the kernel splits it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct IoSplit {
+    pub read: u64,
+    pub write: u64,
+    pub total: u64,
+}
+
+/// iocost's per-device totals in `io.stat`, microseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct IoCost {
+    pub usage_us: u64,
+    pub wait_us: u64,
+    pub indebt_us: u64,
+    pub indelay_us: u64,
 }
 
 /// Processes and threads in the cgroup.
@@ -146,6 +192,22 @@ pub struct PidsStats {
     pub threads: Option<u64>,
     /// Open file descriptors of all processes (when asked for).
     pub file_descriptors: Option<u64>,
+    /// The cgroup's threads by scheduler state (when asked for).
+    pub task_states: Option<TaskStates>,
+}
+
+/// Threads of a cgroup by the state `/proc/<tid>/stat` shows, counted as the kernel's
+/// cgroupstats counts them (cAdvisor's `container_tasks_state`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct TaskStates {
+    /// `R`.
+    pub running: u64,
+    /// `S`.
+    pub sleeping: u64,
+    /// `D`.
+    pub uninterruptible: u64,
+    /// `T`.
+    pub stopped: u64,
 }
 
 /// One network interface's counters from the container's network namespace.
@@ -190,7 +252,24 @@ pub struct HostCpu {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct MachineInfo {
     pub cpu_cores: u32,
+    /// Distinct (package, core) pairs and packages in sysfs' CPU topology; `None` when sysfs
+    /// shows no topology.
+    pub physical_cores: Option<u32>,
+    pub sockets: Option<u32>,
+    /// Distinct books and drawers (s390x topology; other architectures have none).
+    pub books: Option<u32>,
+    pub drawers: Option<u32>,
     pub memory_bytes: u64,
+    /// `SwapTotal` of `/proc/meminfo`.
+    pub swap_bytes: Option<u64>,
+    /// Persistent memory in app-direct mode: the size of the `nd_pmem` regions in
+    /// `/sys/bus/nd/devices`; `None` without such hardware.
+    pub nvm_app_direct_bytes: Option<u64>,
+    /// Memory modules by type from EDAC: (type, count, bytes); empty without EDAC.
+    pub dimms: Vec<(String, u64, u64)>,
+    /// `uname -r`, and `PRETTY_NAME` of the host's os-release.
+    pub kernel_version: String,
+    pub os_version: String,
     pub boot_id: String,
     pub machine_id: String,
     pub system_uuid: String,

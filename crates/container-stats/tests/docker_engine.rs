@@ -126,7 +126,62 @@ async fn docker_stats_formulas_agree_with_docker_stats() {
         "the bridge interface is read: {:?}",
         second.network
     );
-    let (rx, tx) = docker_cli::network_bytes(&second.network);
-    assert_eq!(rx, second.network.iter().map(|i| i.rx_bytes).sum::<u64>());
-    assert_eq!(tx, second.network.iter().map(|i| i.tx_bytes).sum::<u64>());
+    // The cgroup is where the container's main process says it is, on either hierarchy.
+    assert_eq!(second.cgroup, proc_cgroup(&burner));
+
+    // NET I/O against the container's own view of its interfaces (its /proc/net/dev, read
+    // inside it by docker exec), bracketed by two of our samples.
+    let (rx0, tx0) = docker_cli::network_bytes(
+        &reader
+            .read(&info, reader.host_cpu().unwrap())
+            .unwrap()
+            .network,
+    );
+    let inside = burner.exec("cat /proc/net/dev");
+    let (rx1, tx1) = docker_cli::network_bytes(
+        &reader
+            .read(&info, reader.host_cpu().unwrap())
+            .unwrap()
+            .network,
+    );
+    let (rx, tx) = net_dev_totals(&inside);
+    assert!(rx > 0, "the container received nothing? {inside}");
+    assert!(rx0 <= rx && rx <= rx1, "{rx0} <= {rx} <= {rx1}");
+    assert!(tx0 <= tx && tx <= tx1, "{tx0} <= {tx} <= {tx1}");
+}
+
+/// Received and transmitted bytes over every interface but loopback, from `/proc/net/dev` text
+/// (parsed here by hand, independently of container-stats).
+fn net_dev_totals(text: &str) -> (u64, u64) {
+    text.lines()
+        .filter_map(|l| l.split_once(':'))
+        .filter(|(name, _)| name.trim() != "lo")
+        .filter_map(|(_, rest)| {
+            let f: Vec<u64> = rest
+                .split_whitespace()
+                .filter_map(|v| v.parse().ok())
+                .collect();
+            (f.len() >= 9).then(|| (f[0], f[8]))
+        })
+        .fold((0, 0), |(r, t), (a, b)| (r + a, t + b))
+}
+
+/// The container's cgroup path from its main process's `/proc/<pid>/cgroup`: the `0::` line
+/// on a cgroup2 host, the `cpuacct` line on v1.
+fn proc_cgroup(c: &Container) -> String {
+    let pid = c.inspect("{{.State.Pid}}");
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").is_file();
+    text.lines()
+        .find_map(|line| {
+            let mut parts = line.splitn(3, ':');
+            let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+            let wanted = if v2 {
+                controllers.is_empty()
+            } else {
+                controllers.split(',').any(|k| k == "cpuacct")
+            };
+            wanted.then(|| path.to_string())
+        })
+        .unwrap()
 }

@@ -66,6 +66,66 @@ pub struct IoCounter {
     pub minor: u32,
     pub read: u64,
     pub write: u64,
+    /// Every operation the file lists for the device, in the kernel's order, under cAdvisor's
+    /// names (`Read`, `Write`, `Sync`, `Async`, `Discard`, `Total`).
+    pub by_operation: Vec<(&'static str, u64)>,
+}
+
+impl IoCounter {
+    /// Adds `value` to operation `op` (saturating: the file's numbers are not trusted).
+    pub fn add(&mut self, op: &'static str, value: u64) {
+        match op {
+            "Read" => self.read = self.read.saturating_add(value),
+            "Write" => self.write = self.write.saturating_add(value),
+            _ => {}
+        }
+        match self.by_operation.iter_mut().find(|(o, _)| *o == op) {
+            Some((_, v)) => *v = v.saturating_add(value),
+            None => self.by_operation.push((op, value)),
+        }
+    }
+
+    /// The `Total` line, or read plus write where the file has none.
+    pub fn total(&self) -> u64 {
+        self.by_operation
+            .iter()
+            .find(|(o, _)| *o == "Total")
+            .map_or(self.read.saturating_add(self.write), |(_, v)| *v)
+    }
+
+    /// The counter of device `major:minor` in `list`, added when missing.
+    pub(crate) fn entry(list: &mut Vec<IoCounter>, major: u32, minor: u32) -> &mut IoCounter {
+        let i = match list
+            .iter()
+            .position(|c| c.major == major && c.minor == minor)
+        {
+            Some(i) => i,
+            None => {
+                list.push(IoCounter {
+                    major,
+                    minor,
+                    ..IoCounter::default()
+                });
+                list.len() - 1
+            }
+        };
+        &mut list[i]
+    }
+}
+
+/// Everything the block I/O files of one cgroup say, per device.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IoFiles {
+    /// Bytes (`io_service_bytes_recursive`, `rbytes`/`wbytes`/`dbytes`).
+    pub bytes: Vec<IoCounter>,
+    /// Requests (`io_serviced_recursive`, `rios`/`wios`/`dios`).
+    pub ops: Vec<IoCounter>,
+    /// v1 CFQ/BFQ only: service time (ns), merged and queued requests.
+    pub service_time: Vec<IoCounter>,
+    pub merged: Vec<IoCounter>,
+    pub queued: Vec<IoCounter>,
+    /// v2 with iocost: `cost.usage`, `cost.wait`, `cost.indebt`, `cost.indelay` (µs).
+    pub cost: Vec<(u32, u32, crate::stats::IoCost)>,
 }
 
 /// The cgroup hierarchy of this host.

@@ -4,9 +4,10 @@
 
 use std::path::Path;
 
-use crate::cgroup::{read_optional, read_required, IoCounter, ReadOptions, Spec};
+use crate::cgroup::{read_optional, read_required, IoCounter, IoFiles, ReadOptions, Spec};
 use crate::parse::{self, keyed, parse_limit, parse_u64, ParseError};
 use crate::stats::{CfsStats, CpuStats, FaultCounts, MemoryStats, PidsStats};
+use crate::tasks;
 use crate::Error;
 
 /// Nanoseconds per USER_HZ tick: `cpuacct.stat` counts in ticks of 1/100 s on every Linux
@@ -49,7 +50,8 @@ pub fn parse_usage_percpu(text: &str) -> Result<Vec<u64>, ParseError> {
         .collect()
 }
 
-/// v1 `cpu.stat`: `nr_periods`, `nr_throttled`, `throttled_time` (ns).
+/// v1 `cpu.stat`: `nr_periods`, `nr_throttled`, `throttled_time` (ns), and since 5.14
+/// `nr_bursts`, `burst_time` (ns).
 pub fn parse_cpu_stat(text: &str) -> CfsStats {
     let mut cfs = CfsStats::default();
     for (key, value) in keyed(text) {
@@ -57,6 +59,8 @@ pub fn parse_cpu_stat(text: &str) -> CfsStats {
             "nr_periods" => cfs.periods = value,
             "nr_throttled" => cfs.throttled_periods = value,
             "throttled_time" => cfs.throttled_ns = value,
+            "nr_bursts" => cfs.bursts = Some(value),
+            "burst_time" => cfs.burst_ns = Some(value),
             _ => {}
         }
     }
@@ -82,6 +86,10 @@ pub fn parse_memory_stat(text: &str, memory: &mut MemoryStats) {
             "total_swap" => memory.swap_bytes = Some(value),
             "total_active_file" => memory.active_file_bytes = value,
             "total_inactive_file" => memory.inactive_file_bytes = value,
+            "total_dirty" => memory.dirty_bytes = Some(value),
+            "total_writeback" => memory.writeback_bytes = Some(value),
+            "total_workingset_refault_anon" => memory.workingset_refault_anon = Some(value),
+            "total_workingset_refault_file" => memory.workingset_refault_file = Some(value),
             "pgfault" => memory.pgfault.pgfault = value,
             "pgmajfault" => memory.pgfault.pgmajfault = value,
             "total_pgfault" => memory.pgfault_hierarchy.pgfault = value,
@@ -96,8 +104,11 @@ pub fn parse_oom_control(text: &str) -> Option<u64> {
     keyed(text).find(|(k, _)| *k == "oom_kill").map(|(_, v)| v)
 }
 
-/// `blkio.*io_service_bytes_recursive` / `io_serviced_recursive`: `MAJ:MIN Op value` lines; the
-/// `Total` line and ops other than Read and Write are left out.
+/// A blkio file of `MAJ:MIN Op value` lines (`io_service_bytes_recursive`,
+/// `io_serviced_recursive`, and CFQ/BFQ's `io_service_time_recursive`, `io_merged_recursive`,
+/// `io_queued_recursive`): per device, every operation cAdvisor knows, saturating where a device
+/// is listed twice. The file's closing `Total` line (no device) and unknown operations are left
+/// out.
 pub fn parse_blkio(text: &str) -> Vec<IoCounter> {
     let mut out: Vec<IoCounter> = Vec::new();
     for line in text.lines() {
@@ -105,40 +116,30 @@ pub fn parse_blkio(text: &str) -> Vec<IoCounter> {
         let (Some(dev), Some(op), Some(value)) = (parts.next(), parts.next(), parts.next()) else {
             continue;
         };
-        let (Some((major, minor)), Ok(value)) = (parse::parse_device(dev), value.parse::<u64>())
-        else {
+        let (Some((major, minor)), Some(op), Ok(value)) = (
+            parse::parse_device(dev),
+            blkio_operation(op),
+            value.parse::<u64>(),
+        ) else {
             continue;
         };
-        let entry = match out
-            .iter_mut()
-            .position(|c| c.major == major && c.minor == minor)
-        {
-            Some(i) => &mut out[i],
-            None => {
-                out.push(IoCounter {
-                    major,
-                    minor,
-                    ..IoCounter::default()
-                });
-                let last = out.len() - 1;
-                &mut out[last]
-            }
-        };
-        match op {
-            "Read" => entry.read = entry.read.saturating_add(value),
-            "Write" => entry.write = entry.write.saturating_add(value),
-            _ => {}
-        }
+        IoCounter::entry(&mut out, major, minor).add(op, value);
     }
     out
+}
+
+/// The kernel's blkio operation names, as `'static` strings.
+fn blkio_operation(op: &str) -> Option<&'static str> {
+    ["Read", "Write", "Sync", "Async", "Discard", "Total"]
+        .into_iter()
+        .find(|known| *known == op)
 }
 
 /// The figures of one v1 cgroup.
 pub(crate) struct V1Reading {
     pub cpu: CpuStats,
     pub memory: MemoryStats,
-    pub io_bytes: Vec<IoCounter>,
-    pub io_ops: Vec<IoCounter>,
+    pub io: IoFiles,
     pub pids: PidsStats,
     /// The pids in `cgroup.procs`, when processes or file descriptors were asked for.
     pub procs: Vec<u32>,
@@ -178,6 +179,7 @@ pub(crate) fn read(
     options: &ReadOptions,
     spec: &Spec,
     buf: &mut String,
+    task_states_from: Option<&Path>,
 ) -> Result<V1Reading, Error> {
     // cpuacct.usage is the file every running container has: when it is gone, so is the container.
     let usage_ns = parse_u64(read_required(&dirs.cpuacct.join("cpuacct.usage"), buf)?)
@@ -220,19 +222,11 @@ pub(crate) fn read(
         memory.pgfault_hierarchy = memory.pgfault;
     }
 
-    let (mut io_bytes, mut io_ops) = (Vec::new(), Vec::new());
-    if let Some(prefix) = spec.blkio_prefix {
-        let bytes = dirs
-            .blkio
-            .join(format!("{prefix}io_service_bytes_recursive"));
-        io_bytes = read_optional(&bytes, buf)
-            .map(parse_blkio)
-            .unwrap_or_default();
-        let ops = dirs.blkio.join(format!("{prefix}io_serviced_recursive"));
-        io_ops = read_optional(&ops, buf)
-            .map(parse_blkio)
-            .unwrap_or_default();
-    }
+    memory.kernel_bytes = optional_u64(&dirs.memory.join("memory.kmem.usage_in_bytes"), buf);
+    let io = spec
+        .blkio_prefix
+        .map(|prefix| read_blkio(&dirs.blkio, prefix, buf))
+        .unwrap_or_default();
 
     let mut pids = PidsStats {
         current: optional_u64(&dirs.pids.join("pids.current"), buf),
@@ -253,14 +247,39 @@ pub(crate) fn read(
             .current
             .or_else(|| read_optional(&dirs.pids.join("tasks"), buf).map(parse::count_lines));
     }
+    if let Some(procfs) = task_states_from {
+        pids.task_states = read_optional(&dirs.pids.join("tasks"), buf)
+            .map(parse::parse_pids)
+            .map(|tids| tasks::task_states(procfs, &tids, buf));
+    }
     Ok(V1Reading {
         cpu,
         memory,
-        io_bytes,
-        io_ops,
+        io,
         pids,
         procs,
     })
+}
+
+/// The blkio files under `prefix`: bytes and requests always; the CFQ/BFQ sets also carry
+/// service time, merged and queued requests (the throttle layer counts only the first two).
+fn read_blkio(dir: &Path, prefix: &str, buf: &mut String) -> IoFiles {
+    let mut file = |name: &str| {
+        read_optional(&dir.join(format!("{prefix}{name}")), buf)
+            .map(parse_blkio)
+            .unwrap_or_default()
+    };
+    let mut io = IoFiles {
+        bytes: file("io_service_bytes_recursive"),
+        ops: file("io_serviced_recursive"),
+        ..IoFiles::default()
+    };
+    if prefix != "blkio.throttle." {
+        io.service_time = file("io_service_time_recursive");
+        io.merged = file("io_merged_recursive");
+        io.queued = file("io_queued_recursive");
+    }
+    io
 }
 
 fn optional_u64(path: &Path, buf: &mut String) -> Option<u64> {
@@ -309,7 +328,9 @@ mod tests {
             CfsStats {
                 periods: 73,
                 throttled_periods: 71,
-                throttled_ns: 2_480_488_314
+                throttled_ns: 2_480_488_314,
+                bursts: Some(0),
+                burst_ns: Some(0),
             }
         );
         assert_eq!(parse_quota(&fixture("cpu.cfs_quota_us")), Ok(Some(50_000)));
@@ -326,6 +347,8 @@ mod tests {
         assert_eq!(m.mapped_file_bytes, 1_355_776);
         assert_eq!(m.swap_bytes, Some(0));
         assert_eq!(m.inactive_file_bytes, 1_740_800);
+        assert_eq!((m.dirty_bytes, m.writeback_bytes), (Some(0), Some(0)));
+        assert_eq!(m.workingset_refault_file, Some(0));
         assert_eq!(
             m.pgfault,
             FaultCounts {
@@ -345,31 +368,102 @@ mod tests {
     }
 
     #[test]
-    fn blkio_sums_reads_and_writes_per_device() {
-        // This host's kernel accounts no block I/O to containers (the captured files hold only
-        // `Total 0`); the device lines follow the kernel's blkio-controller documentation.
+    fn blkio_of_direct_io_in_a_throttled_container_on_this_host() {
+        // An idle container's files hold only `Total 0`.
         assert!(parse_blkio(&fixture("blkio.throttle.io_service_bytes_recursive")).is_empty());
-        let text =
-            "8:0 Read 4096\n8:0 Write 1048576\n8:0 Sync 1052672\n8:0 Async 0\n8:0 Discard 0\n\
-                    8:0 Total 1052672\n253:1 Read 512\n253:1 Write 0\nTotal 1053184\n";
-        let io = parse_blkio(text);
+        // Captured here: 8 MiB written then read back with O_DIRECT under `--device-write-bps`
+        // (this kernel's throttle layer counts only on queues with a throttle rule).
+        let io = std::fs::read_to_string(format!(
+            "{FIX}-io/blkio.throttle.io_service_bytes_recursive"
+        ))
+        .unwrap();
+        let bytes = parse_blkio(&io);
+        assert_eq!(bytes.len(), 1);
+        let vda = &bytes[0];
         assert_eq!(
-            io,
+            (vda.major, vda.minor, vda.read, vda.write),
+            (254, 0, 8 << 20, 8 << 20)
+        );
+        assert_eq!(
+            vda.by_operation,
             vec![
-                IoCounter {
-                    major: 8,
-                    minor: 0,
-                    read: 4096,
-                    write: 1_048_576
-                },
-                IoCounter {
-                    major: 253,
-                    minor: 1,
-                    read: 512,
-                    write: 0
-                },
+                ("Read", 8 << 20),
+                ("Write", 8 << 20),
+                ("Sync", 24 << 20),
+                ("Async", 0),
+                ("Discard", 8 << 20),
+                ("Total", 24 << 20)
             ]
         );
+        assert_eq!(vda.total(), 24 << 20);
+        let ops = std::fs::read_to_string(format!("{FIX}-io/blkio.throttle.io_serviced_recursive"))
+            .unwrap();
+        let ops = parse_blkio(&ops);
+        assert_eq!((ops[0].read, ops[0].write, ops[0].total()), (16, 16, 34));
+    }
+
+    #[test]
+    fn blkio_lines_are_checked_and_saturate() {
+        // The kernel's blkio-controller format for CFQ/BFQ files, two devices, a repeated
+        // device, unknown operations, garbage and a value past u64.
+        let text = "8:0 Read 4096\n8:0 Write 1048576\n8:0 Frobnicate 7\n253:1 Read 512\n\
+                    8:0 Read 18446744073709551615\n8:0 Write 99999999999999999999\nbogus\n\
+                    x:y Read 1\n8:0\n8:0 Read\nTotal 1053184\n";
+        let io = parse_blkio(text);
+        assert_eq!(io.len(), 2);
+        assert_eq!((io[0].major, io[0].minor), (8, 0));
+        assert_eq!(io[0].read, u64::MAX, "saturated, not wrapped");
+        assert_eq!(io[0].write, 1_048_576, "the unparsable value is skipped");
+        assert_eq!(
+            io[0].total(),
+            u64::MAX,
+            "no Total line: read + write, saturating"
+        );
+        assert_eq!(io[1].by_operation, vec![("Read", 512)]);
+    }
+
+    #[test]
+    fn cfq_files_add_service_time_merged_and_queued() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        let write = |name: &str, text: &str| std::fs::write(p.join(name), text).unwrap();
+        write(
+            "blkio.io_service_bytes_recursive",
+            "8:0 Read 4096\n8:0 Write 8192\n8:0 Total 12288\nTotal 12288\n",
+        );
+        write(
+            "blkio.io_serviced_recursive",
+            "8:0 Read 1\n8:0 Write 2\n8:0 Total 3\nTotal 3\n",
+        );
+        write(
+            "blkio.io_service_time_recursive",
+            "8:0 Read 1500000\n8:0 Write 2500000\n8:0 Total 4000000\nTotal 4000000\n",
+        );
+        write(
+            "blkio.io_merged_recursive",
+            "8:0 Read 4\n8:0 Write 5\n8:0 Total 9\nTotal 9\n",
+        );
+        write(
+            "blkio.io_queued_recursive",
+            "8:0 Read 0\n8:0 Write 1\n8:0 Total 1\nTotal 1\n",
+        );
+        let io = read_blkio(p, "blkio.", &mut String::new());
+        assert_eq!(io.bytes[0].write, 8192);
+        assert_eq!(io.ops[0].total(), 3);
+        assert_eq!(io.service_time[0].total(), 4_000_000);
+        assert_eq!((io.merged[0].read, io.merged[0].write), (4, 5));
+        assert_eq!(io.queued[0].total(), 1);
+        // The throttle layer has no such files: they are not even looked for.
+        let throttle = read_blkio(p, "blkio.throttle.", &mut String::new());
+        assert!(throttle.service_time.is_empty() && throttle.bytes.is_empty());
+    }
+
+    #[test]
+    fn cpu_stat_burst_counters_of_newer_kernels() {
+        let cfs = parse_cpu_stat(
+            "nr_periods 10\nnr_throttled 2\nthrottled_time 5\nnr_bursts 3\nburst_time 7000\n",
+        );
+        assert_eq!((cfs.bursts, cfs.burst_ns), (Some(3), Some(7000)));
     }
 
     #[test]
@@ -397,7 +491,7 @@ mod tests {
         let mut buf = String::new();
         let spec = read_spec(&dirs, &mut buf);
         assert_eq!(spec.blkio_prefix, None, "no I/O counted yet");
-        let r = read(&dirs, &options, &spec, &mut buf).unwrap();
+        let r = read(&dirs, &options, &spec, &mut buf, None).unwrap();
         assert_eq!(r.cpu.usage_ns, 3_632_374_323);
         assert_eq!(r.cpu.quota_us, Some(50_000));
         assert_eq!(r.cpu.shares, Some(1024));
@@ -428,12 +522,14 @@ mod tests {
                 &dirs,
                 &ReadOptions::default(),
                 &Spec::default(),
-                &mut String::new()
+                &mut String::new(),
+                None
             ),
             Err(Error::Gone { .. })
         ));
     }
 
+    /// Ticks beyond u64 nanoseconds and blkio lines adding past u64 saturate instead of
     /// overflowing (the cgroup_v1 fuzz target checks every parser with overflow checks on).
     #[test]
     fn huge_ticks_and_blkio_sums_saturate() {

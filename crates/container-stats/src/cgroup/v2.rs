@@ -2,9 +2,10 @@
 
 use std::path::Path;
 
-use crate::cgroup::{read_optional, read_required, IoCounter, ReadOptions, Spec};
+use crate::cgroup::{read_optional, read_required, IoCounter, IoFiles, ReadOptions, Spec};
 use crate::parse::{self, keyed, parse_limit, parse_u64, ParseError};
-use crate::stats::{CfsStats, CpuStats, MemoryStats, PidsStats};
+use crate::stats::{CfsStats, CpuStats, IoCost, MemoryStats, PidsStats};
+use crate::tasks;
 use crate::Error;
 
 /// v2 `cpu.stat`: usage, user and system time (µs, returned as ns) and, when the cpu controller
@@ -24,6 +25,8 @@ pub fn parse_cpu_stat(text: &str) -> (CpuStats, Option<CfsStats>) {
             }
             "nr_throttled" => cfs.throttled_periods = value,
             "throttled_usec" => cfs.throttled_ns = value.saturating_mul(1000),
+            "nr_bursts" => cfs.bursts = Some(value),
+            "burst_usec" => cfs.burst_ns = Some(value.saturating_mul(1000)),
             _ => {}
         }
     }
@@ -67,6 +70,13 @@ pub fn parse_memory_stat(text: &str, memory: &mut MemoryStats) {
             "inactive_file" => memory.inactive_file_bytes = value,
             "pgfault" => memory.pgfault.pgfault = value,
             "pgmajfault" => memory.pgfault.pgmajfault = value,
+            "kernel" => memory.kernel_bytes = Some(value),
+            "file_dirty" => memory.dirty_bytes = Some(value),
+            "file_writeback" => memory.writeback_bytes = Some(value),
+            "pgscan" => memory.pgscan = Some(value),
+            "pgsteal" => memory.pgsteal = Some(value),
+            "workingset_refault_anon" => memory.workingset_refault_anon = Some(value),
+            "workingset_refault_file" => memory.workingset_refault_file = Some(value),
             _ => {}
         }
     }
@@ -74,36 +84,39 @@ pub fn parse_memory_stat(text: &str, memory: &mut MemoryStats) {
     memory.pgfault_hierarchy = memory.pgfault;
 }
 
-/// `memory.events`: (`max`, `oom_kill`).
-pub fn parse_memory_events(text: &str) -> (Option<u64>, Option<u64>) {
-    let mut max = None;
-    let mut oom_kill = None;
+/// `memory.events`' counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MemoryEvents {
+    pub high: Option<u64>,
+    pub max: Option<u64>,
+    pub oom_kill: Option<u64>,
+}
+
+/// `memory.events`: `high`, `max`, `oom_kill`.
+pub fn parse_memory_events(text: &str) -> MemoryEvents {
+    let mut events = MemoryEvents::default();
     for (key, value) in keyed(text) {
         match key {
-            "max" => max = Some(value),
-            "oom_kill" => oom_kill = Some(value),
+            "high" => events.high = Some(value),
+            "max" => events.max = Some(value),
+            "oom_kill" => events.oom_kill = Some(value),
             _ => {}
         }
     }
-    (max, oom_kill)
+    events
 }
 
-/// `io.stat`: `MAJ:MIN rbytes=.. wbytes=.. rios=.. wios=.. dbytes=.. dios=..` per device; returns
-/// (bytes, ops).
-pub fn parse_io_stat(text: &str) -> (Vec<IoCounter>, Vec<IoCounter>) {
-    let mut bytes = Vec::new();
-    let mut ops = Vec::new();
+/// `io.stat`: `MAJ:MIN rbytes=.. wbytes=.. rios=.. wios=.. dbytes=.. dios=..` per device, and
+/// with iocost enabled `cost.usage=.. cost.wait=.. cost.indebt=.. cost.indelay=..` (µs). Fields
+/// that do not parse are skipped; a device listed twice adds up (saturating).
+pub fn parse_io_stat(text: &str) -> IoFiles {
+    let mut io = IoFiles::default();
     for line in text.lines() {
         let mut parts = line.split_ascii_whitespace();
         let Some((major, minor)) = parts.next().and_then(parse::parse_device) else {
             continue;
         };
-        let mut b = IoCounter {
-            major,
-            minor,
-            ..IoCounter::default()
-        };
-        let mut o = b.clone();
+        let mut cost: Option<IoCost> = None;
         for field in parts {
             let Some((key, value)) = field.split_once('=') else {
                 continue;
@@ -111,25 +124,39 @@ pub fn parse_io_stat(text: &str) -> (Vec<IoCounter>, Vec<IoCounter>) {
             let Ok(value) = value.parse::<u64>() else {
                 continue;
             };
-            match key {
-                "rbytes" => b.read = value,
-                "wbytes" => b.write = value,
-                "rios" => o.read = value,
-                "wios" => o.write = value,
-                _ => {}
-            }
+            let (list, op) = match key {
+                "rbytes" => (&mut io.bytes, "Read"),
+                "wbytes" => (&mut io.bytes, "Write"),
+                "dbytes" => (&mut io.bytes, "Discard"),
+                "rios" => (&mut io.ops, "Read"),
+                "wios" => (&mut io.ops, "Write"),
+                "dios" => (&mut io.ops, "Discard"),
+                "cost.usage" | "cost.wait" | "cost.indebt" | "cost.indelay" => {
+                    let c = cost.get_or_insert_with(IoCost::default);
+                    let slot = match key {
+                        "cost.usage" => &mut c.usage_us,
+                        "cost.wait" => &mut c.wait_us,
+                        "cost.indebt" => &mut c.indebt_us,
+                        _ => &mut c.indelay_us,
+                    };
+                    *slot = slot.saturating_add(value);
+                    continue;
+                }
+                _ => continue,
+            };
+            IoCounter::entry(list, major, minor).add(op, value);
         }
-        bytes.push(b);
-        ops.push(o);
+        if let Some(cost) = cost {
+            io.cost.push((major, minor, cost));
+        }
     }
-    (bytes, ops)
+    io
 }
 
 pub(crate) struct V2Reading {
     pub cpu: CpuStats,
     pub memory: MemoryStats,
-    pub io_bytes: Vec<IoCounter>,
-    pub io_ops: Vec<IoCounter>,
+    pub io: IoFiles,
     pub pids: PidsStats,
     /// The pids in `cgroup.procs`, when processes or file descriptors were asked for.
     pub procs: Vec<u32>,
@@ -162,6 +189,7 @@ pub(crate) fn read(
     options: &ReadOptions,
     spec: &Spec,
     buf: &mut String,
+    task_states_from: Option<&Path>,
 ) -> Result<V2Reading, Error> {
     let (mut cpu, cfs) = parse_cpu_stat(read_required(&dir.join("cpu.stat"), buf)?);
     cpu.cfs = cfs;
@@ -190,10 +218,14 @@ pub(crate) fn read(
         .usage_bytes
         .saturating_sub(memory.inactive_file_bytes);
     if let Some(text) = read_optional(&dir.join("memory.events"), buf) {
-        (memory.failcnt, memory.oom_kills) = parse_memory_events(text);
+        let events = parse_memory_events(text);
+        memory.failcnt = events.max;
+        memory.oom_kills = events.oom_kill;
+        memory.events_high = events.high;
+        memory.events_max = events.max;
     }
 
-    let (io_bytes, io_ops) = read_optional(&dir.join("io.stat"), buf)
+    let io = read_optional(&dir.join("io.stat"), buf)
         .map(parse_io_stat)
         .unwrap_or_default();
 
@@ -216,11 +248,15 @@ pub(crate) fn read(
             .current
             .or_else(|| read_optional(&dir.join("cgroup.threads"), buf).map(parse::count_lines));
     }
+    if let Some(procfs) = task_states_from {
+        pids.task_states = read_optional(&dir.join("cgroup.threads"), buf)
+            .map(parse::parse_pids)
+            .map(|tids| tasks::task_states(procfs, &tids, buf));
+    }
     Ok(V2Reading {
         cpu,
         memory,
-        io_bytes,
-        io_ops,
+        io,
         pids,
         procs,
     })
@@ -268,7 +304,9 @@ mod tests {
             Some(CfsStats {
                 periods: 120,
                 throttled_periods: 30,
-                throttled_ns: 1_500_000_000
+                throttled_ns: 1_500_000_000,
+                bursts: Some(0),
+                burst_ns: Some(0),
             })
         );
     }
@@ -296,30 +334,86 @@ mod tests {
         assert_eq!(m.inactive_file_bytes, 4_194_304);
         assert_eq!(m.mapped_file_bytes, 1_048_576);
         assert_eq!(m.pgfault_hierarchy, m.pgfault);
+        let events = parse_memory_events(&fixture(&format!("{A}/memory.events")));
+        assert_eq!((events.max, events.oom_kill), (Some(3), Some(1)));
+        let io = parse_io_stat(&fixture(&format!("{A}/io.stat")));
+        let sdb = &io.bytes[0];
         assert_eq!(
-            parse_memory_events(&fixture(&format!("{A}/memory.events"))),
-            (Some(3), Some(1))
-        );
-        let (bytes, ops) = parse_io_stat(&fixture(&format!("{A}/io.stat")));
-        assert_eq!(
-            bytes[0],
-            IoCounter {
-                major: 8,
-                minor: 16,
-                read: 1_459_200,
-                write: 314_773_504
-            }
+            (sdb.major, sdb.minor, sdb.read, sdb.write),
+            (8, 16, 1_459_200, 314_773_504)
         );
         assert_eq!(
-            ops[0],
-            IoCounter {
-                major: 8,
-                minor: 16,
-                read: 192,
-                write: 353
-            }
+            sdb.by_operation,
+            vec![("Read", 1_459_200), ("Write", 314_773_504), ("Discard", 0)]
         );
-        assert_eq!(bytes.len(), 2);
+        assert_eq!((io.ops[0].read, io.ops[0].write), (192, 353));
+        assert_eq!(io.bytes.len(), 2);
+        assert!(io.cost.is_empty(), "no iocost in this file");
+    }
+
+    #[test]
+    fn io_stat_with_iocost_and_hostile_fields() {
+        // The kernel's io.stat with iocost enabled (Documentation/admin-guide/cgroup-v2.rst:
+        // `cost.usage`, `cost.wait`, `cost.indebt`, `cost.indelay` in µs), then garbage.
+        let text = "8:16 rbytes=1 wbytes=2 rios=3 wios=4 dbytes=5 dios=6 cost.vrate=100.00 \
+                    cost.usage=1500000 cost.wait=2000 cost.indebt=30 cost.indelay=4\n\
+                    8:0 rbytes=18446744073709551615 rbytes=1 wbytes=-1 =3 rios wios=x\n\
+                    nonsense\n259:0\n";
+        let io = parse_io_stat(text);
+        assert_eq!(
+            io.cost,
+            vec![(
+                8,
+                16,
+                IoCost {
+                    usage_us: 1_500_000,
+                    wait_us: 2000,
+                    indebt_us: 30,
+                    indelay_us: 4
+                }
+            )]
+        );
+        let sda = io.bytes.iter().find(|c| c.minor == 0).unwrap();
+        assert_eq!(sda.read, u64::MAX, "saturates instead of wrapping");
+        assert_eq!(sda.write, 0);
+        assert_eq!(
+            io.ops
+                .iter()
+                .find(|c| c.minor == 16)
+                .unwrap()
+                .by_operation
+                .len(),
+            3
+        );
+    }
+
+    #[test]
+    fn newer_memory_stat_and_events_keys() {
+        let mut m = MemoryStats::default();
+        parse_memory_stat(
+            "anon 1\nkernel 2\nfile_dirty 3\nfile_writeback 4\npgscan 5\npgsteal 6\n\
+             workingset_refault_anon 7\nworkingset_refault_file 8\n",
+            &mut m,
+        );
+        assert_eq!(
+            (
+                m.kernel_bytes,
+                m.dirty_bytes,
+                m.writeback_bytes,
+                m.pgscan,
+                m.pgsteal
+            ),
+            (Some(2), Some(3), Some(4), Some(5), Some(6))
+        );
+        assert_eq!(
+            (m.workingset_refault_anon, m.workingset_refault_file),
+            (Some(7), Some(8))
+        );
+        let e = parse_memory_events("low 0\nhigh 12\nmax 3\noom 1\noom_kill 1\n");
+        assert_eq!((e.high, e.max, e.oom_kill), (Some(12), Some(3), Some(1)));
+        let (_, cfs) = parse_cpu_stat("usage_usec 1\nnr_periods 2\nnr_bursts 3\nburst_usec 4\n");
+        let cfs = cfs.unwrap();
+        assert_eq!((cfs.bursts, cfs.burst_ns), (Some(3), Some(4000)));
     }
 
     #[test]
@@ -331,7 +425,7 @@ mod tests {
         };
         let mut buf = String::new();
         let spec = read_spec(&dir, &mut buf);
-        let r = read(&dir, &options, &spec, &mut buf).unwrap();
+        let r = read(&dir, &options, &spec, &mut buf, None).unwrap();
         assert_eq!(r.cpu.quota_us, Some(50_000));
         assert_eq!(r.cpu.period_us, Some(100_000));
         assert_eq!(r.memory.usage_bytes, 31_457_280);
