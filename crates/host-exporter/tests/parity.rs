@@ -3,8 +3,8 @@
 //! Against today's node_exporter (1.9.0, Debian 13's build that `scripts/install-upstream-current`
 //! unpacks), both ways: a family it has and we lack fails unless its hardware cannot be here
 //! ([`HARDWARE_FAMILIES`]), a family we have and it lacks fails unless README.md lists it; types,
-//! label names, series and values (exact where they cannot move, within a tolerance for moving
-//! counters) must agree. Against Debian 12's node_exporter 1.5.0 one way: everything it exports,
+//! label names, series and values (exact where they cannot move; a counter of node_exporter's
+//! must lie between our readings just before and just after it) must agree. Against Debian 12's node_exporter 1.5.0 one way: everything it exports,
 //! we export with its type and (at least) its label names, so old dashboards keep working.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: failing loudly is the point
 
@@ -243,18 +243,24 @@ fn series(name: &str, family: &Family) -> BTreeMap<String, f64> {
         .collect()
 }
 
-/// How far a counter may have moved between node_exporter's scrape and ours a moment later.
-fn counter_tolerance(name: &str, theirs: f64) -> f64 {
-    // The scrapes themselves cross the loopback interface (a few hundred kB).
-    let absolute: f64 = if name.contains("bytes") { 4e6 } else { 2e4 };
-    absolute.max(theirs.abs() * 0.02)
+/// Whether `theirs` lies between our readings before and after it, give or take float
+/// rounding: a counter read at one moment by both exporters must fall between two readings
+/// taken around that moment, however fast it moves.
+fn bracketed(before: Option<f64>, theirs: f64, after: f64) -> bool {
+    let slack = |v: f64| v.abs().max(1.0) * 1e-9;
+    before.is_none_or(|b| b - slack(b) <= theirs) && theirs <= after + slack(after)
 }
 
-/// Series and value differences of the families both sides have.
-fn value_problems(upstream: &Families, ours: &Families) -> Vec<String> {
+/// Series and value differences of the families both sides have; `before` and `ours` are our
+/// scrapes just before and just after node_exporter's.
+fn value_problems(upstream: &Families, before: &Families, ours: &Families) -> Vec<String> {
     let mut problems = Vec::new();
     for (name, theirs) in upstream {
         let Some(mine) = ours.get(name) else { continue };
+        let my_earlier = before
+            .get(name)
+            .map(|f| series(name, f))
+            .unwrap_or_default();
         if is_go_only(name) || about_the_exporter(name) || mine.kind != theirs.kind {
             continue;
         }
@@ -274,15 +280,16 @@ fn value_problems(upstream: &Families, ours: &Families) -> Vec<String> {
             let ok = if STATIC_FAMILIES.contains(&name.as_str()) {
                 my_value == *their_value
             } else if theirs.kind == "counter" {
-                // We scrape second: a counter can only have grown, and not by much.
-                my_value >= *their_value * (1.0 - 1e-12)
-                    && my_value - their_value <= counter_tolerance(name, *their_value)
+                bracketed(my_earlier.get(key).copied(), *their_value, my_value)
             } else {
                 true
             };
             if !ok {
+                let earlier = my_earlier
+                    .get(key)
+                    .map_or(String::new(), |v| format!("{v} then "));
                 problems.push(format!(
-                    "{key}: {my_value} here, {their_value} in node_exporter"
+                    "{key}: {earlier}{my_value} here, {their_value} in node_exporter"
                 ));
             }
         }
@@ -317,19 +324,20 @@ fn collector_outcome_problems(upstream: &Families, ours: &Families) -> Vec<Strin
         .collect()
 }
 
-/// Runs `check` over up to three rounds of scrapes (upstream first, then ours): some series come
-/// and go with the host's state (an ARP entry expiring, a container's veth), so a difference
-/// must persist to count.
+/// Runs `check(theirs, ours before, ours after)` over up to three rounds of scrapes (ours,
+/// node_exporter's, ours again): some series come and go with the host's state (an ARP entry
+/// expiring, a container's veth), so a difference must persist to count.
 fn compare_rounds(
     upstream: &ServiceProcess,
     ours: &ServiceProcess,
-    check: impl Fn(&Families, &Families) -> Vec<String>,
+    check: impl Fn(&Families, &Families, &Families) -> Vec<String>,
 ) -> Vec<String> {
     let mut problems = Vec::new();
     for round in 0..3 {
         if round > 0 {
             std::thread::sleep(Duration::from_millis(500));
         }
+        let before = scrape(ours);
         let theirs = scrape(upstream);
         let mine = scrape(ours);
         assert!(
@@ -338,7 +346,7 @@ fn compare_rounds(
             "textfile metrics missing; our log:\n{}",
             ours.logs()
         );
-        problems = check(&theirs, &mine);
+        problems = check(&theirs, &before, &mine);
         if problems.is_empty() {
             break;
         }
@@ -354,10 +362,10 @@ fn parity_with_node_exporter_1_9_both_ways() {
     let upstream = start(&binary, &textfiles, true);
     let ours = start(env!("CARGO_BIN_EXE_host-exporter"), &textfiles, false);
     let listed = readme_extras_section();
-    let problems = compare_rounds(&upstream, &ours, |theirs, mine| {
+    let problems = compare_rounds(&upstream, &ours, |theirs, before, mine| {
         let mut problems = family_problems(theirs, mine, PINNED_VERSION, false);
         problems.extend(unlisted_extras(theirs, mine, &listed));
-        problems.extend(value_problems(theirs, mine));
+        problems.extend(value_problems(theirs, before, mine));
         problems
     });
     assert!(
@@ -503,7 +511,7 @@ fn parity_with_debian_12_node_exporter_1_5() {
     let textfiles = textfile_dir();
     let upstream = start(&binary, &textfiles, true);
     let ours = start(env!("CARGO_BIN_EXE_host-exporter"), &textfiles, false);
-    let problems = compare_rounds(&upstream, &ours, |theirs, mine| {
+    let problems = compare_rounds(&upstream, &ours, |theirs, _, mine| {
         let mut problems = family_problems(theirs, mine, "1.5", true);
         for name in ["node_memory_MemTotal_bytes", "node_boot_time_seconds"] {
             let value = |f: &Families| f.get(name).and_then(|f| f.samples.first()).map(|s| s.value);
