@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use container_stats::{layer_usage, Discovery, StatsReader};
+use container_stats::{host, layer_usage, Discovery, StatsReader};
 use tokio::sync::Semaphore;
 
 /// Last measured size of each container's writable layer.
@@ -22,6 +22,9 @@ pub struct LayerSize {
     /// The filesystem's device, cAdvisor's `device` label.
     pub device: String,
     pub bytes: u64,
+    /// The filesystem's size (cAdvisor's `container_fs_limit_bytes`: Docker sets no limit per
+    /// container, so the filesystem's capacity is the limit).
+    pub limit_bytes: Option<u64>,
 }
 
 impl LayerSizes {
@@ -61,7 +64,8 @@ pub fn spawn(
                             .map_err(|e| tracing::debug!(path = %path.display(), error = %e, "cannot walk writable layer"))
                             .ok()?;
                         let device = reader.device_of(&path).unwrap_or_default();
-                        Some((id, LayerSize { device, bytes }))
+                        let limit_bytes = host::filesystem_size(&path).map(|(capacity, ..)| capacity);
+                        Some((id, LayerSize { device, bytes, limit_bytes }))
                     })
                     .await
                     .ok()

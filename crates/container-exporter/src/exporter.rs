@@ -1,14 +1,17 @@
 //! The scrape: read every known container's cgroup files now, and build cAdvisor's families.
 
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
+use container_stats::host::HostFilesystem;
 use container_stats::{ContainerInfo, ContainerStats, Discovery, Error, MachineInfo, StatsReader};
 use metrics_core::{BackendHealth, BlockingWorker, Exporter, MetricSet, Scrape, ScrapeError};
 
 use crate::disk::LayerSizes;
-use crate::families::{self, LabelPolicy};
+use crate::families::{self, Extras, LabelPolicy};
 use crate::groups::Groups;
+use crate::load::LoadTracker;
 use crate::SERVICE;
 
 pub struct ContainerExporter {
@@ -20,6 +23,11 @@ pub struct ContainerExporter {
     pub machine: MachineInfo,
     /// Where cgroup files are read, off the HTTP worker (see [`BlockingWorker`]).
     pub reader_thread: BlockingWorker,
+    /// Where the host's root filesystem is seen (for the root cgroup's filesystems).
+    pub rootfs: PathBuf,
+    pub loads: LoadTracker,
+    /// The daemon's version once it has answered (`cadvisor_version_info`'s `dockerVersion`).
+    pub docker_version: Arc<RwLock<String>>,
 }
 
 impl Exporter for ContainerExporter {
@@ -28,6 +36,8 @@ impl Exporter for ContainerExporter {
         let containers = self.discovery.containers();
         let known = containers.len();
         let reader = self.reader.clone();
+        let (rootfs, with_filesystems) =
+            (self.rootfs.clone(), self.groups.disk || self.groups.disk_io);
         let read = self
             .reader_thread
             .run(move || {
@@ -53,25 +63,35 @@ impl Exporter for ContainerExporter {
                     (root, samples, rest)
                 });
                 samples.extend(rest);
-                Ok::<_, Error>((root, samples))
+                let filesystems = if with_filesystems {
+                    reader.host_filesystems(&rootfs)
+                } else {
+                    Vec::new()
+                };
+                Ok::<_, Error>((root, samples, filesystems))
             })
             .await
             .map_err(|e| ScrapeError::Unavailable(format!("reading cgroups failed: {e}")))?;
 
         let mut set = MetricSet::new();
         let mut errors = 0usize;
+        let now = Instant::now();
         match read {
-            Ok((root, samples)) => {
+            Ok((root, samples, filesystems)) => {
                 match root {
-                    Ok(root) => self.add(&mut set, None, &root),
+                    Ok(root) => self.add(&mut set, None, &root, &filesystems, now),
                     Err(e) => {
                         errors += 1;
                         tracing::warn!(error = %e, "cannot read the root cgroup");
                     }
                 }
+                let mut live = Vec::with_capacity(samples.len());
                 for (info, sample) in samples {
                     match sample {
-                        Ok(s) => self.add(&mut set, Some(&info), &s),
+                        Ok(s) => {
+                            self.add(&mut set, Some(&info), &s, &[], now);
+                            live.push(s.cgroup);
+                        }
                         // Stopped since the last event: simply absent from this scrape.
                         Err(Error::Gone { .. }) => {}
                         Err(e) => {
@@ -80,6 +100,8 @@ impl Exporter for ContainerExporter {
                         }
                     }
                 }
+                let live: Vec<&str> = live.iter().map(String::as_str).collect();
+                self.loads.retain(&live);
             }
             Err(e) => {
                 errors += 1;
@@ -87,6 +109,12 @@ impl Exporter for ContainerExporter {
             }
         }
         families::machine(&mut set, &self.machine);
+        let docker_version = self
+            .docker_version
+            .read()
+            .map(|v| v.clone())
+            .unwrap_or_default();
+        families::version_info(&mut set, &self.machine, &docker_version, SERVICE.version);
         set.gauge(
             "container_scrape_error",
             "1 if there was an error while getting container metrics, 0 otherwise",
@@ -137,9 +165,25 @@ impl Exporter for ContainerExporter {
 }
 
 impl ContainerExporter {
-    fn add(&self, set: &mut MetricSet, info: Option<&ContainerInfo>, s: &ContainerStats) {
+    fn add(
+        &self,
+        set: &mut MetricSet,
+        info: Option<&ContainerInfo>,
+        s: &ContainerStats,
+        filesystems: &[HostFilesystem],
+        now: Instant,
+    ) {
         let base = families::base_labels(&s.cgroup, info, &self.labels);
         let layer = info.and_then(|i| self.layers.get(&i.id));
-        families::container(set, &base, info, s, layer.as_ref(), &self.groups);
+        let load = s
+            .pids
+            .task_states
+            .map(|states| self.loads.update(&s.cgroup, states, now));
+        let extras = Extras {
+            layer: layer.as_ref(),
+            filesystems,
+            load,
+        };
+        families::container(set, &base, info, s, extras, &self.groups);
     }
 }

@@ -8,11 +8,13 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use container_stats::host::HostFilesystem;
 use container_stats::{ContainerInfo, ContainerStats, MachineInfo};
 use metrics_core::MetricSet;
 
 use crate::disk::LayerSize;
 use crate::groups::Groups;
+use crate::io_families;
 
 /// Which Docker labels become `container_label_*`.
 #[derive(Debug, Clone, Default)]
@@ -68,23 +70,19 @@ pub fn base_labels(
 }
 
 /// Adds samples of one container, all with its base labels.
-struct Out<'a> {
+pub(crate) struct Out<'a> {
     set: &'a mut MetricSet,
     base: Vec<(&'a str, &'a str)>,
 }
 
 impl Out<'_> {
-    fn gauge(&mut self, name: &str, help: &str, extra: &[(&str, &str)], v: f64) {
+    pub(crate) fn gauge(&mut self, name: &str, help: &str, extra: &[(&str, &str)], v: f64) {
         let labels = join(&self.base, extra);
         self.set.gauge(name, help, &labels, v);
     }
-    fn counter(&mut self, name: &str, help: &str, extra: &[(&str, &str)], v: f64) {
+    pub(crate) fn counter(&mut self, name: &str, help: &str, extra: &[(&str, &str)], v: f64) {
         let labels = join(&self.base, extra);
         self.set.counter(name, help, &labels, v);
-    }
-    fn untyped(&mut self, name: &str, help: &str, extra: &[(&str, &str)], v: f64) {
-        let labels = join(&self.base, extra);
-        self.set.untyped(name, help, &labels, v);
     }
 }
 
@@ -98,13 +96,24 @@ fn join<'l>(base: &[(&'l str, &'l str)], extra: &[(&'l str, &'l str)]) -> Vec<(&
 const NS: f64 = 1e9;
 const US: f64 = 1e6;
 
+/// What a container's families need beside its sample.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Extras<'a> {
+    /// The writable layer's last measured size.
+    pub layer: Option<&'a LayerSize>,
+    /// The host's filesystems: the root cgroup's only.
+    pub filesystems: &'a [HostFilesystem],
+    /// The smoothed load averages, when thread states were read.
+    pub load: Option<LoadAverages>,
+}
+
 /// All families of one container (or of the root cgroup when `info` is `None`).
 pub fn container(
     set: &mut MetricSet,
     base: &[(String, String)],
     info: Option<&ContainerInfo>,
     s: &ContainerStats,
-    layer: Option<&LayerSize>,
+    extras: Extras<'_>,
     groups: &Groups,
 ) {
     let mut o = Out {
@@ -171,43 +180,30 @@ pub fn container(
         network(&mut o, s);
     }
     if groups.disk_io {
-        for d in &s.blkio.devices {
-            let dev = [("device", d.device.as_str())];
-            o.counter(
-                "container_fs_reads_bytes_total",
-                "Cumulative count of bytes read",
-                &dev,
-                d.read_bytes as f64,
-            );
-            o.counter(
-                "container_fs_writes_bytes_total",
-                "Cumulative count of bytes written",
-                &dev,
-                d.write_bytes as f64,
-            );
-            o.counter(
-                "container_fs_reads_total",
-                "Cumulative count of reads completed",
-                &dev,
-                d.reads as f64,
-            );
-            o.counter(
-                "container_fs_writes_total",
-                "Cumulative count of writes completed",
-                &dev,
-                d.writes as f64,
-            );
-        }
+        io_families::disk_io(&mut o, &s.blkio.devices, extras.filesystems);
     }
     if groups.disk {
-        if let Some(layer) = layer {
+        io_families::host_filesystems(&mut o, extras.filesystems);
+        if let Some(layer) = extras.layer {
+            let dev = [("device", layer.device.as_str())];
             o.gauge(
                 "container_fs_usage_bytes",
                 "Number of bytes that are consumed by the container on this filesystem.",
-                &[("device", layer.device.as_str())],
+                &dev,
                 layer.bytes as f64,
             );
+            if let Some(limit) = layer.limit_bytes {
+                o.gauge(
+                    "container_fs_limit_bytes",
+                    "Number of bytes that can be consumed by the container on this filesystem.",
+                    &dev,
+                    limit as f64,
+                );
+            }
         }
+    }
+    if groups.cpu_load {
+        cpu_load(&mut o, s, extras.load);
     }
     if groups.process {
         let p = &s.pids;
@@ -244,6 +240,48 @@ pub fn container(
     }
     if groups.pressure {
         pressure(&mut o, s);
+    }
+}
+
+/// Smoothed thread counts as cAdvisor's load reader keeps them, in its unit (threads x 1000).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct LoadAverages {
+    /// Runnable threads.
+    pub runnable_milli: f64,
+    /// Threads in uninterruptible sleep (cAdvisor's `load.d`).
+    pub uninterruptible_milli: f64,
+}
+
+fn cpu_load(o: &mut Out<'_>, s: &ContainerStats, load: Option<LoadAverages>) {
+    let Some(states) = s.pids.task_states else {
+        return;
+    };
+    for (state, n) in [
+        ("sleeping", states.sleeping),
+        ("running", states.running),
+        ("stopped", states.stopped),
+        ("uninterruptible", states.uninterruptible),
+    ] {
+        o.gauge(
+            "container_tasks_state",
+            "Number of tasks in given state",
+            &[("state", state)],
+            n as f64,
+        );
+    }
+    if let Some(load) = load {
+        o.gauge(
+            "container_cpu_load_average_10s",
+            "Value of container cpu load average over the last 10 seconds.",
+            &[],
+            load.runnable_milli.trunc(),
+        );
+        o.gauge(
+            "container_cpu_load_d_average_10s",
+            "Value of container cpu load.d average over the last 10 seconds.",
+            &[],
+            load.uninterruptible_milli.trunc(),
+        );
     }
 }
 
@@ -348,6 +386,22 @@ fn cpu(o: &mut Out<'_>, s: &ContainerStats, percpu: bool) {
             &[],
             cfs.throttled_ns as f64 / NS,
         );
+        if let Some(bursts) = cfs.bursts {
+            o.counter(
+                "container_cpu_cfs_burst_periods_total",
+                "Number of periods when burst occurs.",
+                &[],
+                bursts as f64,
+            );
+        }
+        if let Some(burst) = cfs.burst_ns {
+            o.counter(
+                "container_cpu_cfs_burst_seconds_total",
+                "Total time duration the container has been bursted.",
+                &[],
+                burst as f64 / NS,
+            );
+        }
     }
 }
 
@@ -377,12 +431,31 @@ fn memory(o: &mut Out<'_>, s: &ContainerStats) {
         &[],
         m.swap_bytes.unwrap_or(0) as f64,
     );
-    o.untyped(
+    o.counter(
         "container_memory_failcnt",
         "Number of memory usage hits limits",
         &[],
         m.failcnt.unwrap_or(0) as f64,
     );
+    let optional: [(&str, &str, Option<u64>, bool); 9] = [
+        ("container_memory_kernel_usage", "Size of kernel memory allocated in bytes.", m.kernel_bytes, false),
+        ("container_memory_file_dirty_bytes", "Number of bytes of file cache that has been modified but not yet written back to disk.", m.dirty_bytes, false),
+        ("container_memory_file_writeback_bytes", "Number of bytes of file cache that is currently being written back to disk.", m.writeback_bytes, false),
+        ("container_memory_pgscan_total", "Cumulative number of pages scanned by the page reclaim algorithm.", m.pgscan, true),
+        ("container_memory_pgsteal_total", "Cumulative number of pages reclaimed by the page reclaim algorithm.", m.pgsteal, true),
+        ("container_memory_workingset_refault_file_total", "Cumulative number of refaults of previously evicted file pages.", m.workingset_refault_file, true),
+        ("container_memory_workingset_refault_anon_total", "Cumulative number of refaults of previously evicted anonymous pages.", m.workingset_refault_anon, true),
+        ("container_memory_events_high_total", "Cumulative count of memory.high throttle events for the container", m.events_high, true),
+        ("container_memory_events_max_total", "Cumulative count of memory.max limit hit events for the container", m.events_max, true),
+    ];
+    for (name, help, value, counter) in optional {
+        let Some(v) = value else { continue };
+        if counter {
+            o.counter(name, help, &[], v as f64);
+        } else {
+            o.gauge(name, help, &[], v as f64);
+        }
+    }
     o.gauge(
         "container_memory_usage_bytes",
         "Current memory usage in bytes, including all memory regardless of when it was accessed",
@@ -509,24 +582,95 @@ fn pressure(o: &mut Out<'_>, s: &ContainerStats) {
     }
 }
 
-/// `machine_cpu_cores` and `machine_memory_bytes`, with cAdvisor's machine labels.
+/// cAdvisor's `machine_*` families, with its machine labels. A figure the host does not offer
+/// (books and drawers off s390x, persistent memory, swap without `/proc/meminfo`) is absent.
 pub fn machine(set: &mut MetricSet, m: &MachineInfo) {
     let labels = [
         ("boot_id", m.boot_id.as_str()),
         ("machine_id", m.machine_id.as_str()),
         ("system_uuid", m.system_uuid.as_str()),
     ];
-    set.gauge(
-        "machine_cpu_cores",
-        "Number of logical CPU cores.",
-        &labels,
-        f64::from(m.cpu_cores),
-    );
+    let counts: [(&str, &str, Option<u32>); 5] = [
+        (
+            "machine_cpu_cores",
+            "Number of logical CPU cores.",
+            Some(m.cpu_cores),
+        ),
+        (
+            "machine_cpu_physical_cores",
+            "Number of physical CPU cores.",
+            m.physical_cores,
+        ),
+        ("machine_cpu_sockets", "Number of CPU sockets.", m.sockets),
+        ("machine_cpu_books", "Number of CPU books.", m.books),
+        ("machine_cpu_drawers", "Number of CPU drawers.", m.drawers),
+    ];
+    for (name, help, value) in counts {
+        if let Some(v) = value {
+            set.gauge(name, help, &labels, f64::from(v));
+        }
+    }
     set.gauge(
         "machine_memory_bytes",
         "Amount of memory installed on the machine.",
         &labels,
         m.memory_bytes as f64,
+    );
+    if let Some(swap) = m.swap_bytes {
+        set.gauge(
+            "machine_swap_bytes",
+            "Amount of swap memory available on the machine.",
+            &labels,
+            swap as f64,
+        );
+    }
+    for (kind, count, bytes) in &m.dimms {
+        let mut with_type = labels.to_vec();
+        with_type.push(("type", kind.as_str()));
+        set.gauge(
+            "machine_dimm_count",
+            "Number of RAM DIMM (all types memory modules) value labeled by dimm type.",
+            &with_type,
+            *count as f64,
+        );
+        set.gauge(
+            "machine_dimm_capacity_bytes",
+            "Total RAM DIMM capacity (all types memory modules) value labeled by dimm type.",
+            &with_type,
+            *bytes as f64,
+        );
+    }
+    if let Some(pmem) = m.nvm_app_direct_bytes {
+        let mut with_mode = labels.to_vec();
+        with_mode.push(("mode", "app_direct_mode"));
+        set.gauge(
+            "machine_nvm_capacity",
+            "NVM capacity value labeled by NVM mode (memory mode or app direct mode).",
+            &with_mode,
+            pmem as f64,
+        );
+    }
+    set.gauge(
+        "machine_scrape_error",
+        "1 if there was an error while getting machine metrics, 0 otherwise.",
+        &[],
+        if m.memory_bytes == 0 { 1.0 } else { 0.0 },
+    );
+}
+
+/// `cadvisor_version_info`: kernel, OS, Docker and our own version as labels of a constant 1.
+pub fn version_info(set: &mut MetricSet, m: &MachineInfo, docker_version: &str, version: &str) {
+    set.gauge(
+        "cadvisor_version_info",
+        "A metric with a constant '1' value labeled by kernel version, OS version, docker version, cadvisor version & cadvisor revision.",
+        &[
+            ("kernelVersion", m.kernel_version.as_str()),
+            ("osVersion", m.os_version.as_str()),
+            ("dockerVersion", docker_version),
+            ("cadvisorVersion", version),
+            ("cadvisorRevision", "unknown"),
+        ],
+        1.0,
     );
 }
 

@@ -5,6 +5,8 @@
 pub struct Groups {
     pub cpu: bool,
     pub percpu: bool,
+    /// Thread states and load averages (`cpuLoad`).
+    pub cpu_load: bool,
     pub memory: bool,
     pub network: bool,
     pub disk: bool,
@@ -16,14 +18,16 @@ pub struct Groups {
 
 impl Default for Groups {
     fn default() -> Self {
+        // cAdvisor's defaults: every group but process, and those without a source here.
         Self {
             cpu: true,
-            percpu: false,
+            percpu: true,
+            cpu_load: true,
             memory: true,
             network: true,
             disk: true,
             disk_io: true,
-            process: true,
+            process: false,
             oom_event: true,
             pressure: true,
         }
@@ -35,7 +39,6 @@ const KNOWN_ELSEWHERE: &[&str] = &[
     "advtcp",
     "app",
     "cpu_topology",
-    "cpuLoad",
     "cpuset",
     "hugetlb",
     "memory_numa",
@@ -56,6 +59,7 @@ impl Groups {
                 let slot = match name {
                     "cpu" => &mut groups.cpu,
                     "percpu" => &mut groups.percpu,
+                    "cpuLoad" => &mut groups.cpu_load,
                     "memory" => &mut groups.memory,
                     "network" => &mut groups.network,
                     "disk" => &mut groups.disk,
@@ -78,10 +82,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn percpu_is_opt_in_and_unknown_names_are_errors() {
-        assert!(!Groups::default().percpu);
-        let g = Groups::from_flags("network,tcp", "percpu").unwrap();
-        assert!(g.percpu && !g.network && g.cpu);
+    fn defaults_are_cadvisors_and_unknown_names_are_errors() {
+        let d = Groups::default();
+        assert!(d.percpu && d.cpu_load && !d.process, "{d:?}");
+        let g = Groups::from_flags("network,tcp,percpu", "process").unwrap();
+        assert!(!g.percpu && !g.network && g.cpu && g.process);
         assert!(Groups::from_flags("cpux", "").unwrap_err().contains("cpux"));
     }
 }

@@ -7,6 +7,8 @@ pub mod disk;
 pub mod exporter;
 pub mod families;
 pub mod groups;
+mod io_families;
+pub mod load;
 
 pub use config::Config;
 pub use exporter::ContainerExporter;

@@ -1,8 +1,10 @@
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use anyhow::Context;
 use container_exporter::families::LabelPolicy;
 use container_exporter::groups::Groups;
+use container_exporter::load::LoadTracker;
 use container_exporter::{disk, Config, ContainerExporter, SERVICE};
 use container_stats::{discovery, Discovery, ReadOptions, Roots, StatsReader};
 use metrics_core::Server;
@@ -29,7 +31,11 @@ async fn main() -> anyhow::Result<()> {
         sysfs: config.path.sysfs.clone(),
         procfs: config.path.procfs.clone(),
     };
-    let reader = Arc::new(StatsReader::new(roots, options).context("--path.sysfs")?);
+    let reader = Arc::new(
+        StatsReader::new(roots, options)
+            .context("--path.sysfs")?
+            .with_task_states(groups.cpu_load),
+    );
     // A malformed endpoint is a usage error; a daemon or socket that is not there yet is retried.
     match discovery::connect(&config.docker) {
         Ok(_)
@@ -37,6 +43,11 @@ async fn main() -> anyhow::Result<()> {
         Err(e) => return Err(anyhow::Error::new(e).context(format!("--docker {}", config.docker))),
     }
     let discovery = Arc::new(Discovery::start(&config.docker));
+    let docker_version = Arc::new(RwLock::new(String::new()));
+    tokio::spawn(learn_docker_version(
+        config.docker.clone(),
+        docker_version.clone(),
+    ));
     let layers = if groups.disk {
         disk::spawn(
             discovery.clone(),
@@ -50,7 +61,10 @@ async fn main() -> anyhow::Result<()> {
     };
     tracing::info!(cgroup = reader.cgroup_version().as_str(), docker = %config.docker, "reading containers");
     let exporter = Arc::new(ContainerExporter {
-        machine: reader.machine_info(),
+        machine: reader.machine_info_at(&config.path.rootfs),
+        rootfs: config.path.rootfs.clone(),
+        loads: LoadTracker::default(),
+        docker_version,
         reader,
         discovery,
         layers,
@@ -73,4 +87,20 @@ async fn main() -> anyhow::Result<()> {
         .run_until_signal()
         .await?;
     Ok(())
+}
+
+/// Asks the daemon for its version until it answers once (`cadvisor_version_info`); scrapes
+/// never wait for it.
+async fn learn_docker_version(endpoint: String, out: Arc<RwLock<String>>) {
+    loop {
+        if let Ok(docker) = discovery::connect(&endpoint) {
+            if let Ok(v) = docker.version().await {
+                if let Some(version) = v.version {
+                    *out.write().unwrap_or_else(|p| p.into_inner()) = version;
+                    return;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
 }

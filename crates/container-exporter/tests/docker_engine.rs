@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use common::{docker_stats, exporter, scrape, scrape_until, value, Container};
@@ -17,35 +18,43 @@ fn docker_cpu_rate_and_limits_match_cgroupfs_and_docker_stats() {
     let exp = exporter(&[]);
     let name = burner.name.as_str();
     scrape_until(&exp, WAIT, "the burner", |f| {
-        value(
-            f,
-            "container_cpu_usage_seconds_total",
-            name,
-            &[("cpu", "total")],
-        )
-        .is_some()
+        value(f, "container_cpu_usage_seconds_total", name, &[]).is_some()
     });
     // Our counter, bracketed by reads of the cgroup file just before and just after the scrape:
     // it must lie between them (the exporter reads the same file in between).
     let bracketed = || {
-        let before = burner.cgroup_u64("cpuacct", "cpuacct.usage") as f64 / 1e9;
+        let before = common::cgroup_cpu_seconds(&burner);
         let at = Instant::now();
         let (_, f) = scrape(&exp);
-        let after = burner.cgroup_u64("cpuacct", "cpuacct.usage") as f64 / 1e9;
-        let ours = value(
-            &f,
-            "container_cpu_usage_seconds_total",
-            name,
-            &[("cpu", "total")],
-        )
-        .unwrap();
+        let after = common::cgroup_cpu_seconds(&burner);
+        // Per-CPU series add up to the cgroup's total.
+        let ours: f64 = f["container_cpu_usage_seconds_total"]
+            .samples
+            .iter()
+            .filter(|s| s.labels.get("name").map(String::as_str) == Some(name))
+            .map(|s| s.value)
+            .sum();
         assert!(
             before <= ours + 1e-9 && ours <= after + 1e-9,
             "{before} <= {ours} <= {after}"
         );
         (at, ours, f)
     };
-    let (t0, ours0, _) = bracketed();
+    let (t0, ours0, first) = bracketed();
+    // Per-CPU series on v1 (cAdvisor's default `percpu` group), one `total` on v2; never both.
+    let cpus: Vec<&str> = first["container_cpu_usage_seconds_total"]
+        .samples
+        .iter()
+        .filter(|s| s.labels.get("name").map(String::as_str) == Some(name))
+        .map(|s| s.labels["cpu"].as_str())
+        .collect();
+    match common::cgroup_version() {
+        common::Cgroups::V1 => assert!(
+            !cpus.is_empty() && cpus.iter().all(|c| c.len() == 5 && c.starts_with("cpu")),
+            "{cpus:?}"
+        ),
+        common::Cgroups::V2 => assert_eq!(cpus, ["total"]),
+    }
     // docker stats takes two samples about a second apart; our window brackets its run.
     let (docker_cpu, _, _, _) = docker_stats(name);
     // A window of several seconds keeps scrape-latency jitter below a percentage point.
@@ -90,7 +99,7 @@ fn docker_cpu_rate_and_limits_match_cgroupfs_and_docker_stats() {
         &[],
     )
     .unwrap();
-    let cpu_stat = burner.cgroup_file("cpu", "cpu.stat");
+    let cpu_stat = common::cgroup_file(&burner, "cpu", "cpu.stat");
     let file_stat = |key: &str| -> f64 {
         cpu_stat
             .lines()
@@ -117,7 +126,37 @@ fn docker_cpu_rate_and_limits_match_cgroupfs_and_docker_stats() {
         .find(|s| s.labels.get("name").map(String::as_str) == Some(name))
         .unwrap();
     assert_eq!(sample.labels["container_label_clustermon_test"], "1");
-    assert_eq!(sample.labels["id"], burner.cgroup_id());
+    assert_eq!(sample.labels["id"], common::cgroup_id(&burner));
+    // A busy loop's one thread is runnable; a scrape's load average is in cAdvisor's unit.
+    assert!(
+        value(
+            &second,
+            "container_tasks_state",
+            name,
+            &[("state", "running")]
+        )
+        .is_some_and(|v| v >= 1.0 || our_percent < 45.0),
+        "{:?}",
+        value(
+            &second,
+            "container_tasks_state",
+            name,
+            &[("state", "running")]
+        )
+    );
+    let load = value(&second, "container_cpu_load_average_10s", name, &[]).unwrap();
+    assert!((0.0..=1000.0).contains(&load), "{load}");
+    // Quota-bound loops burst over nothing: the kernel's burst counters, not made up.
+    if let Some(bursts) = cpu_stat
+        .lines()
+        .find_map(|l| l.strip_prefix("nr_bursts ")?.trim().parse::<f64>().ok())
+    {
+        assert!(
+            value(&second, "container_cpu_cfs_burst_periods_total", name, &[])
+                .is_some_and(|v| v <= bursts),
+            "burst periods vs {bursts}"
+        );
+    }
     assert_eq!(sample.labels["image"], testkit::docker::TEST_IMAGE);
 }
 
@@ -129,7 +168,7 @@ fn docker_memory_matches_cgroupfs_and_docker_stats() {
         &["-m", "64m"],
         "dd if=/dev/zero of=/dev/shm/fill bs=1M count=40 2>/dev/null; sleep 600",
     );
-    let exp = exporter(&[]);
+    let exp = exporter(&["--enable_metrics=process"]);
     let name = hog.name.as_str();
     // Wait until dd has finished (sh has exec'd sleep: one process left), so usage is stable.
     let families = scrape_until(&exp, WAIT, "the memory hog after dd exits", |f| {
@@ -137,7 +176,7 @@ fn docker_memory_matches_cgroupfs_and_docker_stats() {
             && value(f, "container_processes", name, &[]) == Some(1.0)
     });
     let ours = value(&families, "container_memory_usage_bytes", name, &[]).unwrap();
-    let file = hog.cgroup_u64("memory", "memory.usage_in_bytes") as f64;
+    let file = common::cgroup_memory_usage(&hog);
     assert!(
         (ours - file).abs() / file < 0.02,
         "ours {ours} vs cgroupfs {file}"
@@ -158,7 +197,26 @@ fn docker_memory_matches_cgroupfs_and_docker_stats() {
         cache >= 40.0 * 1024.0 * 1024.0,
         "shm pages are page cache: {cache}"
     );
-    let procs = hog.cgroup_file("pids", "cgroup.procs").lines().count() as f64;
+    let procs = common::cgroup_procs(&hog) as f64;
+    // One process left, asleep: the thread states say so.
+    assert_eq!(
+        value(
+            &families,
+            "container_tasks_state",
+            name,
+            &[("state", "sleeping")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(
+            &families,
+            "container_tasks_state",
+            name,
+            &[("state", "running")]
+        ),
+        Some(0.0)
+    );
     assert_eq!(
         value(&families, "container_processes", name, &[]),
         Some(procs),
@@ -273,8 +331,107 @@ fn docker_network_counters_grow_by_what_was_sent() {
 
 use std::process::Command;
 
+/// Sums a per-device family over the container's series.
+fn per_device(
+    f: &BTreeMap<String, testkit::Family>,
+    family: &str,
+    name: &str,
+) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    for s in f
+        .get(family)
+        .map(|f| f.samples.as_slice())
+        .unwrap_or_default()
+    {
+        if s.labels.get("name").map(String::as_str) == Some(name) {
+            *out.entry(s.labels["device"].clone()).or_insert(0.0) += s.value;
+        }
+    }
+    out
+}
+
 #[test]
-fn docker_block_io_and_writable_layer_match_the_kernel() {
+fn docker_block_io_matches_the_kernels_counters() {
+    common::require_docker();
+    // 8 MiB written and read back with O_DIRECT to a bind mount on a real disk. The throttle rule
+    // (far above what the test writes) is what makes this kernel count the container's I/O.
+    let dir = tempfile::tempdir_in("/var/tmp").unwrap();
+    let (disk, number) = common::disk_of(dir.path());
+    let mount = format!("{}:/data", dir.path().display());
+    let writer = Container::run(
+        &["--device-write-bps", &format!("{disk}:1gb"), "-v", &mount],
+        "dd if=/dev/zero of=/data/f bs=1M count=8 oflag=direct 2>/dev/null && \
+         dd if=/data/f of=/dev/null bs=1M iflag=direct 2>/dev/null && touch /data/done; sleep 600",
+    );
+    let done = dir.path().join("done");
+    let start = Instant::now();
+    while !done.exists() {
+        assert!(start.elapsed() < WAIT, "dd did not finish");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let exp = exporter(&[]);
+    let name = writer.name.as_str();
+    let families = scrape_until(&exp, WAIT, "the writer's block I/O", |f| {
+        !per_device(f, "container_fs_writes_bytes_total", name).is_empty()
+    });
+    // The kernel's own file, read independently after the scrape (the container is idle now).
+    let kernel = common::cgroup_io_bytes(&writer);
+    let (read, written) = kernel[&number];
+    assert!(
+        written >= 8.0 * 1024.0 * 1024.0,
+        "kernel counted {written} written"
+    );
+    assert!(read >= 8.0 * 1024.0 * 1024.0, "kernel counted {read} read");
+    let ours_written = per_device(&families, "container_fs_writes_bytes_total", name);
+    let ours_read = per_device(&families, "container_fs_reads_bytes_total", name);
+    assert_eq!(
+        ours_written.get(&disk),
+        Some(&written),
+        "{ours_written:?} vs {kernel:?}"
+    );
+    assert_eq!(
+        ours_read.get(&disk),
+        Some(&read),
+        "{ours_read:?} vs {kernel:?}"
+    );
+    // Requests: 8 writes of 1 MiB at least (the block layer may split them).
+    let writes = per_device(&families, "container_fs_writes_total", name);
+    assert!(writes.get(&disk).is_some_and(|w| *w >= 8.0), "{writes:?}");
+    // cAdvisor's per-operation family carries the same bytes.
+    let (major, minor) = number.split_once(':').unwrap();
+    let usage = |op: &str| {
+        value(
+            &families,
+            "container_blkio_device_usage_total",
+            name,
+            &[
+                ("device", &disk),
+                ("major", major),
+                ("minor", minor),
+                ("operation", op),
+            ],
+        )
+    };
+    assert_eq!(usage("Write"), Some(written));
+    assert_eq!(usage("Read"), Some(read));
+    // The throttle layer has no service time or merge counters: no series, rather than 0.
+    for family in [
+        "container_fs_write_seconds_total",
+        "container_fs_writes_merged_total",
+    ] {
+        assert!(per_device(&families, family, name).is_empty(), "{family}");
+    }
+    // docker stats sums the same file.
+    let (_, _, docker_read, docker_written) = docker_stats(name);
+    assert!(
+        (written - docker_written).abs() <= written * 0.01
+            && (read - docker_read).abs() <= read * 0.01,
+        "kernel {read}/{written} vs docker stats {docker_read}/{docker_written}"
+    );
+}
+
+#[test]
+fn docker_writable_layer_size_and_its_filesystem() {
     common::require_docker();
     let writer = Container::run(
         &[],
@@ -290,29 +447,17 @@ fn docker_block_io_and_writable_layer_match_the_kernel() {
         layer < 9.5 * 1024.0 * 1024.0,
         "8 MiB written, layer counted {layer}"
     );
-    // Block I/O: this kernel accounts none to containers (fuse-overlayfs and virtio here), so the
-    // check is that we report exactly what the cgroup files and docker stats report.
-    let file = writer.cgroup_file("blkio", "blkio.throttle.io_service_bytes_recursive");
-    let file_written: f64 = file
-        .lines()
-        .filter(|l| l.split_whitespace().nth(1) == Some("Write"))
-        .filter_map(|l| l.split_whitespace().nth(2)?.parse::<f64>().ok())
-        .sum();
-    let ours_written: f64 = families
-        .get("container_fs_writes_bytes_total")
-        .map(|f| {
-            f.samples
-                .iter()
-                .filter(|s| s.labels.get("name").map(String::as_str) == Some(name))
-                .map(|s| s.value)
-                .sum()
-        })
-        .unwrap_or(0.0);
-    assert_eq!(ours_written, file_written);
-    let (_, _, _, docker_written) = docker_stats(name);
-    assert!(
-        (ours_written - docker_written).abs() <= docker_written * 0.02 + 1.0,
-        "ours {ours_written} vs docker stats {docker_written}"
+    // The limit is the size of the filesystem under Docker's root, as statvfs(1) tells it.
+    let out = Command::new("stat")
+        .args(["-f", "-c", "%b %S", "/var/lib/docker"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut f = text.split_whitespace().map(|v| v.parse::<f64>().unwrap());
+    let size = f.next().unwrap() * f.next().unwrap();
+    assert_eq!(
+        value(&families, "container_fs_limit_bytes", name, &[]),
+        Some(size)
     );
 }
 
@@ -347,13 +492,13 @@ fn docker_families_and_labels_that_dashboards_query_are_present_and_promtool_cle
         ],
         "sleep 600",
     );
-    let exp = exporter(&[]);
+    let exp = exporter(&["--enable_metrics=process"]);
     let name = c.name.as_str();
     scrape_until(&exp, WAIT, "the container", |f| {
         value(f, "container_last_seen", name, &[]).is_some()
     });
     let (body, families) = scrape(&exp);
-    let complaints = testkit::promtool_check_metrics(&body);
+    let complaints = common::promtool_complaints(&body);
     assert!(complaints.is_empty(), "promtool: {complaints}");
     // (family, type, label names beyond the container's own) as cAdvisor defines them.
     let expected: &[(&str, &str, &[&str])] = &[
@@ -370,7 +515,7 @@ fn docker_families_and_labels_that_dashboards_query_are_present_and_promtool_cle
         ("container_memory_swap", "gauge", &[]),
         ("container_memory_mapped_file", "gauge", &[]),
         ("container_memory_max_usage_bytes", "gauge", &[]),
-        ("container_memory_failcnt", "untyped", &[]),
+        ("container_memory_failcnt", "counter", &[]),
         (
             "container_memory_failures_total",
             "counter",
@@ -484,8 +629,19 @@ fn docker_families_and_labels_that_dashboards_query_are_present_and_promtool_cle
     assert!(value(&families, "container_memory_usage_bytes", name, &[]).unwrap() > 0.0);
     // The host's root cgroup and the machine.
     assert!(families["container_cpu_usage_seconds_total"]
-        .value(&[("id", "/"), ("cpu", "total")])
+        .value(&[("id", "/")])
         .is_some());
+    // Start and creation times are Docker's, to the second.
+    let started = docker_time(&c.inspect("{{.State.StartedAt}}"));
+    let created = docker_time(&c.inspect("{{.Created}}"));
+    assert_eq!(
+        value(&families, "container_start_time_seconds", name, &[]),
+        Some(started)
+    );
+    assert_eq!(
+        value(&families, "container_creation_time_seconds", name, &[]),
+        Some(created)
+    );
     assert!(families["machine_cpu_cores"].samples[0].value >= 1.0);
     assert!(families["machine_memory_bytes"].samples[0].value > 1e8);
     assert_eq!(
@@ -501,25 +657,27 @@ fn docker_families_and_labels_that_dashboards_query_are_present_and_promtool_cle
     assert_eq!(root.labels.keys().collect::<Vec<_>>(), vec!["id"]);
 }
 
+/// Whole seconds of one of Docker's RFC 3339 times.
+fn docker_time(text: &str) -> f64 {
+    container_stats::discovery::parse_docker_time(text)
+        .unwrap_or_else(|| panic!("docker time {text:?}"))
+        .trunc()
+}
+
 #[test]
-fn docker_percpu_series_when_enabled() {
+fn docker_one_total_cpu_series_with_percpu_disabled() {
     common::require_docker();
     let c = Container::run(&["--cpus", "0.3"], "while :; do :; done");
-    let exp = exporter(&["--enable_metrics=percpu"]);
+    let exp = exporter(&["--disable_metrics=percpu"]);
     let name = c.name.as_str();
-    let families = scrape_until(&exp, WAIT, "per-CPU usage", |f| {
-        f.get("container_cpu_usage_seconds_total")
-            .is_some_and(|fam| {
-                fam.samples.iter().any(|s| {
-                    s.labels.get("name").map(String::as_str) == Some(name)
-                        && s.labels["cpu"].starts_with("cpu0")
-                })
-            })
+    let families = scrape_until(&exp, WAIT, "CPU usage", |f| {
+        value(f, "container_cpu_usage_seconds_total", name, &[]).is_some()
     });
-    let fam = &families["container_cpu_usage_seconds_total"];
-    assert!(!fam
+    let cpus: Vec<&str> = families["container_cpu_usage_seconds_total"]
         .samples
         .iter()
-        .any(|s| s.labels.get("name").map(String::as_str) == Some(name)
-            && s.labels["cpu"] == "total"));
+        .filter(|s| s.labels.get("name").map(String::as_str) == Some(name))
+        .map(|s| s.labels["cpu"].as_str())
+        .collect();
+    assert_eq!(cpus, ["total"]);
 }

@@ -3,10 +3,12 @@
 //! cgroupfs driver, one under systemd's, read and turned into cAdvisor's families.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use container_exporter::families::{self, LabelPolicy};
+use container_exporter::families::{self, Extras, LabelPolicy};
 use container_exporter::groups::Groups;
 use container_stats::{CgroupVersion, ContainerInfo, ReadOptions, Roots, StatsReader};
 use metrics_core::MetricSet;
@@ -55,11 +57,12 @@ fn pure_v2_host_gives_cadvisor_series_for_both_cgroup_drivers() {
         store_all: true,
         whitelist: vec![],
     };
-    let groups = Groups::default();
+    // cAdvisor's defaults plus the process group, which it leaves off by default.
+    let groups = Groups::from_flags("", "process").unwrap();
     for c in &containers {
         let s = reader.read(c, host).unwrap();
         let base = families::base_labels(&s.cgroup, Some(c), &policy);
-        families::container(&mut set, &base, Some(c), &s, None, &groups);
+        families::container(&mut set, &base, Some(c), &s, Extras::default(), &groups);
     }
     let root_sample = reader.read_root(host).unwrap();
     families::container(
@@ -67,7 +70,7 @@ fn pure_v2_host_gives_cadvisor_series_for_both_cgroup_drivers() {
         &families::base_labels("/", None, &policy),
         None,
         &root_sample,
-        None,
+        Extras::default(),
         &groups,
     );
 
@@ -124,6 +127,40 @@ fn pure_v2_host_gives_cadvisor_series_for_both_cgroup_drivers() {
         f["container_fs_reads_total"].value(&[("name", "web"), ("device", "8:16")]),
         Some(192.0)
     );
+    // io.stat carries bytes and requests per operation, and nothing else: no time, merged or
+    // queued series (cAdvisor would export 0 for them).
+    assert_eq!(
+        f["container_blkio_device_usage_total"].value(&[
+            ("name", "web"),
+            ("device", "8:16"),
+            ("major", "8"),
+            ("minor", "16"),
+            ("operation", "Write")
+        ]),
+        Some(314_773_504.0)
+    );
+    for family in [
+        "container_fs_read_seconds_total",
+        "container_fs_io_time_seconds_total",
+        "container_fs_reads_merged_total",
+        "container_fs_io_current",
+        "container_fs_io_cost_usage_seconds_total",
+    ] {
+        assert!(
+            !f.contains_key(family),
+            "{family} has no source on v2 without iocost"
+        );
+    }
+    // v2's memory.stat and memory.events keys that v1 lacks.
+    assert_eq!(web("container_memory_kernel_usage"), 1_048_576.0);
+    assert_eq!(web("container_memory_file_dirty_bytes"), 0.0);
+    assert_eq!(web("container_memory_pgscan_total"), 100.0);
+    assert_eq!(web("container_memory_pgsteal_total"), 90.0);
+    assert_eq!(web("container_memory_workingset_refault_file_total"), 0.0);
+    assert_eq!(web("container_memory_events_max_total"), 3.0);
+    assert_eq!(web("container_memory_events_high_total"), 0.0);
+    assert_eq!(f["container_memory_failcnt"].kind, "counter");
+    assert_eq!(web("container_cpu_cfs_burst_periods_total"), 0.0);
     assert_eq!(web("container_processes"), 2.0);
     assert_eq!(web("container_threads"), 3.0);
     assert_eq!(web("container_threads_max"), 100.0);
@@ -170,6 +207,6 @@ fn pure_v2_host_gives_cadvisor_series_for_both_cgroup_drivers() {
         Some(987_654.321)
     );
 
-    let complaints = testkit::promtool_check_metrics(&text);
+    let complaints = common::promtool_complaints(&text);
     assert!(complaints.is_empty(), "promtool: {complaints}");
 }
