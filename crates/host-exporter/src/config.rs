@@ -81,6 +81,7 @@ pub struct CollectorSettings {
     pub arp: DeviceFilterSettings,
     pub netclass: NetclassSettings,
     pub ipvs: IpvsSettings,
+    pub tapestats: TapestatsSettings,
     pub netstat: NetstatSettings,
     pub vmstat: VmstatSettings,
     pub textfile: TextfileSettings,
@@ -98,6 +99,7 @@ impl Default for CollectorSettings {
             arp: DeviceFilterSettings::default(),
             netclass: NetclassSettings::default(),
             ipvs: IpvsSettings::default(),
+            tapestats: TapestatsSettings::default(),
             netstat: NetstatSettings::default(),
             vmstat: VmstatSettings::default(),
             textfile: TextfileSettings::default(),
@@ -167,6 +169,21 @@ impl Default for IpvsSettings {
     fn default() -> Self {
         Self {
             backend_labels: collector::ipvs::BACKEND_LABELS.join(","),
+        }
+    }
+}
+
+/// `collector.tapestats.ignored-devices`: tape drives (`st0`) not to report.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TapestatsSettings {
+    pub ignored_devices: String,
+}
+
+impl Default for TapestatsSettings {
+    fn default() -> Self {
+        Self {
+            ignored_devices: "^$".into(),
         }
     }
 }
@@ -265,6 +282,10 @@ pub fn args() -> Vec<Arg> {
         text_arg(
             "collector.ipvs.backend_labels",
             "Comma separated list for IPVS backend stats labels",
+        ),
+        text_arg(
+            "collector.tapestats.ignored_devices",
+            "Regexp of devices to ignore for tapestats",
         ),
         text_arg(
             "collector.netstat.fields",

@@ -32,9 +32,7 @@ const HARDWARE_FAMILIES: &[(&str, &str)] = &[
         "node_bcache_",
         "bcache SSD caching devices (/sys/fs/bcache)",
     ),
-    ("node_fibrechannel_", "Fibre Channel host bus adapters"),
     ("node_infiniband_", "InfiniBand host channel adapters"),
-    ("node_tape_", "SCSI tape drives (tapestats)"),
 ];
 
 /// Families whose every series must carry the same value on both sides: they cannot change
@@ -385,13 +383,14 @@ fn hardware_tree() -> PathBuf {
 }
 
 /// The collectors [`hardware_tree`] feeds.
-const HARDWARE_COLLECTORS: [&str; 19] = [
+const HARDWARE_COLLECTORS: [&str; 21] = [
     "bonding",
     "btrfs",
     "cpu",
     "cpufreq",
     "dmi",
     "edac",
+    "fibrechannel",
     "hwmon",
     "ipvs",
     "mdadm",
@@ -401,6 +400,7 @@ const HARDWARE_COLLECTORS: [&str; 19] = [
     "powersupplyclass",
     "pressure",
     "rapl",
+    "tapestats",
     "thermal_zone",
     "watchdog",
     "xfs",
@@ -467,6 +467,9 @@ fn parity_with_node_exporter_1_9_on_a_hardware_tree() {
         "node_cooling_device_max_state",
         "node_xfs_vnode_active_total",
         "node_nfs_requests_total",
+        "node_fibrechannel_info",
+        "node_tape_read_time_seconds_total",
+        "node_fibrechannel_rx_words_total",
         "node_zfs_zpool_nread",
         "node_zfs_zpool_dataset_nwritten",
         "node_zfs_zil_zil_commit_count",

@@ -25,6 +25,7 @@ pub mod diskstats;
 pub mod dmi;
 pub mod edac;
 pub mod entropy;
+pub mod fibrechannel;
 pub mod filefd;
 pub mod filesystem;
 pub mod hwmon;
@@ -47,6 +48,7 @@ pub mod selinux;
 pub mod sockstat;
 pub mod softnet;
 pub mod stat;
+pub mod tapestats;
 pub mod textfile;
 pub mod thermal_zone;
 pub mod time;
@@ -90,6 +92,7 @@ pub const ALL: &[Collector] = &[
     on("dmi", dmi::collect),
     on("edac", edac::collect),
     on("entropy", entropy::collect),
+    on("fibrechannel", fibrechannel::collect),
     on("filefd", filefd::collect),
     on("filesystem", filesystem::collect),
     on("hwmon", hwmon::collect),
@@ -112,6 +115,7 @@ pub const ALL: &[Collector] = &[
     on("sockstat", sockstat::collect),
     on("softnet", softnet::collect),
     on("stat", stat::collect),
+    on("tapestats", tapestats::collect),
     on("textfile", textfile::collect),
     on("thermal_zone", thermal_zone::collect),
     on("time", time::collect),
@@ -243,6 +247,7 @@ pub struct Context {
     pub arp_filter: DeviceFilter,
     pub netclass_ignored: Regex,
     pub ipvs_backend_labels: Vec<&'static str>,
+    pub tapestats_ignored: Regex,
     pub netclass_ignore_invalid_speed: bool,
     pub netstat_fields: FieldFilter,
     pub vmstat_fields: FieldFilter,
@@ -299,6 +304,10 @@ impl Context {
             )?,
             netclass_ignore_invalid_speed: c.netclass.ignore_invalid_speed,
             ipvs_backend_labels: ipvs::backend_labels(&c.ipvs.backend_labels)?,
+            tapestats_ignored: compile(
+                &c.tapestats.ignored_devices,
+                "collector.tapestats.ignored-devices",
+            )?,
             netstat_fields: FieldFilter::new(compile(
                 &c.netstat.fields,
                 "collector.netstat.fields",
