@@ -29,6 +29,7 @@ pub mod fibrechannel;
 pub mod filefd;
 pub mod filesystem;
 pub mod hwmon;
+pub mod infiniband;
 pub mod ipvs;
 pub mod loadavg;
 pub mod mdadm;
@@ -96,6 +97,7 @@ pub const ALL: &[Collector] = &[
     on("filefd", filefd::collect),
     on("filesystem", filesystem::collect),
     on("hwmon", hwmon::collect),
+    on("infiniband", infiniband::collect),
     on("ipvs", ipvs::collect),
     on("loadavg", loadavg::collect),
     on("mdadm", mdadm::collect),
