@@ -1,4 +1,4 @@
-//! The scrape: one reused connection per Redis (redis-rs' `ConnectionManager`), one pipelined
+//! The scrape: one reused connection per Redis (a redis-rs `MultiplexedConnection`), one pipelined
 //! round trip for `INFO ALL`, `CONFIG GET`, `SLOWLOG` and `LATENCY LATEST`, then the checked
 //! keys; a Redis that cannot be read is `redis_up 0`, logged once per change of its error.
 
@@ -8,10 +8,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use metrics_core::{BackendHealth, Exporter, MetricSet, Scrape, ScrapeError};
-use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::{RedisError, Value};
 
 use crate::allowed_targets::AllowedTargets;
+use crate::connection::{self, ReplyBudget};
 use crate::keys::{self, KeySpec, ScanLimits};
 use crate::replies;
 use crate::snapshot::{self, Naming, Snapshot, Writer};
@@ -93,7 +94,9 @@ pub struct RedisExporter {
 /// One Redis and what the exporter remembers about it between scrapes.
 struct TargetState {
     target: Target,
-    connection: tokio::sync::Mutex<Option<ConnectionManager>>,
+    connection: tokio::sync::Mutex<Option<MultiplexedConnection>>,
+    /// Bytes the connection may still read during the current scrape.
+    budget: ReplyBudget,
     history: Mutex<History>,
 }
 
@@ -353,14 +356,23 @@ impl RedisExporter {
                     .settings
                     .connection_timeout
                     .min(deadline.saturating_duration_since(started));
-                let connected =
-                    connect(&state.target, self.settings.tls.as_ref(), timeout, deadline).await;
+                let connected = connection::connect(
+                    &state.target,
+                    self.settings.tls.as_ref(),
+                    &state.budget,
+                    timeout.max(Duration::from_millis(1)),
+                    deadline
+                        .saturating_duration_since(Instant::now())
+                        .max(Duration::from_millis(1)),
+                )
+                .await;
                 *connect_time += started.elapsed();
                 *slot = Some(connected.map_err(|e| redis_error(&e, password))?);
             }
             let Some(connection) = slot.as_mut() else {
                 break;
             };
+            state.budget.refill();
             match read_snapshot(connection, own_db, lists, &self.settings, deadline).await {
                 Ok(snapshot) => return Ok(snapshot),
                 Err(e) => {
@@ -409,6 +421,7 @@ impl TargetState {
         Self {
             target,
             connection: tokio::sync::Mutex::new(None),
+            budget: ReplyBudget::default(),
             history: Mutex::new(History::default()),
         }
     }
@@ -431,38 +444,6 @@ impl TargetState {
         h.last_error = (!error.is_empty()).then(|| error.to_string());
         (h.scrapes, h.duration_sum)
     }
-}
-
-async fn connect(
-    target: &Target,
-    tls: Option<&TlsFiles>,
-    timeout: Duration,
-    deadline: Instant,
-) -> Result<ConnectionManager, RedisError> {
-    let client = match (&target.connection.addr, tls) {
-        (redis::ConnectionAddr::TcpTls { .. }, Some(files)) => redis::Client::build_with_tls(
-            target.connection.clone(),
-            redis::TlsCertificates {
-                client_tls: files.client.clone().map(|(client_cert, client_key)| {
-                    redis::ClientTlsConfig {
-                        client_cert,
-                        client_key,
-                    }
-                }),
-                root_cert: files.ca_cert.clone(),
-            },
-        )?,
-        _ => redis::Client::open(target.connection.clone())?,
-    };
-    let config = ConnectionManagerConfig::new()
-        .set_number_of_retries(0)
-        .set_connection_timeout(timeout.max(Duration::from_millis(1)))
-        .set_response_timeout(
-            deadline
-                .saturating_duration_since(Instant::now())
-                .max(Duration::from_millis(1)),
-        );
-    ConnectionManager::new_with_config(client, config).await
 }
 
 /// The error as text without the password, however it got there, and no longer than
@@ -500,7 +481,7 @@ fn snapshot_pipeline() -> redis::Pipeline {
 const CONFIG_SETTINGS: &[&str] = &["maxmemory", "maxclients", "io-threads", "databases"];
 
 async fn read_snapshot(
-    conn: &mut ConnectionManager,
+    conn: &mut MultiplexedConnection,
     own_db: i64,
     lists: &KeyLists,
     settings: &Settings,

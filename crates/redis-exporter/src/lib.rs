@@ -3,6 +3,7 @@
 
 pub mod allowed_targets;
 pub mod config;
+pub mod connection;
 pub mod exporter;
 pub mod fields;
 pub mod info;

@@ -10,8 +10,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{
-    exporter, get_within, query_escape, refused, scrape, up, FakeRedis, FakeReply, RedisServer,
-    REFUSED,
+    exporter, get_within, peak_rss, query_escape, refused, scrape, up, FakeRedis, FakeReply,
+    RedisServer, REFUSED,
 };
 
 const BINARY: &str = env!("CARGO_BIN_EXE_redis-exporter");
@@ -394,6 +394,34 @@ fn absurd_numbers_in_well_formed_replies_are_bounded() {
     assert_eq!(
         f["redis_slowlog_length"].value(&[]),
         Some(9223372036854775807.0)
+    );
+    assert_eq!(
+        get_within(&exp.url("/health"), Duration::from_secs(1)).status,
+        200
+    );
+}
+
+#[test]
+fn a_server_streaming_a_huge_reply_costs_bounded_memory() {
+    const STREAMED: u64 = 400 << 20;
+    let fake = FakeRedis::start(FakeReply::Stream {
+        head: b"$2000000000\r\n".to_vec(),
+        bytes: STREAMED,
+    });
+    let exp = exporter(
+        &["--web.scrape-timeout=20s"],
+        &[("REDIS_ADDR", &fake.url())],
+    );
+    let before = peak_rss(exp.pid());
+    let (_, f) = scrape(&exp.url("/metrics"));
+    assert_eq!(up(&f), 0.0);
+    let grown = peak_rss(exp.pid()).saturating_sub(before);
+    // Well under what was sent: reading stops at the per-scrape budget (32 MiB).
+    assert!(
+        grown < STREAMED / 4,
+        "peak RSS grew by {} MiB while the server streamed {} MiB",
+        grown >> 20,
+        STREAMED >> 20
     );
     assert_eq!(
         get_within(&exp.url("/health"), Duration::from_secs(1)).status,

@@ -216,6 +216,8 @@ pub enum FakeReply {
     /// `+OK` to the first read (AUTH), then to each command an error quoting everything the
     /// client sent on the connection: a server that echoes the password back.
     Echo,
+    /// `head`, then `bytes` more bytes of `x` as fast as the client reads them.
+    Stream { head: Vec<u8>, bytes: u64 },
 }
 
 /// A hostile or recording peer on a free loopback port: it accepts every connection, records
@@ -261,7 +263,17 @@ impl FakeRedis {
                         received.lock().unwrap().extend_from_slice(&buf[..n]);
                         let first = on_this_connection.is_empty();
                         on_this_connection.extend_from_slice(&buf[..n]);
+                        if let FakeReply::Stream { head, bytes } = &reply {
+                            let chunk = vec![b'x'; 64 * 1024];
+                            let mut left = *bytes;
+                            let _ = stream.write_all(head);
+                            while left > 0 && stream.write_all(&chunk).is_ok() {
+                                left = left.saturating_sub(chunk.len() as u64);
+                            }
+                            continue;
+                        }
                         let answer = match &reply {
+                            FakeReply::Stream { .. } => Vec::new(),
                             FakeReply::Fixed(bytes) => bytes.clone(),
                             FakeReply::Echo if first => b"+OK\r\n".to_vec(),
                             FakeReply::Echo => {
@@ -338,4 +350,15 @@ pub fn refused(exp: &testkit::ServiceProcess, reason: &str) -> f64 {
     f.get("redis_exporter_requests_refused_total")
         .and_then(|family| family.value(&[("reason", reason)]))
         .unwrap_or(0.0)
+}
+
+/// The peak resident memory of a process so far (`VmHWM`), in bytes.
+pub fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("process status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .expect("VmHWM")
+        * 1024
 }
