@@ -741,4 +741,72 @@ mod tests {
             vec![("id".to_string(), "/".to_string())]
         );
     }
+
+    /// The hardware-only machine families (s390x books and drawers, pmem, EDAC DIMMs), from a
+    /// machine description as the fixture trees of container-stats' host tests give it; and
+    /// their absence, not 0, where the machine has none.
+    #[test]
+    fn machine_families_with_and_without_the_hardware() {
+        let m = MachineInfo {
+            cpu_cores: 8,
+            physical_cores: Some(4),
+            sockets: Some(2),
+            books: Some(1),
+            drawers: Some(1),
+            memory_bytes: 1 << 34,
+            swap_bytes: Some(0),
+            nvm_app_direct_bytes: Some(135_291_469_824),
+            dimms: vec![("Registered-DDR4".into(), 2, 32 << 30)],
+            kernel_version: "6.1.0".into(),
+            os_version: "Debian GNU/Linux 12 (bookworm)".into(),
+            boot_id: "b".into(),
+            machine_id: "m".into(),
+            system_uuid: "u".into(),
+        };
+        let mut set = MetricSet::new();
+        machine(&mut set, &m);
+        let base = [("boot_id", "b"), ("machine_id", "m"), ("system_uuid", "u")];
+        let with = |extra: (&'static str, &'static str)| {
+            let mut l = base.to_vec();
+            l.push(extra);
+            l
+        };
+        assert_eq!(set.value("machine_cpu_books", &base), Some(1.0));
+        assert_eq!(set.value("machine_cpu_drawers", &base), Some(1.0));
+        assert_eq!(set.value("machine_cpu_physical_cores", &base), Some(4.0));
+        assert_eq!(
+            set.value("machine_nvm_capacity", &with(("mode", "app_direct_mode"))),
+            Some(135_291_469_824.0)
+        );
+        assert_eq!(
+            set.value("machine_dimm_count", &with(("type", "Registered-DDR4"))),
+            Some(2.0)
+        );
+        assert_eq!(
+            set.value(
+                "machine_dimm_capacity_bytes",
+                &with(("type", "Registered-DDR4"))
+            ),
+            Some(34_359_738_368.0)
+        );
+        assert!(!set.contains("machine_nvm_avg_power_budget_watts"));
+
+        let bare = MachineInfo {
+            cpu_cores: 2,
+            memory_bytes: 1 << 30,
+            ..MachineInfo::default()
+        };
+        let mut set = MetricSet::new();
+        machine(&mut set, &bare);
+        for absent in [
+            "machine_cpu_books",
+            "machine_cpu_drawers",
+            "machine_nvm_capacity",
+            "machine_dimm_count",
+            "machine_swap_bytes",
+        ] {
+            assert!(!set.contains(absent), "{absent}");
+        }
+        assert_eq!(set.value("machine_scrape_error", &[]), Some(0.0));
+    }
 }

@@ -137,6 +137,7 @@ fn docker_default_families_match_cadvisor_0_47_and_0_60_both_ways() {
     // Every family left out above has a fixture test that exists.
     let sources = [
         include_str!("v2_fixture.rs"),
+        include_str!("../src/families.rs"),
         include_str!("../../container-stats/src/cgroup/v2.rs"),
         include_str!("../../container-stats/src/host.rs"),
     ]

@@ -295,7 +295,8 @@ impl StatsReader {
                 })
                 .map(|d| d.count() as u64)
                 .collect();
-            pids.file_descriptors = (!listings.is_empty()).then(|| listings.iter().sum());
+            pids.file_descriptors = (!listings.is_empty())
+                .then(|| listings.iter().fold(0u64, |sum, n| sum.saturating_add(*n)));
         }
         Ok(ContainerStats {
             id: id.to_string(),

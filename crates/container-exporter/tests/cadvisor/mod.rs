@@ -462,6 +462,9 @@ pub struct NotHere {
     pub family: &'static str,
     pub why: &'static str,
     /// The test (file::name) that checks it on a fixture, or "" when there is no source at all.
+    /// The machine families' sysfs parsers have their own fixture-tree tests in container-stats
+    /// (`host::tests::two_socket_topology_and_pmem_regions_from_a_fixture_tree`,
+    /// `host::tests::dimms_from_an_edac_fixture_tree`).
     pub covered_by: &'static str,
 }
 
@@ -477,10 +480,10 @@ pub const NOT_ON_THIS_MACHINE: &[NotHere] = &[
     NotHere { family: "container_fs_io_cost_indebt_seconds_total", why: "v2 iocost", covered_by: "container-stats cgroup::v2::tests::io_stat_with_iocost_and_hostile_fields" },
     NotHere { family: "container_fs_io_cost_indelay_seconds_total", why: "v2 iocost", covered_by: "container-stats cgroup::v2::tests::io_stat_with_iocost_and_hostile_fields" },
     // Hardware: s390x CPU topology, persistent memory, EDAC memory controllers.
-    NotHere { family: "machine_cpu_books", why: "s390x book_id in sysfs topology", covered_by: "container-stats host::tests::two_socket_topology_and_pmem_regions_from_a_fixture_tree" },
-    NotHere { family: "machine_cpu_drawers", why: "s390x drawer_id in sysfs topology", covered_by: "container-stats host::tests::two_socket_topology_and_pmem_regions_from_a_fixture_tree" },
-    NotHere { family: "machine_nvm_capacity", why: "nd_pmem regions in /sys/bus/nd", covered_by: "container-stats host::tests::two_socket_topology_and_pmem_regions_from_a_fixture_tree" },
+    NotHere { family: "machine_cpu_books", why: "s390x book_id in sysfs topology", covered_by: "families::tests::machine_families_with_and_without_the_hardware" },
+    NotHere { family: "machine_cpu_drawers", why: "s390x drawer_id in sysfs topology", covered_by: "families::tests::machine_families_with_and_without_the_hardware" },
+    NotHere { family: "machine_nvm_capacity", why: "nd_pmem regions in /sys/bus/nd", covered_by: "families::tests::machine_families_with_and_without_the_hardware" },
     NotHere { family: "machine_nvm_avg_power_budget_watts", why: "only Intel's ipmctl library has it (cAdvisor exports 0 unless built with it); no file to read", covered_by: "" },
-    NotHere { family: "machine_dimm_count", why: "EDAC memory controllers in sysfs (cAdvisor omits it without them too)", covered_by: "container-stats host::tests::dimms_from_an_edac_fixture_tree" },
-    NotHere { family: "machine_dimm_capacity_bytes", why: "EDAC memory controllers in sysfs (cAdvisor omits it without them too)", covered_by: "container-stats host::tests::dimms_from_an_edac_fixture_tree" },
+    NotHere { family: "machine_dimm_count", why: "EDAC memory controllers in sysfs (cAdvisor omits it without them too)", covered_by: "families::tests::machine_families_with_and_without_the_hardware" },
+    NotHere { family: "machine_dimm_capacity_bytes", why: "EDAC memory controllers in sysfs (cAdvisor omits it without them too)", covered_by: "families::tests::machine_families_with_and_without_the_hardware" },
 ];
