@@ -27,10 +27,11 @@ const GO_ONLY_PREFIXES: [&str; 2] = ["go_", "promhttp_"];
 /// node_exporter collectors we do not have, for hardware or kernel features this machine (a
 /// KVM guest) and the swarm nodes lack: their families cannot appear here, and the test still
 /// fails on any other family we lack. Each entry is a family-name prefix and why.
-const HARDWARE_FAMILIES: &[(&str, &str)] = &[(
-    "node_bcache_",
-    "bcache SSD caching devices (/sys/fs/bcache)",
-)];
+const HARDWARE_FAMILIES: &[(&str, &str)] = &[
+    // Empty since bcache, infiniband, fibrechannel and tapestats were added: every collector
+    // node_exporter 1.9 enables by default on Linux is here. A collector a newer node_exporter
+    // adds for hardware the test machine lacks goes here until it is written, with its reason.
+];
 
 /// Families whose every series must carry the same value on both sides: they cannot change
 /// between two scrapes a moment apart.
@@ -380,7 +381,8 @@ fn hardware_tree() -> PathBuf {
 }
 
 /// The collectors [`hardware_tree`] feeds.
-const HARDWARE_COLLECTORS: [&str; 22] = [
+const HARDWARE_COLLECTORS: [&str; 23] = [
+    "bcache",
     "bonding",
     "btrfs",
     "cpu",
@@ -409,6 +411,8 @@ const HARDWARE_COLLECTORS: [&str; 22] = [
 const HARDWARE_TREE_DIFFERENT_VALUES: &[&str] = &[
     // node_exporter 1.9 (Debian's build) reports 0 although allocation/global_rsv_size is there.
     "node_btrfs_global_rsv_size_bytes",
+    // node_exporter reads btree_read_average_duration_us as nanoseconds (1000 times too small).
+    "node_bcache_btree_read_average_duration_seconds",
 ];
 
 /// The collectors for hardware this machine lacks, run by both exporters on [`hardware_tree`]:
@@ -466,6 +470,8 @@ fn parity_with_node_exporter_1_9_on_a_hardware_tree() {
         "node_xfs_vnode_active_total",
         "node_nfs_requests_total",
         "node_fibrechannel_info",
+        "node_bcache_dirty_data_bytes",
+        "node_bcache_written_bytes_total",
         "node_infiniband_info",
         "node_infiniband_legacy_data_received_bytes_total",
         "node_tape_read_time_seconds_total",

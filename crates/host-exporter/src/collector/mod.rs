@@ -16,6 +16,7 @@ use regex::Regex;
 use crate::config::Config;
 
 pub mod arp;
+pub mod bcache;
 pub mod bonding;
 pub mod btrfs;
 pub mod conntrack;
@@ -84,6 +85,7 @@ const fn on(name: &'static str, collect: CollectFn) -> Collector {
 /// Every collector we have, in node_exporter's (alphabetical) order.
 pub const ALL: &[Collector] = &[
     on("arp", arp::collect),
+    on("bcache", bcache::collect),
     on("bonding", bonding::collect),
     on("btrfs", btrfs::collect),
     on("conntrack", conntrack::collect),
