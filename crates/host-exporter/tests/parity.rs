@@ -294,7 +294,13 @@ fn value_problems(upstream: &Families, before: &Families, ours: &Families) -> Ve
     problems
 }
 
-/// A collector both sides run must succeed or fail on both.
+/// Collectors Debian's node_exporter runs that upstream's does not enable by default.
+const DEBIAN_ONLY_COLLECTORS: &[&str] = &[
+    // Debian's package turns the systemd collector on; node_exporter leaves it off.
+    "systemd",
+];
+
+/// Every collector node_exporter runs, we run, and one both run must succeed or fail on both.
 fn collector_outcome_problems(upstream: &Families, ours: &Families) -> Vec<String> {
     let outcomes = |families: &Families| -> BTreeMap<String, f64> {
         families
@@ -308,7 +314,11 @@ fn collector_outcome_problems(upstream: &Families, ours: &Families) -> Vec<Strin
             .unwrap_or_default()
     };
     let (theirs, mine) = (outcomes(upstream), outcomes(ours));
-    theirs
+    let missing = theirs
+        .keys()
+        .filter(|c| !mine.contains_key(*c) && !DEBIAN_ONLY_COLLECTORS.contains(&c.as_str()))
+        .map(|c| format!("collector {c} runs in node_exporter, not here"));
+    let differing: Vec<String> = theirs
         .iter()
         .filter(|(collector, _)| !outcome_may_differ(collector))
         .filter_map(|(collector, their_value)| {
@@ -317,7 +327,8 @@ fn collector_outcome_problems(upstream: &Families, ours: &Families) -> Vec<Strin
                 format!("collector {collector}: success {my_value} here, {their_value} in node_exporter")
             })
         })
-        .collect()
+        .collect();
+    missing.chain(differing).collect()
 }
 
 /// Runs `check(theirs, ours before, ours after)` over up to three rounds of scrapes (ours,
