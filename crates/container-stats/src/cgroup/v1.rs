@@ -248,9 +248,11 @@ pub(crate) fn read(
             .or_else(|| read_optional(&dirs.pids.join("tasks"), buf).map(parse::count_lines));
     }
     if let Some(procfs) = task_states_from {
-        pids.task_states = read_optional(&dirs.pids.join("tasks"), buf)
+        // The cpu hierarchy's list (cAdvisor's choice) where the pids controller is not mounted.
+        let tids = read_optional(&dirs.pids.join("tasks"), buf)
             .map(parse::parse_pids)
-            .map(|tids| tasks::task_states(procfs, &tids, buf));
+            .or_else(|| read_optional(&dirs.cpu.join("tasks"), buf).map(parse::parse_pids));
+        pids.task_states = tids.map(|tids| tasks::task_states(procfs, &tids, buf));
     }
     Ok(V1Reading {
         cpu,
@@ -504,6 +506,23 @@ mod tests {
         assert_eq!(r.pids.limit, None);
         assert_eq!(r.pids.processes, Some(1));
         assert_eq!(r.pids.threads, Some(1));
+        assert_eq!(r.pids.task_states, None, "not asked for");
+        // The one thread of `tasks`, in a procfs tree holding its captured stat (running).
+        let procfs = tempfile::tempdir().unwrap();
+        std::fs::create_dir(procfs.path().join("13597")).unwrap();
+        std::fs::copy(
+            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/proc/task_stat"),
+            procfs.path().join("13597/stat"),
+        )
+        .unwrap();
+        let r = read(&dirs, &options, &spec, &mut buf, Some(procfs.path())).unwrap();
+        assert_eq!(
+            r.pids.task_states,
+            Some(crate::stats::TaskStates {
+                running: 1,
+                ..Default::default()
+            })
+        );
     }
 
     #[test]
