@@ -498,6 +498,14 @@ fn parity_with_node_exporter_1_9_on_a_hardware_tree() {
             "node_exporter has no {family}: the tree is wrong"
         );
     }
+    let succeeded = &theirs["node_scrape_collector_success"];
+    for collector in HARDWARE_COLLECTORS {
+        assert_eq!(
+            succeeded.value(&[("collector", collector)]),
+            Some(1.0),
+            "node_exporter's {collector} collector fails on the tree: the tree is wrong"
+        );
+    }
     let mut problems = family_problems(&theirs, &mine, PINNED_VERSION, false);
     problems.extend(unlisted_extras(&theirs, &mine, &readme_extras_section()));
     for (name, their_family) in &theirs {
