@@ -62,6 +62,9 @@ pub struct Cluster {
     static_peers: Vec<String>,
     peer_port: u16,
     timeout: Duration,
+    /// The largest answer read from a peer; a longer one is cut off and the peer listed
+    /// unreachable.
+    max_answer_bytes: usize,
     /// This service's port: a peer address on a local IP with this port is this node.
     listen_port: Option<u16>,
     client: reqwest::Client,
@@ -79,6 +82,9 @@ impl Cluster {
         }
         let client = reqwest::Client::builder()
             .no_proxy()
+            // A peer answers itself or not at all: following a redirect would let it point this
+            // service at any address.
+            .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(config.peer_timeout)
             .timeout(config.peer_timeout)
             .pool_idle_timeout(Duration::from_secs(30))
@@ -88,6 +94,7 @@ impl Cluster {
             static_peers: config.peers.clone(),
             peer_port: config.peer_port,
             timeout: config.peer_timeout,
+            max_answer_bytes: usize::try_from(config.max_answer_bytes).unwrap_or(usize::MAX),
             listen_port: listen_address
                 .rsplit_once(':')
                 .and_then(|(_, p)| p.parse().ok()),
@@ -190,7 +197,7 @@ impl Cluster {
             .iter()
             .map(|(peer, raw)| {
                 let body = raw.as_ref().map_err(Clone::clone).and_then(|b| {
-                    serde_json::from_slice(b)
+                    decode_answer(b)
                         .map_err(|e| format!("unexpected answer from {}{path}: {e}", peer.address))
                 });
                 (peer.clone(), body)
@@ -248,21 +255,25 @@ impl Cluster {
             }
         })?;
         let status = response.status();
-        let body = response.bytes().await.map_err(|e| chain(&e))?;
         if !status.is_success() {
-            let why = serde_json::from_slice::<ErrorBody>(&body)
-                .map(|b| b.error)
+            let body = read_capped(response, MAX_ERROR_BYTES, self.timeout)
+                .await
                 .unwrap_or_default();
-            return Err(format!("HTTP {}: {why}", status.as_u16()));
+            let why = serde_json::from_slice::<ErrorBody>(&body)
+                .map(|b| shorten(&b.error, MAX_ERROR_CHARS))
+                .unwrap_or_default();
+            let redirect = if status.is_redirection() {
+                " (redirects are not followed)"
+            } else {
+                ""
+            };
+            return Err(format!("HTTP {}{redirect}: {why}", status.as_u16()));
         }
-        Ok(body)
+        read_capped(response, self.max_answer_bytes, self.timeout).await
     }
 
     fn timeout_message(&self) -> String {
-        format!(
-            "no answer within {}",
-            humantime::format_duration(self.timeout)
-        )
+        timeout_message(self.timeout)
     }
 
     /// Notes the node name `address` answered with; other addresses of that node (a task
@@ -347,15 +358,35 @@ pub async fn gather<T: NodeBody>(
             Some(p) => vec![p],
             None => peers.to_vec(),
         };
-        for (peer, body) in cluster.ask::<T>(&asked, path).await {
+        let mut round = cluster.ask::<T>(&asked, path).await;
+        // Addresses answering with the name they answered with before claim it first, so a
+        // newcomer cannot take a known node's name by coming earlier in the list.
+        round.sort_by_key(|(peer, body)| {
+            let consistent = body
+                .as_ref()
+                .is_ok_and(|b| cluster.known_name(&peer.address).as_deref() == Some(b.node()));
+            !consistent
+        });
+        let mut claimed = HashMap::from([(own.clone(), "this node".to_string())]);
+        for (peer, body) in round {
+            let known = cluster.known_name(&peer.address);
+            let body = body.and_then(|b| {
+                match check_claim(&own, known.as_deref(), &claimed, b.node()) {
+                    Ok(()) => Ok(b),
+                    Err(why) => {
+                        metrics_core::refused::count("peer_node_name");
+                        tracing::debug!(peer = %peer.address, error = %why, "peer answer refused");
+                        Err(why)
+                    }
+                }
+            });
             let node = match &body {
                 Ok(b) => {
                     cluster.remember(&peer.address, b.node());
+                    claimed.insert(b.node().to_string(), peer.address.clone());
                     b.node().to_string()
                 }
-                Err(_) => cluster
-                    .known_name(&peer.address)
-                    .unwrap_or_else(|| peer.address.clone()),
+                Err(_) => known.unwrap_or_else(|| peer.address.clone()),
             };
             answers.push(NodeAnswer {
                 node,
@@ -368,6 +399,92 @@ pub async fn gather<T: NodeBody>(
         answers.retain(|a| a.node == w || a.address == w);
     }
     answers
+}
+
+/// How much of a peer's error answer is read, and how much of its message is shown.
+const MAX_ERROR_BYTES: usize = 64 * 1024;
+const MAX_ERROR_CHARS: usize = 300;
+
+/// The body, read chunk by chunk and given up as soon as it passes `max` bytes (a declared
+/// length over `max` is refused before reading).
+async fn read_capped(
+    mut response: reqwest::Response,
+    max: usize,
+    timeout: Duration,
+) -> Result<Bytes, String> {
+    let too_large = || format!("answer larger than {max} bytes (cluster.max_answer_bytes)");
+    if response
+        .content_length()
+        .is_some_and(|n| usize::try_from(n).map_or(true, |n| n > max))
+    {
+        metrics_core::refused::count("peer_answer_too_large");
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| {
+        if e.is_timeout() {
+            timeout_message(timeout)
+        } else {
+            chain(&e)
+        }
+    })? {
+        if body.len().saturating_add(chunk.len()) > max {
+            metrics_core::refused::count("peer_answer_too_large");
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Bytes::from(body))
+}
+
+fn timeout_message(timeout: Duration) -> String {
+    format!("no answer within {}", humantime::format_duration(timeout))
+}
+
+/// At most `max` characters of `text` (cut on a character boundary).
+fn shorten(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text.to_string(),
+    }
+}
+
+/// A peer's answer to `/api/containers` or `/api/stats/aggregate` (`T`), decoded from its JSON
+/// body; the node name it claims is checked separately ([`check_claim`]).
+pub fn decode_answer<T: DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+    serde_json::from_slice(body).map_err(|e| e.to_string())
+}
+
+/// Whether a peer at an address may go by `name`: it must be a valid node name, not this
+/// node's (`own`), not one another address already answered with in this round (`claimed`:
+/// name → address, this node's included), and the name this address answered with before
+/// (`known`), if any. `Err` says why not.
+pub fn check_claim(
+    own: &str,
+    known: Option<&str>,
+    claimed: &HashMap<String, String>,
+    name: &str,
+) -> Result<(), String> {
+    if !crate::validate::is_valid_node(name) {
+        return Err(format!(
+            "refused: its node name {:?} is not a host name",
+            shorten(name, 64)
+        ));
+    }
+    if name == own {
+        return Err(format!("refused: it claims to be this node ({name:?})"));
+    }
+    if let Some(other) = claimed.get(name) {
+        return Err(format!(
+            "refused: it claims the node name {name:?}, which {other} answered with"
+        ));
+    }
+    match known {
+        Some(known) if known != name => Err(format!(
+            "refused: it claims the node name {name:?} but answered as {known:?} before"
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// The error's causes on one line ("client error (Connect): tcp connect error: Connection
@@ -552,5 +669,35 @@ mod tests {
         let peers = c.peers().await;
         assert!(peers.iter().any(|p| p.address == "127.0.0.1:4100"));
         assert!(peers.iter().any(|p| p.address == "10.0.0.7:3001"));
+    }
+
+    #[test]
+    fn a_peer_may_not_claim_this_nodes_name_another_nodes_or_a_new_one() {
+        let claimed = HashMap::from([
+            ("alpha".to_string(), "this node".to_string()),
+            ("beta".to_string(), "10.0.0.2:3001".to_string()),
+        ]);
+        assert!(check_claim("alpha", None, &claimed, "gamma").is_ok());
+        assert!(check_claim("alpha", Some("gamma"), &claimed, "gamma").is_ok());
+        for (known, name, why) in [
+            (None, "alpha", "claims to be this node"),
+            (None, "beta", "which 10.0.0.2:3001 answered with"),
+            (Some("gamma"), "delta", "answered as \"gamma\" before"),
+            (None, "a/b", "not a host name"),
+            (None, "", "not a host name"),
+        ] {
+            let e = check_claim("alpha", known, &claimed, name).unwrap_err();
+            assert!(e.contains(why), "{name:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn peer_answers_decode_or_say_why_not() {
+        assert!(decode_answer::<model::ContainerList>(
+            b"{\"node\":\"a\",\"count\":0,\"containers\":[]}"
+        )
+        .is_ok());
+        assert!(decode_answer::<model::ContainerList>(b"[]").is_err());
+        assert!(decode_answer::<model::Aggregate>(b"{\"node\":1}").is_err());
     }
 }

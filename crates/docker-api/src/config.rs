@@ -158,6 +158,14 @@ pub struct ApiConfig {
     pub max_concurrent_requests: usize,
     /// Event-stream clients at once; more get 503.
     pub max_stream_clients: usize,
+    /// Event-stream clients at once from one remote address; more get 429. A client dropped
+    /// for not reading still counts here until its connection closes. Keep it at least the
+    /// dashboard's `docker_api.max_streams`: every browser it relays comes from its address.
+    pub max_stream_clients_per_address: usize,
+    /// A stream client that has not taken a frame (or a heartbeat) for this long is dropped and
+    /// its slot freed: the frames it left unread stop piling up anywhere.
+    #[serde(with = "humantime_serde")]
+    pub stream_write_deadline: Duration,
     /// A comment line on the event stream this often keeps proxies from closing it.
     #[serde(with = "humantime_serde")]
     pub heartbeat: Duration,
@@ -170,6 +178,8 @@ impl Default for ApiConfig {
             request_timeout: Duration::from_secs(10),
             max_concurrent_requests: 512,
             max_stream_clients: 256,
+            max_stream_clients_per_address: 32,
+            stream_write_deadline: Duration::from_secs(30),
             heartbeat: Duration::from_secs(15),
         }
     }
@@ -197,6 +207,9 @@ pub struct ClusterConfig {
     /// How long one node may take to answer before it is listed unreachable.
     #[serde(with = "humantime_serde")]
     pub peer_timeout: Duration,
+    /// The largest answer read from a peer, in bytes; a peer answering more is listed
+    /// unreachable.
+    pub max_answer_bytes: u64,
 }
 
 impl Default for ClusterConfig {
@@ -206,6 +219,7 @@ impl Default for ClusterConfig {
             peers: Vec::new(),
             peer_port: 3001,
             peer_timeout: Duration::from_secs(2),
+            max_answer_bytes: 8 * 1024 * 1024,
         }
     }
 }
@@ -263,10 +277,14 @@ impl Config {
         if self.history.long_window > s(7 * 24 * 3600) {
             return Err("history.long_window must be at most 7 days".into());
         }
-        if self.api.max_concurrent_requests == 0 || self.api.max_stream_clients == 0 {
-            return Err(
-                "api.max_concurrent_requests and api.max_stream_clients must be above 0".into(),
-            );
+        if self.api.max_concurrent_requests == 0
+            || self.api.max_stream_clients == 0
+            || self.api.max_stream_clients_per_address == 0
+        {
+            return Err("api.max_concurrent_requests, api.max_stream_clients and api.max_stream_clients_per_address must be above 0".into());
+        }
+        if self.api.stream_write_deadline < Duration::from_millis(100) {
+            return Err("api.stream_write_deadline must be at least 100ms".into());
         }
         if self.cluster.peer_timeout < Duration::from_millis(50)
             || self.cluster.peer_timeout >= self.api.request_timeout
@@ -275,11 +293,18 @@ impl Config {
                 "cluster.peer_timeout must be at least 50ms and below api.request_timeout".into(),
             );
         }
+        if self.cluster.max_answer_bytes < 1024 {
+            return Err("cluster.max_answer_bytes must be at least 1024".into());
+        }
         if self.cluster.peer_port == 0 {
             return Err("cluster.peer_port must be above 0".into());
         }
         if let Some(bad) = self.cluster.peers.iter().find(|p| !is_host_port(p)) {
-            return Err(format!("cluster.peers: {bad:?} is not host:port"));
+            // The entry may hold a password: not shown.
+            return Err(format!(
+                "cluster.peers: {:?} is not host:port",
+                metrics_core::secret::redact_url(bad)
+            ));
         }
         if !self.node.name.is_empty() && !crate::validate::is_valid_node(&self.node.name) {
             return Err("node.name must be a host name (letters, digits, '.', '_', '-')".into());
@@ -288,9 +313,16 @@ impl Config {
     }
 }
 
+/// `host:port` or `[v6]:port`, with nothing that would make a URL of it more than an address
+/// (no userinfo, path, query or whitespace).
 fn is_host_port(peer: &str) -> bool {
-    peer.rsplit_once(':')
-        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0))
+    let plain = peer
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-._:[]".contains(&b));
+    plain
+        && peer.rsplit_once(':').is_some_and(|(host, port)| {
+            !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
+        })
 }
 
 /// The service's own flags; each id is its config key.
@@ -354,6 +386,14 @@ pub fn args() -> Vec<Arg> {
             .long("api.max-stream-clients")
             .value_name("N")
             .help("Event-stream clients at once; more are answered 503"),
+        Arg::new("api.max_stream_clients_per_address")
+            .long("api.max-stream-clients-per-address")
+            .value_name("N")
+            .help("Event-stream clients at once from one remote address; more are answered 429"),
+        Arg::new("api.stream_write_deadline")
+            .long("api.stream-write-deadline")
+            .value_name("DURATION")
+            .help("Drop an event-stream client that has not taken a frame or heartbeat for this long"),
         Arg::new("api.heartbeat")
             .long("api.heartbeat")
             .value_name("DURATION")
@@ -379,6 +419,10 @@ pub fn args() -> Vec<Arg> {
             .long("cluster.peer-timeout")
             .value_name("DURATION")
             .help("How long one node may take to answer before it is listed unreachable"),
+        Arg::new("cluster.max_answer_bytes")
+            .long("cluster.max-answer-bytes")
+            .value_name("BYTES")
+            .help("The largest answer read from a peer; a peer answering more is listed unreachable"),
     ]
 }
 
@@ -411,6 +455,18 @@ mod tests {
         assert!(with(&|c| c.cluster.peers = vec!["10.0.0.2:3001".into()]).is_ok());
         assert!(with(&|c| c.cluster.peers = vec!["10.0.0.2".into()]).is_err());
         assert!(with(&|c| c.cluster.peers = vec![":3001".into()]).is_err());
+        assert!(with(&|c| c.cluster.peers = vec!["[::1]:3001".into()]).is_ok());
+        for bad in [
+            "user:pw@host:3001",
+            "host/x:3001",
+            "host :3001",
+            "host:3001?a",
+        ] {
+            assert!(
+                with(&|c| c.cluster.peers = vec![bad.into()]).is_err(),
+                "{bad}"
+            );
+        }
         assert!(with(&|c| c.cluster.peer_timeout = Duration::from_secs(10)).is_err());
         assert!(with(&|c| c.cluster.peer_timeout = Duration::from_millis(10)).is_err());
         assert!(with(&|c| c.node.name = "node-1.example".into()).is_ok());

@@ -148,7 +148,9 @@ pub fn from_daemon(id: &str, r: ContainerStatsResponse) -> ContainerStats {
         .and_then(|b| b.io_service_bytes_recursive)
         .unwrap_or_default()
     {
-        let (major, minor) = (e.major.unwrap_or(0) as u32, e.minor.unwrap_or(0) as u32);
+        // Device numbers past u32 are no device the kernel has: kept apart, not wrapped.
+        let number = |n: Option<u64>| n.map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX));
+        let (major, minor) = (number(e.major), number(e.minor));
         let i = match devices
             .iter()
             .position(|d| d.major == major && d.minor == minor)
@@ -168,8 +170,12 @@ pub fn from_daemon(id: &str, r: ContainerStatsResponse) -> ContainerStats {
         let value = e.value.unwrap_or(0);
         // As the docker CLI sums them: ops starting with r/R are reads, w/W writes.
         match op.as_bytes().first() {
-            Some(b'r' | b'R') => devices[i].read_bytes += value,
-            Some(b'w' | b'W') => devices[i].write_bytes += value,
+            Some(b'r' | b'R') => {
+                devices[i].read_bytes = devices[i].read_bytes.saturating_add(value);
+            }
+            Some(b'w' | b'W') => {
+                devices[i].write_bytes = devices[i].write_bytes.saturating_add(value);
+            }
             _ => {}
         }
     }

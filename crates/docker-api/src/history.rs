@@ -110,7 +110,7 @@ impl Series {
     fn push(&mut self, p: Point, limits: &Limits) {
         self.last = p.t;
         push_trimmed(&mut self.fine, p, limits.window, limits.fine_capacity());
-        let step = limits.long_step.as_secs().max(1) as u32;
+        let step = seconds_u32(limits.long_step).max(1);
         let start = p.t - p.t % step;
         match &mut self.bucket {
             Some((s, sum, n)) if *s == start => {
@@ -146,12 +146,17 @@ fn push_trimmed(ring: &mut VecDeque<Point>, p: Point, window: Duration, cap: usi
     if ring.back().is_some_and(|last| last.t > p.t) {
         ring.clear();
     }
-    let oldest = p.t.saturating_sub(window.as_secs() as u32);
+    let oldest = p.t.saturating_sub(seconds_u32(window));
     // Trim before pushing so the ring never grows past the capacity it was made with.
     while ring.len() >= cap.max(1) || ring.front().is_some_and(|f| f.t < oldest) {
         ring.pop_front();
     }
     ring.push_back(p);
+}
+
+/// Whole seconds of `d`, saturating at `u32::MAX` (points are stamped in `u32` seconds).
+fn seconds_u32(d: Duration) -> u32 {
+    u32::try_from(d.as_secs()).unwrap_or(u32::MAX)
 }
 
 fn add(sum: &mut Point, p: &Point) {
@@ -219,7 +224,7 @@ impl History {
                 }
             }
         }
-        let keep = limits.keep_removed.as_secs() as u32;
+        let keep = seconds_u32(limits.keep_removed);
         self.containers
             .retain(|_, s| t.saturating_sub(s.last) <= keep);
     }
@@ -266,7 +271,7 @@ impl History {
     }
 
     fn window_of(&self, series: &Series, now: u32, window: Duration) -> Window {
-        let oldest = now.saturating_sub(window.as_secs() as u32);
+        let oldest = now.saturating_sub(seconds_u32(window));
         if window <= self.limits.window {
             Window {
                 window_seconds: window.as_secs(),

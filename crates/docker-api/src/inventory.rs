@@ -117,7 +117,7 @@ impl Inventory {
     pub fn set_unreachable(&self, error: String) {
         let mut engine = write(&self.engine);
         engine.reachable = false;
-        engine.error = Some(error);
+        engine.error = Some(metrics_core::secret::redact_url(&error));
     }
 }
 
@@ -166,7 +166,8 @@ pub async fn follow(
         {
             Ok(()) => {}
             Err(e) => {
-                let message = e.to_string();
+                // Shown in logs, 503 bodies and /health: without any userinfo of the URL.
+                let message = metrics_core::secret::redact_url(&e.to_string());
                 let was = {
                     let mut engine = write(&inventory.engine);
                     let was = engine.reachable;
@@ -371,9 +372,19 @@ pub fn human_duration(seconds: f64) -> String {
     }
 }
 
-/// RFC 3339 with milliseconds, UTC.
+/// The last instant RFC 3339 (a four-digit year) can write: 9999-12-31T23:59:59.000Z.
+const LAST_RFC3339_SECONDS: f64 = 253_402_300_799.0;
+
+/// RFC 3339 with milliseconds, UTC. Seconds from outside (the daemon's timestamps) that are
+/// negative, not a number or past year 9999 are written as the nearest instant that can be.
 pub fn rfc3339(seconds: f64) -> String {
-    let t = UNIX_EPOCH + Duration::from_secs_f64(seconds.max(0.0));
+    let seconds = if seconds.is_nan() {
+        0.0
+    } else {
+        seconds.clamp(0.0, LAST_RFC3339_SECONDS)
+    };
+    let since_epoch = Duration::try_from_secs_f64(seconds).unwrap_or_default();
+    let t = UNIX_EPOCH.checked_add(since_epoch).unwrap_or(UNIX_EPOCH);
     humantime::format_rfc3339_millis(t).to_string()
 }
 
@@ -462,5 +473,35 @@ mod tests {
     fn timestamps_are_rfc3339_utc() {
         assert_eq!(rfc3339(0.0), "1970-01-01T00:00:00.000Z");
         assert_eq!(rfc3339(1.5), "1970-01-01T00:00:01.500Z");
+    }
+
+    #[test]
+    fn timestamps_that_fit_no_date_are_clamped_not_a_panic() {
+        for (seconds, want) in [
+            (-1.0, "1970-01-01T00:00:00.000Z"),
+            (-1e300, "1970-01-01T00:00:00.000Z"),
+            (f64::NAN, "1970-01-01T00:00:00.000Z"),
+            (f64::NEG_INFINITY, "1970-01-01T00:00:00.000Z"),
+            (1e13, "9999-12-31T23:59:59.000Z"),
+            (f64::MAX, "9999-12-31T23:59:59.000Z"),
+            (f64::INFINITY, "9999-12-31T23:59:59.000Z"),
+        ] {
+            assert_eq!(rfc3339(seconds), want, "{seconds}");
+        }
+        let mut e = entry("exited");
+        e.finished_at = Some(f64::MAX);
+        e.started_at = Some(f64::NEG_INFINITY);
+        assert_eq!(
+            status_text(&e, 5000.0),
+            "Exited (137) Less than a second ago"
+        );
+        assert_eq!(
+            e.to_model(f64::NAN, "n").created,
+            "1970-01-01T00:16:40.000Z"
+        );
+        assert_eq!(
+            human_duration(f64::INFINITY),
+            format!("{} years", u64::MAX / 3600 / 24 / 365)
+        );
     }
 }

@@ -27,6 +27,7 @@ use std::time::Duration;
 
 use actix_web::web;
 use container_stats::{ContainerEvent, Discovery, ReadOptions, Roots, StatsReader};
+use metrics_core::secret::redact_url;
 use metrics_core::{Server, Service};
 use tokio::sync::Semaphore;
 
@@ -95,6 +96,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         requests: Arc::new(Semaphore::new(config.api.max_concurrent_requests)),
         stream_clients: Arc::new(Semaphore::new(config.api.max_stream_clients)),
         max_stream_clients: config.api.max_stream_clients,
+        stream_addresses: api::stream::AddressSlots::new(config.api.max_stream_clients_per_address),
+        stream_write_deadline: config.api.stream_write_deadline,
         heartbeat: config.api.heartbeat,
         http: api::HttpMetrics::new()?,
         openapi,
@@ -106,9 +109,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!(
         stats_source = source_name,
         interval = ?config.stats.interval,
-        docker = %config.docker.host,
+        docker = %redact_url(&config.docker.host),
         history_max_bytes_100_containers = config.limits().max_bytes(101),
-        cluster_peers_dns = %config.cluster.peers_dns,
+        cluster_peers_dns = %redact_url(&config.cluster.peers_dns),
         cluster_peers = ?config.cluster.peers,
         "starting"
     );
@@ -146,7 +149,7 @@ async fn run_background(
             Ok(d) => break d,
             Err(e) => {
                 if !logged {
-                    tracing::warn!(error = %e, "cannot connect to docker; retrying");
+                    tracing::warn!(error = %redact_url(&e.to_string()), "cannot connect to docker; retrying");
                     logged = true;
                 }
                 inventory.set_unreachable(e.to_string());

@@ -35,7 +35,12 @@ pub fn containers(local_node: &str, answers: Vec<NodeAnswer<ContainerList>>) -> 
     let mut nodes = Vec::new();
     for a in first_per_node(answers) {
         match a.body {
-            Ok(list) => {
+            Ok(mut list) => {
+                // A peer speaks for itself only: its containers carry the name it was
+                // accepted under, whatever they say.
+                for c in &mut list.containers {
+                    c.node.clone_from(&a.node);
+                }
                 nodes.push(NodeStatus {
                     node: a.node,
                     address: a.address,
@@ -76,7 +81,10 @@ pub fn aggregate(
     let mut latest: Option<String> = None;
     for a in first_per_node(answers) {
         match a.body {
-            Ok(node) => {
+            Ok(mut node) => {
+                for c in &mut node.containers {
+                    c.node.clone_from(&a.node);
+                }
                 nodes.push(summary(&a.node, &a.address, &node));
                 if latest.as_ref().is_none_or(|t| *t < node.timestamp) {
                     latest = Some(node.timestamp.clone());
@@ -132,27 +140,46 @@ fn summary(node: &str, address: &str, a: &Aggregate) -> NodeSummary {
     }
 }
 
+/// Adds a node's totals: counts and bytes saturate (a peer may claim `u64::MAX`), rates and
+/// percentages stay finite and never go below zero.
 fn add(total: &mut Aggregate, node: Aggregate) {
-    total.total_containers += node.total_containers;
-    total.running += node.running;
-    total.paused += node.paused;
-    total.stopped += node.stopped;
-    total.unhealthy += node.unhealthy;
-    total.total_cpu_percent += node.total_cpu_percent;
-    total.total_memory_usage_bytes += node.total_memory_usage_bytes;
+    total.total_containers = total.total_containers.saturating_add(node.total_containers);
+    total.running = total.running.saturating_add(node.running);
+    total.paused = total.paused.saturating_add(node.paused);
+    total.stopped = total.stopped.saturating_add(node.stopped);
+    total.unhealthy = total.unhealthy.saturating_add(node.unhealthy);
+    total.total_cpu_percent = add_rate(total.total_cpu_percent, node.total_cpu_percent);
+    total.total_memory_usage_bytes = total
+        .total_memory_usage_bytes
+        .saturating_add(node.total_memory_usage_bytes);
     total.total_memory_limit_bytes = total
         .total_memory_limit_bytes
         .saturating_add(node.total_memory_limit_bytes);
-    total.host_memory_bytes += node.host_memory_bytes;
-    total.network.rx_bytes += node.network.rx_bytes;
-    total.network.tx_bytes += node.network.tx_bytes;
-    total.network.rx_bytes_per_sec += node.network.rx_bytes_per_sec;
-    total.network.tx_bytes_per_sec += node.network.tx_bytes_per_sec;
-    total.blkio.read_bytes += node.blkio.read_bytes;
-    total.blkio.write_bytes += node.blkio.write_bytes;
-    total.blkio.read_bytes_per_sec += node.blkio.read_bytes_per_sec;
-    total.blkio.write_bytes_per_sec += node.blkio.write_bytes_per_sec;
+    total.host_memory_bytes = total
+        .host_memory_bytes
+        .saturating_add(node.host_memory_bytes);
+    let (n, t) = (&node.network, &mut total.network);
+    t.rx_bytes = t.rx_bytes.saturating_add(n.rx_bytes);
+    t.tx_bytes = t.tx_bytes.saturating_add(n.tx_bytes);
+    t.rx_bytes_per_sec = add_rate(t.rx_bytes_per_sec, n.rx_bytes_per_sec);
+    t.tx_bytes_per_sec = add_rate(t.tx_bytes_per_sec, n.tx_bytes_per_sec);
+    let (b, t) = (&node.blkio, &mut total.blkio);
+    t.read_bytes = t.read_bytes.saturating_add(b.read_bytes);
+    t.write_bytes = t.write_bytes.saturating_add(b.write_bytes);
+    t.read_bytes_per_sec = add_rate(t.read_bytes_per_sec, b.read_bytes_per_sec);
+    t.write_bytes_per_sec = add_rate(t.write_bytes_per_sec, b.write_bytes_per_sec);
     total.containers.extend(node.containers);
+}
+
+/// `total + x` for a rate or percentage from outside: a negative `x` counts as 0 and a sum too
+/// large for an `f64` stays at `f64::MAX` (JSON has no infinity).
+pub fn add_rate(total: f64, x: f64) -> f64 {
+    let sum = total + x.max(0.0);
+    if sum.is_finite() {
+        sum
+    } else {
+        f64::MAX
+    }
 }
 
 fn empty_aggregate(node: &str, timestamp: String) -> Aggregate {
@@ -177,8 +204,14 @@ fn empty_aggregate(node: &str, timestamp: String) -> Aggregate {
     }
 }
 
+/// Rounded to two decimals; values too large to scale are returned as they are.
 fn round2(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0
+    let scaled = (x * 100.0).round();
+    if scaled.is_finite() {
+        scaled / 100.0
+    } else {
+        x
+    }
 }
 
 #[cfg(test)]
@@ -378,5 +411,40 @@ mod tests {
         assert_eq!(merged.total_memory_percent, 0.0);
         assert_eq!(merged.timestamp, "2026-01-01T00:00:09Z");
         assert_eq!(merged.unreachable_nodes.unwrap(), ["n1"]);
+    }
+
+    #[test]
+    fn sums_of_huge_peer_figures_saturate_instead_of_wrapping() {
+        let mut huge = agg("liar", &[f64::MAX], &[u64::MAX], u64::MAX, 0);
+        huge.running = usize::MAX;
+        huge.network.rx_bytes = u64::MAX;
+        huge.network.rx_bytes_per_sec = f64::MAX;
+        huge.total_cpu_percent = f64::MAX;
+        let merged = aggregate(
+            "n1",
+            vec![
+                ok("n1", "local", agg("n1", &[10.0], &[100], 1 << 30, 0)),
+                ok("liar", "10.0.0.9:3001", huge),
+            ],
+            "2026-01-01T00:00:09Z".into(),
+        );
+        assert_eq!(merged.running, usize::MAX);
+        assert_eq!(merged.total_memory_usage_bytes, u64::MAX);
+        assert_eq!(merged.host_memory_bytes, u64::MAX);
+        assert_eq!(merged.network.rx_bytes, u64::MAX);
+        assert_eq!(merged.network.rx_bytes_per_sec, f64::MAX);
+        assert_eq!(merged.total_cpu_percent, f64::MAX);
+        assert!(merged.total_memory_percent.is_finite());
+        // Serialisable: no infinity turned into null.
+        let json = serde_json::to_value(&merged).unwrap();
+        assert!(json["total_cpu_percent"].is_f64());
+    }
+
+    #[test]
+    fn a_peers_containers_carry_the_name_it_was_accepted_under() {
+        let mut from_liar = list("b", &["x"]);
+        from_liar.containers[0].node = "a".into();
+        let merged = containers("a", vec![ok("b", "10.0.0.2:3001", from_liar)]);
+        assert_eq!(merged.containers[0].node, "b");
     }
 }

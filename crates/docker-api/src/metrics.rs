@@ -3,6 +3,7 @@
 //! on every scrape, so a removed container's series disappear with it.
 
 use actix_web::web;
+use metrics_core::secret::redact_url;
 use metrics_core::{BackendHealth, Exporter, MetricSet, Scrape, ScrapeError};
 use serde_json::{json, Map, Value};
 
@@ -71,7 +72,8 @@ impl Exporter for DockerApiExporter {
             Value::from(self.api.published.source),
         );
         if let (false, Some(e)) = (engine.reachable, engine.error) {
-            fields.insert("error".into(), Value::from(e));
+            // The error may quote the daemon's URL, userinfo and all.
+            fields.insert("error".into(), Value::from(redact_url(&e)));
         }
         BackendHealth {
             reachable: engine.reachable,

@@ -15,6 +15,7 @@ use tokio::sync::broadcast;
 use crate::daemon_stats::DaemonStats;
 use crate::history::{History, Point};
 use crate::inventory::{rfc3339, Entry, Inventory};
+use crate::merge::add_rate;
 use crate::model;
 
 /// Where samples come from.
@@ -262,8 +263,14 @@ pub fn container_figures(
     }
 }
 
+/// Rounded to two decimals; values too large to scale are returned as they are.
 fn round2(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0
+    let scaled = (x * 100.0).round();
+    if scaled.is_finite() {
+        scaled / 100.0
+    } else {
+        x
+    }
 }
 
 /// The aggregate over a round and the container list.
@@ -273,17 +280,19 @@ pub fn aggregate(round: &Round, containers: &[Entry], host_memory_bytes: u64) ->
     let mut blkio = model::Blkio::default();
     let (mut cpu, mut mem, mut limit) = (0.0, 0u64, 0u64);
     for s in &round.stats {
-        cpu += s.cpu.percent;
-        mem += s.memory.usage_bytes;
+        // Counters read from cgroupfs or the daemon: sums saturate, rates stay finite.
+        cpu = add_rate(cpu, s.cpu.percent);
+        mem = mem.saturating_add(s.memory.usage_bytes);
         limit = limit.saturating_add(s.memory.limit_bytes);
-        network.rx_bytes += s.network.rx_bytes;
-        network.tx_bytes += s.network.tx_bytes;
-        network.rx_bytes_per_sec += s.network.rx_bytes_per_sec;
-        network.tx_bytes_per_sec += s.network.tx_bytes_per_sec;
-        blkio.read_bytes += s.blkio.read_bytes;
-        blkio.write_bytes += s.blkio.write_bytes;
-        blkio.read_bytes_per_sec += s.blkio.read_bytes_per_sec;
-        blkio.write_bytes_per_sec += s.blkio.write_bytes_per_sec;
+        network.rx_bytes = network.rx_bytes.saturating_add(s.network.rx_bytes);
+        network.tx_bytes = network.tx_bytes.saturating_add(s.network.tx_bytes);
+        network.rx_bytes_per_sec = add_rate(network.rx_bytes_per_sec, s.network.rx_bytes_per_sec);
+        network.tx_bytes_per_sec = add_rate(network.tx_bytes_per_sec, s.network.tx_bytes_per_sec);
+        blkio.read_bytes = blkio.read_bytes.saturating_add(s.blkio.read_bytes);
+        blkio.write_bytes = blkio.write_bytes.saturating_add(s.blkio.write_bytes);
+        blkio.read_bytes_per_sec = add_rate(blkio.read_bytes_per_sec, s.blkio.read_bytes_per_sec);
+        blkio.write_bytes_per_sec =
+            add_rate(blkio.write_bytes_per_sec, s.blkio.write_bytes_per_sec);
     }
     // Limits of several containers can each be the whole host: the total is capped at it.
     let limit = if host_memory_bytes > 0 {
@@ -319,13 +328,23 @@ pub fn aggregate(round: &Round, containers: &[Entry], host_memory_bytes: u64) ->
 fn point(cpu: f64, mem: u64, mem_pct: f64, n: &model::Network, b: &model::Blkio) -> Point {
     Point {
         t: 0,
-        cpu_percent: cpu as f32,
-        memory_bytes: mem as f32,
-        memory_percent: mem_pct as f32,
-        rx_bytes_per_sec: n.rx_bytes_per_sec as f32,
-        tx_bytes_per_sec: n.tx_bytes_per_sec as f32,
-        read_bytes_per_sec: b.read_bytes_per_sec as f32,
-        write_bytes_per_sec: b.write_bytes_per_sec as f32,
+        cpu_percent: finite_f32(cpu),
+        memory_bytes: finite_f32(mem as f64),
+        memory_percent: finite_f32(mem_pct),
+        rx_bytes_per_sec: finite_f32(n.rx_bytes_per_sec),
+        tx_bytes_per_sec: finite_f32(n.tx_bytes_per_sec),
+        read_bytes_per_sec: finite_f32(b.read_bytes_per_sec),
+        write_bytes_per_sec: finite_f32(b.write_bytes_per_sec),
+    }
+}
+
+/// `x` as a history value: past `f32::MAX` it stays there (JSON has no infinity); not a number
+/// is 0.
+fn finite_f32(x: f64) -> f32 {
+    if x.is_nan() {
+        0.0
+    } else {
+        x.clamp(f64::from(f32::MIN), f64::from(f32::MAX)) as f32
     }
 }
 

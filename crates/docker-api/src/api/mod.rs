@@ -35,7 +35,7 @@ mod guard;
 mod openapi;
 pub mod query;
 mod stats;
-mod stream;
+pub mod stream;
 mod swarm;
 mod system;
 
@@ -54,6 +54,9 @@ pub struct Api {
     pub requests: Arc<Semaphore>,
     pub stream_clients: Arc<Semaphore>,
     pub max_stream_clients: usize,
+    /// Stream clients per remote address.
+    pub stream_addresses: stream::AddressSlots,
+    pub stream_write_deadline: Duration,
     pub heartbeat: Duration,
     pub http: HttpMetrics,
     pub openapi: Bytes,

@@ -16,6 +16,8 @@ pub(super) fn query(req: &HttpRequest) -> Result<Vec<(String, String)>, JsonErro
         .map_err(|e| JsonError::new(StatusCode::BAD_REQUEST, format!("bad query string: {e}")))
 }
 
+/// A query string (`a=1&b=%20x`) as decoded `(name, value)` pairs, in order; `Err` names what is
+/// malformed (a bad `%` escape, bytes that are not UTF-8).
 pub fn parse_query(q: &str) -> Result<Vec<(String, String)>, String> {
     let mut out = Vec::new();
     for pair in q.split('&').filter(|p| !p.is_empty()) {
@@ -25,6 +27,7 @@ pub fn parse_query(q: &str) -> Result<Vec<(String, String)>, String> {
     Ok(out)
 }
 
+/// One query-string component with `+` and `%XX` decoded; `Err` for a bad escape or non-UTF-8.
 pub fn decode(s: &str) -> Result<String, String> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -35,6 +38,8 @@ pub fn decode(s: &str) -> Result<String, String> {
             b'%' => {
                 let hex = bytes
                     .get(i + 1..i + 3)
+                    // from_str_radix alone would take a sign ("%+f").
+                    .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
                     .and_then(|h| std::str::from_utf8(h).ok())
                     .and_then(|h| u8::from_str_radix(h, 16).ok())
                     .ok_or("bad percent-encoding")?;
@@ -110,5 +115,7 @@ mod tests {
         assert!(parse_query("a=%zz").is_err());
         assert!(parse_query("a=%ff").is_err());
         assert!(parse_query("a=%4").is_err());
+        assert!(parse_query("a=%+f").is_err());
+        assert!(parse_query("a=%").is_err());
     }
 }
