@@ -60,7 +60,15 @@ pub fn profile_binary(package: &str, binary: &str, profile: &str) -> Result<Path
     let path = target_dir.join(dir).join(binary);
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = std::process::Command::new(cargo)
-        .args(["build", "--profile", profile, "-p", package, "--bin", binary])
+        .args([
+            "build",
+            "--profile",
+            profile,
+            "-p",
+            package,
+            "--bin",
+            binary,
+        ])
         .arg("--target-dir")
         .arg(target_dir)
         .current_dir(workspace_root())
