@@ -5,6 +5,10 @@
 //! started or was renamed. Readers never wait on the daemon: they read the cached
 //! [`ContainerInfo`]s. When the daemon goes away the cache is kept, so cgroup figures of known
 //! containers keep flowing; a stopped container's cgroup disappears and readers drop it.
+//!
+//! The writable layer's path comes from the inspect answer (`GraphDriver.Data.UpperDir`) or,
+//! under Docker's containerd image store, where that is empty, from the container's root mount
+//! in `/proc/<pid>/mountinfo` ([`layer_usage::upper_dir_of_process`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -19,7 +23,7 @@ use futures_util::StreamExt;
 use serde::Serialize;
 use tokio::sync::{broadcast, watch};
 
-use crate::Error;
+use crate::{layer_usage, Error};
 
 /// What is known about one running container, cached between daemon events.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -40,7 +44,8 @@ pub struct ContainerInfo {
     pub started_at: Option<f64>,
     /// `HostConfig.CgroupParent` (empty for the daemon's default).
     pub cgroup_parent: String,
-    /// The writable layer's directory (`GraphDriver.Data.UpperDir`), for disk-usage walks.
+    /// The writable layer's directory, for disk-usage walks: `GraphDriver.Data.UpperDir`, else
+    /// (containerd image store) the `upperdir` of the main process's root mount.
     pub upper_dir: Option<PathBuf>,
     /// `healthy`, `unhealthy` or `starting`; `None` when the container has no health check.
     pub health: Option<String>,
@@ -65,6 +70,8 @@ pub struct Discovery {
 }
 
 struct Shared {
+    /// Where the pids Docker reports are visible (`/proc` of the host's pid namespace).
+    procfs: PathBuf,
     containers: RwLock<HashMap<String, Arc<ContainerInfo>>>,
     up: AtomicBool,
     generation: AtomicU64,
@@ -88,20 +95,31 @@ pub fn connect(endpoint: &str) -> Result<Docker, Error> {
 impl Discovery {
     /// Starts following the daemon at `endpoint` (see [`connect`]) on the current tokio runtime.
     /// A daemon or socket that is not there yet is retried, like one that goes away later.
+    /// Writable layers missing from inspect answers are looked up under `/proc`.
     pub fn start(endpoint: &str) -> Self {
+        Self::start_with_procfs(endpoint, "/proc")
+    }
+
+    /// [`Discovery::start`] with the host's procfs at `procfs` (e.g. `/host/proc` in a
+    /// container), where container pids are looked up for their writable layers.
+    pub fn start_with_procfs(endpoint: &str, procfs: impl Into<PathBuf>) -> Self {
         let endpoint = endpoint.to_string();
-        Self::spawn(move || connect(&endpoint))
+        Self::spawn(move || connect(&endpoint), procfs.into())
     }
 
     /// Starts following an already configured client.
     pub fn with_client(docker: Docker) -> Self {
-        Self::spawn(move || Ok(docker.clone()))
+        Self::spawn(move || Ok(docker.clone()), PathBuf::from("/proc"))
     }
 
-    fn spawn(connector: impl Fn() -> Result<Docker, Error> + Send + 'static) -> Self {
+    fn spawn(
+        connector: impl Fn() -> Result<Docker, Error> + Send + 'static,
+        procfs: PathBuf,
+    ) -> Self {
         let (synced, _) = watch::channel(false);
         let (events, _) = broadcast::channel(256);
         let shared = Arc::new(Shared {
+            procfs,
             containers: RwLock::new(HashMap::new()),
             up: AtomicBool::new(false),
             generation: AtomicU64::new(0),
@@ -210,7 +228,7 @@ async fn sync_and_follow(base: &Docker, shared: &Shared) -> Result<(), Error> {
     let mut fresh = HashMap::with_capacity(listed.len());
     for summary in listed {
         let Some(id) = summary.id else { continue };
-        if let Some(info) = inspect(&docker, &id).await {
+        if let Some(info) = inspect(&docker, shared, &id).await {
             fresh.insert(id, Arc::new(info));
         }
     }
@@ -243,10 +261,12 @@ async fn apply(docker: &Docker, shared: &Shared, event: EventMessage) {
     };
     let action = event.action.unwrap_or_default();
     match action.as_str() {
-        "start" | "unpause" | "pause" | "rename" | "update" => match inspect(docker, &id).await {
-            Some(info) if is_running(&info) => upsert(shared, info),
-            _ => remove(shared, &id),
-        },
+        "start" | "unpause" | "pause" | "rename" | "update" => {
+            match inspect(docker, shared, &id).await {
+                Some(info) if is_running(&info) => upsert(shared, info),
+                _ => remove(shared, &id),
+            }
+        }
         "die" | "destroy" => remove(shared, &id),
         a if a.starts_with("health_status") => {
             let status = a.split_once(':').map(|(_, s)| s.trim().to_string());
@@ -265,9 +285,11 @@ fn is_running(info: &ContainerInfo) -> bool {
     info.pid.is_some()
 }
 
-async fn inspect(docker: &Docker, id: &str) -> Option<ContainerInfo> {
+async fn inspect(docker: &Docker, shared: &Shared, id: &str) -> Option<ContainerInfo> {
     match docker.inspect_container(id, None).await {
-        Ok(response) => container_info(response),
+        Ok(response) => {
+            container_info(response).map(|info| with_mounted_layer(info, &shared.procfs))
+        }
         Err(e) => {
             tracing::debug!(id, error = %e, "cannot inspect container");
             None
@@ -319,6 +341,17 @@ pub fn container_info(r: ContainerInspectResponse) -> Option<ContainerInfo> {
             .and_then(|c| u64::try_from(c).ok())
             .unwrap_or(0),
     })
+}
+
+/// Fills in the writable layer from the main process's mounts when the inspect answer had none
+/// (the containerd image store gives `GraphDriver {"Data": null, "Name": "overlayfs"}`).
+fn with_mounted_layer(mut info: ContainerInfo, procfs: &std::path::Path) -> ContainerInfo {
+    if info.upper_dir.is_none() {
+        if let Some(pid) = info.pid {
+            info.upper_dir = layer_usage::upper_dir_of_process(procfs, pid, &info.id);
+        }
+    }
+    info
 }
 
 fn replace_all(shared: &Shared, fresh: HashMap<String, Arc<ContainerInfo>>) {
@@ -472,6 +505,50 @@ mod tests {
         assert_eq!(
             info.upper_dir,
             Some(PathBuf::from("/var/lib/docker/x/diff"))
+        );
+    }
+
+    #[test]
+    fn containerd_store_layer_comes_from_the_process_root_mount() {
+        // What Docker 26 with the containerd image store answers: no GraphDriver data.
+        let id = "1e7835c12391b05f42ee3d6d0d5509882eea3e3bd5294644f04f22c9ee6781ad";
+        let json = serde_json::json!({
+            "Id": id, "Name": "/fixt",
+            "State": {"Running": true, "Pid": 984},
+            "GraphDriver": {"Name": "overlayfs", "Data": null}
+        });
+        let r: ContainerInspectResponse = serde_json::from_value(json).unwrap();
+        let info = container_info(r).unwrap();
+        assert_eq!(info.upper_dir, None);
+
+        let procfs = tempfile::tempdir().unwrap();
+        let dir = procfs.path().join("984");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(
+            dir.join("mountinfo"),
+            "150 53 0:40 / / rw,relatime - overlay overlay rw,lowerdir=/l/3/fs,\
+             upperdir=/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots/4/fs,\
+             workdir=/w\n151 150 0:43 / /proc rw - proc proc rw\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("cgroup"),
+            format!("0::/../system.slice/docker-{id}.scope\n"),
+        )
+        .unwrap();
+        let filled = with_mounted_layer(info.clone(), procfs.path());
+        assert_eq!(
+            filled.upper_dir,
+            Some(PathBuf::from(
+                "/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots/4/fs"
+            ))
+        );
+        // Docker's own answer is kept when there is one.
+        let mut overlay2 = info;
+        overlay2.upper_dir = Some(PathBuf::from("/var/lib/docker/overlay2/x/diff"));
+        assert_eq!(
+            with_mounted_layer(overlay2.clone(), procfs.path()).upper_dir,
+            overlay2.upper_dir
         );
     }
 
