@@ -7,14 +7,18 @@ use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
 
-use crate::forward::{count, error_chain, ForwardError, Outcomes};
+use crate::forward::{count, error_chain, read_capped, ForwardError, Outcomes};
 
 pub struct Alertmanager {
     /// Base URL without a trailing slash; empty when not configured.
     pub base: String,
+    /// `base` without any userinfo: what logs, error bodies and `/health` show.
+    pub shown: String,
     pub client: reqwest::Client,
     pub timeout: Duration,
     pub outcomes: Outcomes,
+    /// The largest answer read.
+    pub max_body_bytes: usize,
 }
 
 impl Alertmanager {
@@ -30,21 +34,28 @@ impl Alertmanager {
         );
         let unreachable = |reason: String| ForwardError::Unreachable {
             upstream: "alertmanager",
-            url: self.base.clone(),
+            url: self.shown.clone(),
             reason,
         };
         let fetch = async {
-            let response = self.client.get(&url).send().await?.error_for_status()?;
-            response.json::<Vec<Value>>().await
+            let response = self
+                .client
+                .get(&url)
+                .send()
+                .await
+                .and_then(reqwest::Response::error_for_status)
+                .map_err(|e| unreachable(error_chain(e)))?;
+            let body =
+                read_capped(response, self.max_body_bytes, "alertmanager", &self.shown).await?;
+            serde_json::from_slice::<Vec<Value>>(&body)
+                .map_err(|e| unreachable(format!("not a list of alerts: {e}")))
         };
         let outcome = tokio::time::timeout(self.timeout, fetch).await;
-        count(&self.outcomes, outcome)
-            .map_err(|_| ForwardError::Timeout {
-                upstream: "alertmanager",
-                url: self.base.clone(),
-                timeout: self.timeout,
-            })?
-            .map_err(|e| unreachable(error_chain(&e)))
+        count(&self.outcomes, outcome).map_err(|_| ForwardError::Timeout {
+            upstream: "alertmanager",
+            url: self.shown.clone(),
+            timeout: self.timeout,
+        })?
     }
 }
 

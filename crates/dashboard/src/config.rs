@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use clap::Arg;
+use metrics_core::secret::redact_url;
 use metrics_core::{LogConfig, ServiceConfig, WebConfig};
 use serde::{Deserialize, Serialize};
 
@@ -49,6 +50,18 @@ pub struct DockerApiConfig {
     /// The event stream is closed when nothing (not even docker-api's heartbeat) came this long.
     #[serde(with = "humantime_serde")]
     pub stream_idle_timeout: Duration,
+    /// Event streams relayed at once; more get 503. docker-api sees all of them from this
+    /// service's address: keep this at most its `api.max_stream_clients_per_address`.
+    pub max_streams: usize,
+    /// Event streams relayed at once to one browser address; more get 429.
+    pub max_streams_per_address: usize,
+    /// A relayed stream whose browser has not taken a chunk for this long is dropped (and its
+    /// docker-api stream closed).
+    #[serde(with = "humantime_serde")]
+    pub stream_write_deadline: Duration,
+    /// The largest answer forwarded from docker-api (and read from Alertmanager), in bytes; a
+    /// longer one is a 502.
+    pub max_body_bytes: u64,
 }
 
 impl Default for DockerApiConfig {
@@ -57,6 +70,10 @@ impl Default for DockerApiConfig {
             url: "http://localhost:3001".into(),
             timeout: Duration::from_secs(10),
             stream_idle_timeout: Duration::from_secs(60),
+            max_streams: 32,
+            max_streams_per_address: 8,
+            stream_write_deadline: Duration::from_secs(30),
+            max_body_bytes: 16 * 1024 * 1024,
         }
     }
 }
@@ -94,20 +111,34 @@ impl Config {
         if timeouts.iter().any(Duration::is_zero) {
             return Err("docker_api.timeout, docker_api.stream_idle_timeout and alertmanager.timeout must be above 0".into());
         }
+        if self.docker_api.max_streams == 0 || self.docker_api.max_streams_per_address == 0 {
+            return Err(
+                "docker_api.max_streams and docker_api.max_streams_per_address must be above 0"
+                    .into(),
+            );
+        }
+        if self.docker_api.stream_write_deadline < Duration::from_millis(100) {
+            return Err("docker_api.stream_write_deadline must be at least 100ms".into());
+        }
+        if self.docker_api.max_body_bytes < 1024 {
+            return Err("docker_api.max_body_bytes must be at least 1024".into());
+        }
         Ok(())
     }
 }
 
 fn check_url(key: &str, url: &str) -> Result<(), String> {
+    // The URL may carry a password: messages show it redacted.
+    let shown = redact_url(url);
     let parsed =
-        reqwest::Url::parse(url).map_err(|e| format!("{key}: {url:?} is not a URL: {e}"))?;
+        reqwest::Url::parse(url).map_err(|e| format!("{key}: {shown:?} is not a URL: {e}"))?;
     if parsed.scheme() != "http" {
         return Err(format!(
-            "{key}: only http:// URLs are supported, not {url:?}"
+            "{key}: only http:// URLs are supported, not {shown:?}"
         ));
     }
     if parsed.query().is_some() || parsed.fragment().is_some() {
-        return Err(format!("{key}: {url:?} must have no query or fragment"));
+        return Err(format!("{key}: {shown:?} must have no query or fragment"));
     }
     Ok(())
 }
@@ -129,6 +160,22 @@ pub fn args() -> Vec<Arg> {
             .long("docker-api.stream-idle-timeout")
             .value_name("DURATION")
             .help("Close a forwarded event stream after this long without data"),
+        Arg::new("docker_api.max_streams")
+            .long("docker-api.max-streams")
+            .value_name("N")
+            .help("Event streams relayed at once; more are answered 503 (at most docker-api's --api.max-stream-clients-per-address)"),
+        Arg::new("docker_api.max_streams_per_address")
+            .long("docker-api.max-streams-per-address")
+            .value_name("N")
+            .help("Event streams relayed at once to one browser address; more are answered 429"),
+        Arg::new("docker_api.stream_write_deadline")
+            .long("docker-api.stream-write-deadline")
+            .value_name("DURATION")
+            .help("Drop a relayed event stream whose browser has not taken data for this long"),
+        Arg::new("docker_api.max_body_bytes")
+            .long("docker-api.max-body-bytes")
+            .value_name("BYTES")
+            .help("The largest answer forwarded from docker-api or read from Alertmanager; more is a 502"),
         Arg::new("alertmanager.url")
             .long("alertmanager.url")
             .value_name("URL")

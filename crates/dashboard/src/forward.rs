@@ -1,19 +1,28 @@
 //! `/api/*`: GET and HEAD forwarded to docker-api, so the page talks to one origin and needs no
 //! CORS. Only `/api/` paths made of plain segments are forwarded (no `..`, no other host): this
-//! is not an open proxy. The event stream is passed through chunk by chunk, never buffered.
+//! is not an open proxy. Answers are read up to `max_body_bytes`. The event stream is passed
+//! through chunk by chunk, never buffered beyond one chunk, under caps on relayed streams in
+//! total and per browser address, and dropped when the browser stops taking it.
 
+use std::collections::HashMap;
 use std::error::Error as _;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix_web::http::{header, Method, StatusCode};
+use actix_web::web::Bytes;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 /// Longest query string forwarded; docker-api's own take a few dozen bytes.
 const MAX_QUERY: usize = 1024;
+
+/// docker-api's event stream, the one path relayed as a stream.
+pub const STREAM_PATH: &str = "/api/stats/stream";
 
 /// Requests to one upstream by outcome, for `/metrics`.
 #[derive(Debug, Default)]
@@ -29,12 +38,27 @@ pub struct Outcomes {
 pub struct DockerApi {
     /// Base URL without a trailing slash.
     pub base: String,
+    /// `base` without any userinfo: what logs, error bodies and `/health` show.
+    pub shown: String,
     pub client: reqwest::Client,
     pub timeout: Duration,
     pub stream_idle_timeout: Duration,
     pub outcomes: Outcomes,
     /// Event streams being forwarded now.
     pub streams: Arc<AtomicI64>,
+    pub limits: RelayLimits,
+}
+
+/// What one browser, and all of them, may hold of the forwarder.
+pub struct RelayLimits {
+    /// Relayed streams in total.
+    pub streams: Arc<Semaphore>,
+    /// Relayed streams per browser address.
+    pub per_address: AddressSlots,
+    /// How long a browser may leave a relayed chunk untaken.
+    pub write_deadline: Duration,
+    /// The largest answer forwarded.
+    pub max_body_bytes: usize,
 }
 
 /// Why a request could not be forwarded.
@@ -54,14 +78,26 @@ pub enum ForwardError {
         url: String,
         timeout: Duration,
     },
+    #[error("{upstream} at {url} answered more than {max} bytes")]
+    TooLarge {
+        upstream: &'static str,
+        url: String,
+        max: usize,
+    },
+    #[error("too many event streams relayed at once; try again")]
+    TooManyStreams,
+    #[error("too many event streams relayed to this address at once")]
+    TooManyStreamsFromAddress,
 }
 
 impl ForwardError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::BadPath(_) => StatusCode::BAD_REQUEST,
-            Self::Unreachable { .. } => StatusCode::BAD_GATEWAY,
+            Self::Unreachable { .. } | Self::TooLarge { .. } => StatusCode::BAD_GATEWAY,
             Self::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            Self::TooManyStreams => StatusCode::SERVICE_UNAVAILABLE,
+            Self::TooManyStreamsFromAddress => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -69,8 +105,12 @@ impl ForwardError {
     pub fn response(&self) -> HttpResponse {
         let status = self.status();
         let mut body = json!({"error": self.to_string(), "status": status.as_u16()});
-        if let (Self::Unreachable { upstream, .. } | Self::Timeout { upstream, .. }, Some(map)) =
-            (self, body.as_object_mut())
+        if let (
+            Self::Unreachable { upstream, .. }
+            | Self::Timeout { upstream, .. }
+            | Self::TooLarge { upstream, .. },
+            Some(map),
+        ) = (self, body.as_object_mut())
         {
             map.insert("upstream".into(), (*upstream).into());
         }
@@ -115,8 +155,10 @@ pub fn upstream_path(path: &str, query: &str) -> Result<String, ForwardError> {
     })
 }
 
-/// The error and its causes on one line ("error sending request: ... : Connection refused").
-pub fn error_chain(e: &reqwest::Error) -> String {
+/// The error and its causes on one line ("error sending request: ... : Connection refused"),
+/// without the URL (which may carry a password).
+pub fn error_chain(e: reqwest::Error) -> String {
+    let e = e.without_url();
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {
@@ -130,12 +172,58 @@ pub fn error_chain(e: &reqwest::Error) -> String {
     text
 }
 
+/// The body of `response`, read chunk by chunk and given up as soon as it passes `max` bytes.
+pub async fn read_capped(
+    mut response: reqwest::Response,
+    max: usize,
+    upstream: &'static str,
+    shown: &str,
+) -> Result<Bytes, ForwardError> {
+    let too_large = || {
+        metrics_core::refused::count("upstream_body_too_large");
+        ForwardError::TooLarge {
+            upstream,
+            url: shown.to_string(),
+            max,
+        }
+    };
+    if response
+        .content_length()
+        .is_some_and(|n| usize::try_from(n).map_or(true, |n| n > max))
+    {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    loop {
+        let chunk = response
+            .chunk()
+            .await
+            .map_err(|e| ForwardError::Unreachable {
+                upstream,
+                url: shown.to_string(),
+                reason: error_chain(e),
+            })?;
+        let Some(chunk) = chunk else {
+            return Ok(Bytes::from(body));
+        };
+        if body.len().saturating_add(chunk.len()) > max {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+}
+
 /// `GET|HEAD /api/{tail}`.
 pub async fn forward(req: HttpRequest, docker_api: web::Data<DockerApi>) -> HttpResponse {
     match forward_request(&req, &docker_api).await {
         Ok(response) => response,
         Err(e) => {
-            if !matches!(e, ForwardError::BadPath(_)) {
+            if !matches!(
+                e,
+                ForwardError::BadPath(_)
+                    | ForwardError::TooManyStreams
+                    | ForwardError::TooManyStreamsFromAddress
+            ) {
                 tracing::warn!(path = req.path(), error = %e, "forwarding failed");
             }
             e.response()
@@ -148,6 +236,16 @@ async fn forward_request(
     docker_api: &DockerApi,
 ) -> Result<HttpResponse, ForwardError> {
     let path = upstream_path(req.uri().path(), req.query_string())?;
+    // Taken before docker-api is asked, so that a refused browser costs it nothing.
+    let relay = if req.uri().path() == STREAM_PATH {
+        Some(
+            docker_api
+                .limits
+                .relay_slot(req.peer_addr().map(|a| a.ip()))?,
+        )
+    } else {
+        None
+    };
     let url = format!("{}{path}", docker_api.base);
     let method = if req.method() == Method::HEAD {
         reqwest::Method::HEAD
@@ -161,12 +259,12 @@ async fn forward_request(
     let deadline = Instant::now() + docker_api.timeout;
     let unreachable = |e: reqwest::Error| ForwardError::Unreachable {
         upstream: "docker-api",
-        url: docker_api.base.clone(),
-        reason: error_chain(&e),
+        url: docker_api.shown.clone(),
+        reason: error_chain(e),
     };
     let timed_out = || ForwardError::Timeout {
         upstream: "docker-api",
-        url: docker_api.base.clone(),
+        url: docker_api.shown.clone(),
         timeout: docker_api.timeout,
     };
     let outcome = tokio::time::timeout_at(deadline, request.send()).await;
@@ -185,22 +283,25 @@ async fn forward_request(
     if let Some(allow) = response.headers().get(reqwest::header::ALLOW) {
         builder.insert_header((header::ALLOW, allow.as_bytes().to_vec()));
     }
-    if content_type.starts_with(b"text/event-stream") {
-        return Ok(stream_through(builder, response, docker_api));
+    if let (true, Some(relay)) = (content_type.starts_with(b"text/event-stream"), relay) {
+        return Ok(stream_through(builder, response, docker_api, relay));
     }
     builder.insert_header((header::CACHE_CONTROL, "no-store"));
-    let body = tokio::time::timeout_at(deadline, response.bytes())
-        .await
-        .map_err(|_| timed_out())?
-        .map_err(unreachable)?;
+    let max = docker_api.limits.max_body_bytes;
+    let body = tokio::time::timeout_at(
+        deadline,
+        read_capped(response, max, "docker-api", &docker_api.shown),
+    )
+    .await
+    .map_err(|_| timed_out())??;
     Ok(builder.body(body))
 }
 
 /// Counts the outcome of a request to an upstream.
-pub fn count<T>(
+pub fn count<T, E>(
     outcomes: &Outcomes,
-    outcome: Result<Result<T, reqwest::Error>, tokio::time::error::Elapsed>,
-) -> Result<Result<T, reqwest::Error>, tokio::time::error::Elapsed> {
+    outcome: Result<Result<T, E>, tokio::time::error::Elapsed>,
+) -> Result<Result<T, E>, tokio::time::error::Elapsed> {
     let counter = match &outcome {
         Ok(Ok(_)) => &outcomes.answered,
         Ok(Err(_)) => &outcomes.failed,
@@ -210,41 +311,65 @@ pub fn count<T>(
     outcome
 }
 
-/// Decrements the stream count when the browser or docker-api ends the stream.
-struct StreamSlot(Arc<AtomicI64>);
+impl RelayLimits {
+    /// A place for one more relayed stream from `address`, or the refusal to answer.
+    fn relay_slot(&self, address: Option<IpAddr>) -> Result<RelaySlot, ForwardError> {
+        let Some(address) = self.per_address.try_acquire(address) else {
+            metrics_core::refused::count("relay_streams_per_address");
+            return Err(ForwardError::TooManyStreamsFromAddress);
+        };
+        let Ok(permit) = self.streams.clone().try_acquire_owned() else {
+            metrics_core::refused::count("relay_streams");
+            return Err(ForwardError::TooManyStreams);
+        };
+        Ok(RelaySlot { permit, address })
+    }
+}
 
-impl Drop for StreamSlot {
+/// One relayed stream's places: in the total (given back when the relay ends) and in its
+/// browser address' count (given back when the browser's connection goes).
+struct RelaySlot {
+    permit: OwnedSemaphorePermit,
+    address: AddressSlot,
+}
+
+/// Decrements the stream count when the relay ends.
+struct StreamGauge(Arc<AtomicI64>);
+
+impl Drop for StreamGauge {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
 /// Passes each chunk on as it arrives: the body is never collected, gzip is off (compressing
-/// would hold small frames back), and the stream ends (so the browser's EventSource reconnects)
-/// when docker-api closes it, fails, or sends nothing for `stream_idle_timeout`.
+/// would hold small frames back). A relay task reads docker-api's stream one chunk at a time
+/// into a channel of one chunk that the browser's response drains; so at most a chunk waits
+/// here per browser. The relay ends, closing docker-api's stream (so the browser's EventSource
+/// reconnects), when docker-api closes it, fails or sends nothing for `stream_idle_timeout`,
+/// when the browser goes, or when the browser has not taken a chunk for the write deadline.
 fn stream_through(
     mut builder: actix_web::HttpResponseBuilder,
     response: reqwest::Response,
     docker_api: &DockerApi,
+    slot: RelaySlot,
 ) -> HttpResponse {
     docker_api.streams.fetch_add(1, Ordering::Relaxed);
-    let slot = StreamSlot(docker_api.streams.clone());
-    let idle = docker_api.stream_idle_timeout;
+    let gauge = StreamGauge(docker_api.streams.clone());
+    let (tx, browser) = mpsc::channel(1);
+    let pacing = (
+        docker_api.stream_idle_timeout,
+        docker_api.limits.write_deadline,
+    );
+    tokio::spawn(async move {
+        relay(response, tx, pacing).await;
+        drop((slot.permit, gauge));
+    });
     let chunks = futures_util::stream::unfold(
-        (response, slot),
-        move |(mut response, slot)| async move {
-            match tokio::time::timeout(idle, response.chunk()).await {
-                Ok(Ok(Some(bytes))) => Some((Ok::<_, std::io::Error>(bytes), (response, slot))),
-                Ok(Ok(None)) => None,
-                Ok(Err(e)) => {
-                    tracing::info!(error = %error_chain(&e), "docker-api's event stream broke");
-                    None
-                }
-                Err(_) => {
-                    tracing::warn!(idle = ?idle, "docker-api's event stream went silent; closing it");
-                    None
-                }
-            }
+        (browser, slot.address),
+        |(mut browser, address)| async move {
+            let chunk = browser.recv().await?;
+            Some((Ok::<_, std::io::Error>(chunk), (browser, address)))
         },
     );
     builder
@@ -252,6 +377,91 @@ fn stream_through(
         .insert_header((header::CONTENT_ENCODING, "identity"))
         .insert_header(("X-Accel-Buffering", "no"))
         .streaming(chunks)
+}
+
+/// Moves docker-api's chunks to the browser until one side ends (see [`stream_through`]).
+async fn relay(
+    mut response: reqwest::Response,
+    tx: mpsc::Sender<Bytes>,
+    (idle, write_deadline): (Duration, Duration),
+) {
+    loop {
+        let next = tokio::select! {
+            _ = tx.closed() => return,
+            next = tokio::time::timeout(idle, response.chunk()) => next,
+        };
+        let chunk = match next {
+            Ok(Ok(Some(bytes))) => bytes,
+            Ok(Ok(None)) => return,
+            Ok(Err(e)) => {
+                tracing::info!(error = %error_chain(e), "docker-api's event stream broke");
+                return;
+            }
+            Err(_) => {
+                tracing::warn!(idle = ?idle, "docker-api's event stream went silent; closing it");
+                return;
+            }
+        };
+        match tokio::time::timeout(write_deadline, tx.send(chunk)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return,
+            Err(_) => {
+                metrics_core::refused::count("relay_write_deadline");
+                tracing::info!(deadline = ?write_deadline, "dropped a relayed event stream whose browser stopped reading");
+                return;
+            }
+        }
+    }
+}
+
+/// Relayed streams per browser address, each capped.
+#[derive(Debug)]
+pub struct AddressSlots {
+    max: usize,
+    held: Arc<Mutex<HashMap<Option<IpAddr>, usize>>>,
+}
+
+impl AddressSlots {
+    pub fn new(max: usize) -> Self {
+        Self {
+            max,
+            held: Arc::default(),
+        }
+    }
+
+    /// A slot for `address` (`None`: unknown, one shared bucket), or `None` when it holds
+    /// `max` already.
+    pub fn try_acquire(&self, address: Option<IpAddr>) -> Option<AddressSlot> {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        let n = held.entry(address).or_insert(0);
+        if *n >= self.max {
+            return None;
+        }
+        *n += 1;
+        Some(AddressSlot {
+            address,
+            held: self.held.clone(),
+        })
+    }
+}
+
+/// One relayed stream's place in its address' count, given back when dropped.
+#[derive(Debug)]
+pub struct AddressSlot {
+    address: Option<IpAddr>,
+    held: Arc<Mutex<HashMap<Option<IpAddr>, usize>>>,
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = held.get_mut(&self.address) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                held.remove(&self.address);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -294,5 +504,29 @@ mod tests {
     fn refuses_odd_query_strings() {
         assert!(upstream_path("/api/containers", "a=b c").is_err());
         assert!(upstream_path("/api/containers", &"x".repeat(2000)).is_err());
+    }
+
+    #[test]
+    fn address_slots_are_capped_per_address_and_given_back() {
+        let slots = AddressSlots::new(1);
+        let a: Option<IpAddr> = Some("127.0.0.1".parse().unwrap());
+        let first = slots.try_acquire(a).unwrap();
+        assert!(slots.try_acquire(a).is_none());
+        assert!(slots
+            .try_acquire(Some("127.0.0.2".parse().unwrap()))
+            .is_some());
+        drop(first);
+        assert!(slots.try_acquire(a).is_some());
+    }
+
+    #[test]
+    fn errors_name_the_upstream_without_its_password() {
+        let e = ForwardError::Unreachable {
+            upstream: "docker-api",
+            url: metrics_core::secret::redact_url("http://user:s3cret@docker-api:3001"),
+            reason: "refused".into(),
+        };
+        assert!(!e.to_string().contains("s3cret"));
+        assert!(e.to_string().contains("docker-api:3001"));
     }
 }

@@ -15,13 +15,15 @@ use std::sync::Arc;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use anyhow::Context;
+use metrics_core::secret::redact_url;
 use metrics_core::server::{get_or_head, read_only};
 use metrics_core::{Server, Service};
 use serde_json::json;
+use tokio::sync::Semaphore;
 
 use crate::alerts::Alertmanager;
 use crate::config::Config;
-use crate::forward::{DockerApi, Outcomes};
+use crate::forward::{AddressSlots, DockerApi, Outcomes, RelayLimits};
 
 pub const SERVICE: Service = Service {
     name: "dashboard",
@@ -51,23 +53,35 @@ async fn not_found(req: HttpRequest) -> HttpResponse {
 /// Serves until SIGTERM or SIGINT.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let client = client(&config)?;
+    let docker_api_base = config.docker_api.url.trim_end_matches('/').to_string();
+    let max_body_bytes = usize::try_from(config.docker_api.max_body_bytes).unwrap_or(usize::MAX);
     let docker_api = web::Data::new(DockerApi {
-        base: config.docker_api.url.trim_end_matches('/').to_string(),
+        shown: redact_url(&docker_api_base),
+        base: docker_api_base,
         client: client.clone(),
         timeout: config.docker_api.timeout,
         stream_idle_timeout: config.docker_api.stream_idle_timeout,
         outcomes: Outcomes::default(),
         streams: Arc::new(AtomicI64::new(0)),
+        limits: RelayLimits {
+            streams: Arc::new(Semaphore::new(config.docker_api.max_streams)),
+            per_address: AddressSlots::new(config.docker_api.max_streams_per_address),
+            write_deadline: config.docker_api.stream_write_deadline,
+            max_body_bytes,
+        },
     });
+    let alertmanager_base = config.alertmanager.url.trim_end_matches('/').to_string();
     let alertmanager = web::Data::new(Alertmanager {
-        base: config.alertmanager.url.trim_end_matches('/').to_string(),
+        shown: redact_url(&alertmanager_base),
+        base: alertmanager_base,
         client,
         timeout: config.alertmanager.timeout,
         outcomes: Outcomes::default(),
+        max_body_bytes,
     });
     tracing::info!(
-        docker_api = %docker_api.base,
-        alertmanager = %alertmanager.base,
+        docker_api = %docker_api.shown,
+        alertmanager = %alertmanager.shown,
         "starting"
     );
     let exporter = Arc::new(metrics::DashboardExporter {

@@ -9,10 +9,13 @@ use metrics_core::{BackendHealth, Exporter, MetricSet, Scrape, ScrapeError};
 use serde_json::{json, Map, Value};
 
 use crate::alerts::Alertmanager;
-use crate::forward::{error_chain, DockerApi, Outcomes};
+use crate::forward::{error_chain, read_capped, DockerApi, Outcomes};
 
 /// How long `/health` and a scrape wait for docker-api's `/health`.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// docker-api's `/health` is a few hundred bytes; more is not read.
+const MAX_HEALTH_BYTES: usize = 64 * 1024;
 
 pub struct DashboardExporter {
     pub docker_api: web::Data<DockerApi>,
@@ -25,12 +28,25 @@ impl DashboardExporter {
     pub async fn probe_docker_api(&self) -> Result<Value, String> {
         let url = format!("{}/health", self.docker_api.base);
         let fetch = async {
-            let response = self.docker_api.client.get(&url).send().await?;
-            response.json::<Value>().await
+            let response = self
+                .docker_api
+                .client
+                .get(&url)
+                .send()
+                .await
+                .map_err(error_chain)?;
+            let body = read_capped(
+                response,
+                MAX_HEALTH_BYTES,
+                "docker-api",
+                &self.docker_api.shown,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            serde_json::from_slice::<Value>(&body).map_err(|e| format!("/health is not JSON: {e}"))
         };
         match tokio::time::timeout(PROBE_TIMEOUT, fetch).await {
-            Ok(Ok(body)) => Ok(body),
-            Ok(Err(e)) => Err(error_chain(&e)),
+            Ok(result) => result,
             Err(_) => Err(format!("no answer within {PROBE_TIMEOUT:?}")),
         }
     }
@@ -77,7 +93,7 @@ impl Exporter for DashboardExporter {
     /// Always reachable: the dashboard serves its page (with a banner) while docker-api is
     /// down. docker-api's state, and the daemon's through it, are in the body for the page.
     async fn health(&self) -> BackendHealth {
-        let mut docker_api = json!({"url": self.docker_api.base});
+        let mut docker_api = json!({"url": self.docker_api.shown});
         if let Some(map) = docker_api.as_object_mut() {
             match self.probe_docker_api().await {
                 Ok(body) => {
