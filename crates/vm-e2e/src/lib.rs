@@ -1,0 +1,598 @@
+//! Test harness for the cgroup v2 guest that `scripts/vm-host` boots: the guest's Docker through
+//! its forwarded API, images built here and loaded there, labelled guest containers removed on
+//! drop, a root shell in the guest, and the guest's `docker stats` figures.
+//!
+//! Every failure message starts with [`Guest::describe`] (`guest: Debian GNU/Linux 13, kernel
+//! 6.12…, cgroup v2, systemd driver, overlay2, Docker 26.1.5`), so a failing check says which
+//! host it failed on. Test-only code: failures panic with what went wrong.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// `tcp://127.0.0.1:PORT`: the guest's Docker API (set by `scripts/vm-host run`).
+pub const DOCKER_HOST_VAR: &str = "CLUSTERMON_VM_DOCKER_HOST";
+/// `"8080=127.0.0.1:P1 8081=127.0.0.1:P2 ..."`: guest ports reachable from here.
+pub const FORWARDS_VAR: &str = "CLUSTERMON_VM_FORWARDS";
+/// What a run without the guest says.
+pub const NOT_RUN: &str = "vm-e2e: CLUSTERMON_VM_DOCKER_HOST not set, guest checks not run \
+     (run them with `scripts/vm-host run -- cargo test -p vm-e2e`)";
+/// The tag of our service images built for the guest (`scripts/build-images --tag`).
+pub const IMAGE_TAG: &str = "vm-e2e";
+
+/// The guest, as `scripts/vm-host` exported it.
+pub struct Guest {
+    pub docker_host: String,
+    forwards: BTreeMap<u16, String>,
+}
+
+/// What `docker info` says about the guest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Facts {
+    pub os: String,
+    pub kernel: String,
+    pub cgroup_version: String,
+    pub cgroup_driver: String,
+    pub storage_driver: String,
+    pub docker_version: String,
+}
+
+impl Facts {
+    pub fn line(&self) -> String {
+        format!(
+            "guest: {}, kernel {}, cgroup v{}, {} driver, {}, Docker {}",
+            self.os,
+            self.kernel,
+            self.cgroup_version,
+            self.cgroup_driver,
+            self.storage_driver,
+            self.docker_version
+        )
+    }
+}
+
+impl Guest {
+    /// The guest named by the environment; panics with how to get one when it is not set.
+    pub fn get() -> &'static Guest {
+        static GUEST: OnceLock<Guest> = OnceLock::new();
+        GUEST.get_or_init(|| {
+            let docker_host = std::env::var(DOCKER_HOST_VAR)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| panic!("{NOT_RUN}"));
+            let forwards = parse_forwards(&std::env::var(FORWARDS_VAR).unwrap_or_default());
+            let guest = Guest {
+                docker_host,
+                forwards,
+            };
+            let facts = guest.facts();
+            eprintln!("vm-e2e: {}", facts.line());
+            guest
+        })
+    }
+
+    /// `docker info` of the guest, now (the storage driver changes with the image store).
+    pub fn facts(&self) -> Facts {
+        let out = self.docker(&["info", "--format", "{{json .}}"]);
+        assert!(
+            out.status.success(),
+            "guest at {}: docker info failed: {}",
+            self.docker_host,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let info: serde_json::Value =
+            serde_json::from_slice(&out.stdout).expect("docker info is JSON");
+        let text = |key: &str| match &info[key] {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Null => "?".into(),
+            other => other.to_string(),
+        };
+        Facts {
+            os: text("OperatingSystem"),
+            kernel: text("KernelVersion"),
+            cgroup_version: text("CgroupVersion"),
+            cgroup_driver: text("CgroupDriver"),
+            storage_driver: text("Driver"),
+            docker_version: text("ServerVersion"),
+        }
+    }
+
+    /// The host line every failure message starts with; falls back to the address when the
+    /// guest's Docker does not answer.
+    pub fn describe(&self) -> String {
+        let out = self.docker(&["info", "--format", "{{json .}}"]);
+        if out.status.success() {
+            self.facts().line()
+        } else {
+            format!(
+                "guest at {} (Docker not answering: {})",
+                self.docker_host,
+                String::from_utf8_lossy(&out.stderr).trim()
+            )
+        }
+    }
+
+    /// `docker -H <guest> ARGS`, bounded to 2 minutes (the guest is slow, not hung).
+    pub fn docker(&self, args: &[&str]) -> Output {
+        Command::new("timeout")
+            .arg("120")
+            .arg("docker")
+            .args(["-H", &self.docker_host])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run docker")
+    }
+
+    /// `docker -H <guest> ARGS`, which must succeed; its stdout, trimmed.
+    pub fn docker_ok(&self, args: &[&str]) -> String {
+        let out = self.docker(args);
+        assert!(
+            out.status.success(),
+            "{}: docker {args:?} failed: {}",
+            self.describe(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// `127.0.0.1:PORT` where the guest's TCP `guest_port` is forwarded.
+    pub fn forward(&self, guest_port: u16) -> &str {
+        self.forwards.get(&guest_port).unwrap_or_else(|| {
+            panic!(
+                "guest port {guest_port} is not forwarded ({FORWARDS_VAR}={:?}; scripts/vm-host forwards 8080-8082)",
+                std::env::var(FORWARDS_VAR).unwrap_or_default()
+            )
+        })
+    }
+
+    /// Copies images of this machine's engine into the guest (`docker save | docker load`).
+    pub fn load(&self, images: &[&str]) {
+        if let Err(e) = self.try_load(images) {
+            panic!("{}: {e}", self.describe());
+        }
+    }
+
+    /// [`Guest::load`] without panicking.
+    pub fn try_load(&self, images: &[&str]) -> Result<(), String> {
+        let out = Command::new("bash")
+            .args([
+                "-c",
+                "set -o pipefail; docker save \"${@:2}\" | timeout 300 docker -H \"$1\" load -q",
+                "load",
+                &self.docker_host,
+            ])
+            .args(images)
+            .output()
+            .map_err(|e| format!("run docker save | docker load: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "loading {images:?} failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        }
+    }
+
+    /// The test image (`testkit::docker::test_image`, built here) loaded into the guest.
+    pub fn test_image(&self) -> &'static str {
+        let image = testkit::docker::test_image();
+        self.load(&[image]);
+        image
+    }
+
+    /// Runs `script` as root in the guest itself (its namespaces, through a privileged helper
+    /// container entering pid 1's); its stdout. The test image must be loaded.
+    pub fn shell(&self, script: &str) -> String {
+        self.try_shell(script)
+            .unwrap_or_else(|e| panic!("{}: {e}", self.describe()))
+    }
+
+    /// [`Guest::shell`] without panicking.
+    pub fn try_shell(&self, script: &str) -> Result<String, String> {
+        let out = self.docker(&[
+            "run",
+            "--rm",
+            "--privileged",
+            "--pid=host",
+            "--label",
+            "clustermon.test=1",
+            testkit::docker::TEST_IMAGE,
+            "nsenter",
+            "-t",
+            "1",
+            "-m",
+            "-u",
+            "-i",
+            "-n",
+            "-p",
+            "--",
+            "/bin/sh",
+            "-c",
+            script,
+        ]);
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+        } else {
+            Err(format!(
+                "guest shell `{script}` failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        }
+    }
+
+    /// Switches the guest's Docker to the containerd image store (`containerd: true`) or back
+    /// to its graph drivers (overlay2), restarts it and waits until it answers with the new
+    /// store. A restarted Docker stops every container, and the two stores hold different
+    /// images. `systemctl reset-failed` first: Docker's unit allows 3 starts a minute.
+    pub fn set_image_store(&self, containerd: bool) -> Result<(), String> {
+        let (config, driver) = if containerd {
+            (
+                r#"{"features": {"containerd-snapshotter": true}}"#,
+                "overlayfs",
+            )
+        } else {
+            ("{}", "overlay2")
+        };
+        self.try_load(&[testkit::docker::TEST_IMAGE])?;
+        // The restart runs as its own unit, a few seconds later: it stops the helper container
+        // this runs in, whose `docker run` may then report an error although all went well.
+        let queued = self.try_shell(&format!(
+            "echo '{config}' >/etc/docker/daemon.json && systemd-run --no-block --collect \
+             /bin/sh -c 'sleep 3; systemctl reset-failed docker; systemctl restart docker'"
+        ));
+        if let Err(e) = queued {
+            if !e.contains("Running as unit") {
+                return Err(e);
+            }
+        }
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(240) {
+            let out = self.docker(&["info", "--format", "{{.Driver}}"]);
+            if out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == driver {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_secs(2));
+        }
+        Err(format!(
+            "Docker did not come back with storage driver {driver} within 240 s"
+        ))
+    }
+
+    /// `docker stats --no-stream` of one container in the guest.
+    pub fn docker_stats(&self, id: &str) -> DockerStats {
+        let line = self.docker_ok(&["stats", "--no-stream", "--format", "{{json .}}", id]);
+        let v: serde_json::Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("docker stats output {line:?}: {e}"));
+        let field = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+        let cpu = field("CPUPerc");
+        let mem = field("MemUsage");
+        let (used, limit) = mem
+            .split_once(" / ")
+            .unwrap_or_else(|| panic!("docker stats MemUsage {mem:?}"));
+        DockerStats {
+            cpu_percent: cpu
+                .trim_end_matches('%')
+                .parse()
+                .unwrap_or_else(|e| panic!("docker stats CPUPerc {cpu:?}: {e}")),
+            memory_used_bytes: parse_size(used)
+                .unwrap_or_else(|| panic!("docker stats MemUsage {mem:?}")),
+            memory_limit_bytes: parse_size(limit)
+                .unwrap_or_else(|| panic!("docker stats MemUsage {mem:?}")),
+        }
+    }
+
+    /// The median CPU percent of `n` `docker stats --no-stream` readings: a single reading on
+    /// a guest under software emulation is now and then far off (97 % for a `--cpus 0.5`
+    /// container was seen once, when this host was busy).
+    pub fn docker_stats_cpu_median(&self, id: &str, n: usize) -> f64 {
+        let mut readings: Vec<f64> = (0..n.max(1))
+            .map(|_| self.docker_stats(id).cpu_percent)
+            .collect();
+        readings.sort_by(f64::total_cmp);
+        eprintln!("docker stats CPU readings of {id}: {readings:?}");
+        readings[readings.len() / 2]
+    }
+
+    /// `docker inspect --size`'s `SizeRw`: the writable layer's size as Docker computes it for
+    /// `docker ps -s`.
+    pub fn layer_size(&self, id: &str) -> u64 {
+        let text = self.docker_ok(&["inspect", "--size", "--format", "{{.SizeRw}}", id]);
+        text.parse()
+            .unwrap_or_else(|e| panic!("SizeRw of {id}: {text:?}: {e}"))
+    }
+
+    /// Our service images (`container-exporter`, `docker-api`) built here once by
+    /// `scripts/build-images` from the binaries `cargo test` built (`--profile dev`), then
+    /// loaded into the guest; their names. With `CLUSTERMON_VM_IMAGES_BUILT=1` the images
+    /// already tagged `vm-e2e` here are used as they are.
+    pub fn service_images(&self) -> [String; 2] {
+        static BUILT: OnceLock<()> = OnceLock::new();
+        BUILT.get_or_init(|| {
+            if std::env::var("CLUSTERMON_VM_IMAGES_BUILT").is_ok_and(|v| v == "1") {
+                return;
+            }
+            testkit::docker::require_docker();
+            let root = testkit::workspace::workspace_root();
+            let status = Command::new("bash")
+                .arg(root.join("scripts/build-images"))
+                .args(["--rust-only", "--profile", "dev", "--tag", IMAGE_TAG])
+                .args(["container-exporter", "docker-api"])
+                .current_dir(&root)
+                .status()
+                .expect("run scripts/build-images");
+            assert!(status.success(), "scripts/build-images failed ({status})");
+        });
+        let images = [
+            format!("clustermon/container-exporter:{IMAGE_TAG}"),
+            format!("clustermon/docker-api:{IMAGE_TAG}"),
+        ];
+        self.load(&[&images[0], &images[1]]);
+        images
+    }
+
+    /// Runs `sh -c SCRIPT` in the reader container (privileged, the guest's pids, its cgroup
+    /// tree at `/host/cgroup`), started on first use; its stdout.
+    pub fn read(&'static self, script: &str) -> String {
+        static READER: OnceLock<GuestContainer> = OnceLock::new();
+        let reader = READER.get_or_init(|| {
+            GuestContainer::run(
+                self,
+                &[
+                    "--privileged",
+                    "--pid=host",
+                    "-v",
+                    "/sys/fs/cgroup:/host/cgroup:ro",
+                ],
+                "exec sleep 86400",
+            )
+        });
+        reader.exec(script)
+    }
+
+    /// Polls `check` every second until it gives a value or `limit` passes; the panic says
+    /// what was awaited and on which host.
+    pub fn wait_for<T>(
+        &self,
+        what: &str,
+        limit: Duration,
+        mut check: impl FnMut() -> Option<T>,
+    ) -> T {
+        let start = Instant::now();
+        loop {
+            if let Some(v) = check() {
+                return v;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "{}: gave up after {limit:?} waiting for {what}",
+                self.describe()
+            );
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    }
+}
+
+/// The guest's `docker stats` figures of one container.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DockerStats {
+    pub cpu_percent: f64,
+    pub memory_used_bytes: f64,
+    pub memory_limit_bytes: f64,
+}
+
+/// A container in the guest from the test image, labelled `clustermon.test=1` and named
+/// `cm-vm-<pid>-<n>`; removed (forcefully) when dropped, even when the test failed.
+pub struct GuestContainer {
+    guest: &'static Guest,
+    pub id: String,
+    pub name: String,
+}
+
+impl GuestContainer {
+    /// `docker run -d --label clustermon.test=1 --name <unique> EXTRA... TEST_IMAGE sh -c SCRIPT`.
+    pub fn run(guest: &'static Guest, extra: &[&str], script: &str) -> Self {
+        let name = unique_name();
+        let mut args = vec!["run", "-d", "--label", "clustermon.test=1", "--name", &name];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&[testkit::docker::TEST_IMAGE, "sh", "-c", script]);
+        let id = guest.docker_ok(&args);
+        Self { guest, id, name }
+    }
+
+    /// A named container from any image (`docker run -d --label ... --name NAME ARGS...`).
+    pub fn run_image(guest: &'static Guest, name: &str, args: &[&str]) -> Self {
+        let _ = guest.docker(&["rm", "-f", name]);
+        let mut all = vec!["run", "-d", "--label", "clustermon.test=1", "--name", name];
+        all.extend_from_slice(args);
+        let id = guest.docker_ok(&all);
+        Self {
+            guest,
+            id,
+            name: name.to_string(),
+        }
+    }
+
+    /// `sh -c SCRIPT` in the container; its stdout.
+    pub fn exec(&self, script: &str) -> String {
+        self.guest
+            .docker_ok(&["exec", &self.id, "sh", "-c", script])
+    }
+
+    /// A file of the container's cgroup (`system.slice/docker-<id>.scope/FILE`), read from the
+    /// guest's cgroup tree by the reader container: a `docker exec` in the container itself
+    /// would charge its memory and CPU with the reading.
+    pub fn cgroup_file(&self, file: &str) -> String {
+        self.guest.read(&format!(
+            "cat /host/cgroup/system.slice/docker-{}.scope/{file}",
+            self.id
+        ))
+    }
+
+    /// A counter of the container's network interface (`rx_bytes` of `eth0`), read in its
+    /// network and mount namespaces by the reader container.
+    pub fn net_counter(&self, interface: &str, counter: &str) -> u64 {
+        let pid = self
+            .guest
+            .docker_ok(&["inspect", "--format", "{{.State.Pid}}", &self.id]);
+        let text = self.guest.read(&format!(
+            "nsenter -t {pid} -n -m cat /sys/class/net/{interface}/statistics/{counter}"
+        ));
+        text.trim()
+            .parse()
+            .unwrap_or_else(|e| panic!("{counter} of {}: {text:?}: {e}", self.name))
+    }
+
+    pub fn cgroup_u64(&self, file: &str) -> u64 {
+        let text = self.cgroup_file(file);
+        text.trim()
+            .parse()
+            .unwrap_or_else(|e| panic!("{file} of {}: {text:?}: {e}", self.name))
+    }
+
+    /// A key of a flat-keyed cgroup file (`memory.stat`'s `inactive_file`).
+    pub fn cgroup_key(&self, file: &str, key: &str) -> u64 {
+        let text = self.cgroup_file(file);
+        keyed_value(&text, key)
+            .unwrap_or_else(|| panic!("{file} of {} has no {key}: {text}", self.name))
+    }
+
+    /// Removes the container now.
+    pub fn remove(&self) {
+        let _ = self.guest.docker(&["rm", "-f", &self.id]);
+    }
+}
+
+impl Drop for GuestContainer {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+fn unique_name() -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "cm-vm-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// `"8080=127.0.0.1:22372 8081=127.0.0.1:22373"` into guest port → local address.
+pub fn parse_forwards(text: &str) -> BTreeMap<u16, String> {
+    text.split_whitespace()
+        .filter_map(|pair| {
+            let (port, addr) = pair.split_once('=')?;
+            Some((port.parse().ok()?, addr.to_string()))
+        })
+        .collect()
+}
+
+/// `docker stats` sizes (`1.5MiB`, `64MiB`, `2.93GiB`, `512B`, `1.2kB`) in bytes.
+pub fn parse_size(text: &str) -> Option<f64> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().ok()?;
+    let factor = match unit.trim() {
+        "B" | "" => 1.0,
+        "KiB" => 1024.0,
+        "MiB" => 1024.0 * 1024.0,
+        "GiB" => 1024.0 * 1024.0 * 1024.0,
+        "TiB" => 1024.0_f64.powi(4),
+        "kB" | "KB" => 1e3,
+        "MB" => 1e6,
+        "GB" => 1e9,
+        "TB" => 1e12,
+        _ => return None,
+    };
+    Some(number * factor)
+}
+
+/// The value of `key` in a `key value` per line file.
+pub fn keyed_value(text: &str, key: &str) -> Option<u64> {
+    text.lines().find_map(|line| {
+        let (k, v) = line.split_once(' ')?;
+        (k == key).then(|| v.trim().parse().ok()).flatten()
+    })
+}
+
+/// Scrapes `http://ADDR/metrics` and parses it.
+pub fn scrape(addr: &str) -> Result<BTreeMap<String, testkit::Family>, String> {
+    let response = testkit::http::get_with(
+        &format!("http://{addr}/metrics"),
+        &[],
+        Duration::from_secs(60),
+    )?;
+    if response.status != 200 {
+        return Err(format!("/metrics answered {}", response.status));
+    }
+    testkit::parse_exposition(&response.body)
+}
+
+/// The value of `family`'s sample whose labels include all of `labels`.
+pub fn value(
+    families: &BTreeMap<String, testkit::Family>,
+    family: &str,
+    labels: &[(&str, &str)],
+) -> Option<f64> {
+    families.get(family)?.value(labels)
+}
+
+/// `|a - b| <= absolute + relative * max(|a|, |b|)`.
+pub fn close(a: f64, b: f64, absolute: f64, relative: f64) -> bool {
+    (a - b).abs() <= absolute + relative * a.abs().max(b.abs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// Says plainly, in every `cargo test --workspace`, whether the guest checks ran: libtest
+    /// hides a passing test's `print!`, so this writes to stderr itself.
+    #[test]
+    fn guest_checks_run_only_with_the_vm() {
+        let line = if cfg!(vm_guest) {
+            format!(
+                "vm-e2e: guest checks run against {}",
+                std::env::var(DOCKER_HOST_VAR).unwrap_or_default()
+            )
+        } else {
+            NOT_RUN.to_string()
+        };
+        let _ = writeln!(std::io::stderr().lock(), "{line}");
+    }
+
+    #[test]
+    fn docker_stats_sizes() {
+        assert_eq!(parse_size("64MiB"), Some(64.0 * 1024.0 * 1024.0));
+        assert_eq!(parse_size("1.5KiB"), Some(1536.0));
+        assert_eq!(parse_size("512B"), Some(512.0));
+        assert_eq!(parse_size("2kB"), Some(2000.0));
+        assert_eq!(parse_size("lots"), None);
+        assert_eq!(parse_size("3 parsecs"), None);
+    }
+
+    #[test]
+    fn forwarded_ports() {
+        let f = parse_forwards("8080=127.0.0.1:22372 8081=127.0.0.1:22373 junk");
+        assert_eq!(f.get(&8080).map(String::as_str), Some("127.0.0.1:22372"));
+        assert_eq!(f.get(&8081).map(String::as_str), Some("127.0.0.1:22373"));
+        assert_eq!(f.len(), 2);
+    }
+
+    #[test]
+    fn keyed_cgroup_values() {
+        let stat = "anon 1024\nfile 4096\ninactive_file 2048\n";
+        assert_eq!(keyed_value(stat, "inactive_file"), Some(2048));
+        assert_eq!(keyed_value(stat, "file"), Some(4096));
+        assert_eq!(keyed_value(stat, "active_file"), None);
+    }
+}
