@@ -166,13 +166,7 @@ where
     let mut builder =
         config::Config::builder().add_source(config::Config::try_from(&C::default())?);
     if let Some(path) = file {
-        if !path.is_file() {
-            return Err(ConfigError::File {
-                path: path.to_path_buf(),
-                source: config::ConfigError::Message("no such file".into()),
-            });
-        }
-        builder = builder.add_source(config::File::from(path).required(true));
+        builder = builder.add_source(config_file(path)?);
     }
     // Only `{PREFIX}_SECTION__KEY` variables: a single-underscore name such as
     // `REDIS_EXPORTER_WEB_LISTEN_ADDRESS` is an upstream flag's variable, read by clap, and
@@ -205,6 +199,30 @@ where
         None => ConfigError::Layering(e),
     })?;
     Ok(layered.try_deserialize()?)
+}
+
+/// A config file as a source: a regular file of at most 1 MiB (a device or a FIFO named by
+/// mistake must not hang or exhaust the start-up), its format from its extension.
+fn config_file(
+    path: &Path,
+) -> Result<config::File<config::FileSourceString, config::FileFormat>, ConfigError> {
+    let failed = |why: String| ConfigError::File {
+        path: path.to_path_buf(),
+        source: config::ConfigError::Message(why),
+    };
+    let format = match path.extension().and_then(|e| e.to_str()) {
+        Some("yaml" | "yml") => config::FileFormat::Yaml,
+        Some("toml") => config::FileFormat::Toml,
+        Some("json") => config::FileFormat::Json,
+        _ => {
+            return Err(failed(
+                "the name must end in .yaml, .yml, .toml or .json".into(),
+            ))
+        }
+    };
+    let bytes = crate::web_config::read_capped(path).map_err(failed)?;
+    let text = String::from_utf8(bytes).map_err(|_| failed("not UTF-8 text".into()))?;
+    Ok(config::File::from_str(&text, format))
 }
 
 /// Flattens the defaults of a config into `section.key -> value` for `--help`.
@@ -294,6 +312,19 @@ mod tests {
         std::env::set_var("CMTEST_E_WEB__LISTEN_ADDRESS", ":5678");
         let c: Sample = load("CMTEST_E", None, &[]).unwrap();
         assert_eq!(c.web.listen_address, ":5678");
+    }
+
+    #[test]
+    fn a_config_file_that_is_a_device_is_refused_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("settings.yaml");
+        std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
+        let err = load::<Sample>("TEST_DEVICE", Some(&link), &[]).unwrap_err();
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+        let big = dir.path().join("big.yaml");
+        std::fs::write(&big, "# padding\n".repeat(200_000)).unwrap();
+        let err = load::<Sample>("TEST_DEVICE", Some(&big), &[]).unwrap_err();
+        assert!(err.to_string().contains("larger than"), "{err}");
     }
 
     #[test]

@@ -67,6 +67,9 @@ pub enum ScrapeError {
     /// The request itself is wrong (unknown collector, missing target): HTTP 400.
     #[error("{0}")]
     BadRequest(String),
+    /// The request asks for something policy refuses (a target not on the allow-list): HTTP 403.
+    #[error("{0}")]
+    Forbidden(String),
     /// The exporter cannot answer right now: HTTP 503.
     #[error("{0}")]
     Unavailable(String),

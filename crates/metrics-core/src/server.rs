@@ -448,6 +448,7 @@ async fn metrics<E: Exporter>(req: HttpRequest, state: web::Data<State<E>>) -> H
             .insert_header((header::VARY, "Accept-Encoding"))
             .body(body),
         Err(ScrapeError::BadRequest(msg)) => HttpResponse::BadRequest().body(format!("{msg}\n")),
+        Err(ScrapeError::Forbidden(msg)) => HttpResponse::Forbidden().body(format!("{msg}\n")),
         Err(ScrapeError::Unavailable(msg)) => {
             HttpResponse::ServiceUnavailable().body(format!("{msg}\n"))
         }

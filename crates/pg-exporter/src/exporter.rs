@@ -404,10 +404,9 @@ impl PgExporter {
     }
 }
 
-/// 403 for a probe target that is not allowed. TEMPORARY: 400 until metrics-core's ScrapeError
-/// has a 403 variant (asked of the lead).
+/// 403 for a probe target that is not allowed.
 fn forbidden(message: String) -> ScrapeError {
-    ScrapeError::BadRequest(message)
+    ScrapeError::Forbidden(message)
 }
 
 impl Exporter for PgExporter {

@@ -32,8 +32,7 @@ fn assert_health_answers(ours: &ServiceProcess) {
     assert_eq!(r.status, 200, "{}", r.body);
 }
 
-/// The answer to a target that is not allowed. TEMPORARY: 400 is accepted until metrics-core's
-/// ScrapeError can answer 403 (see `forbidden` in src/exporter.rs); the message is checked.
+/// The answer to a target that is not allowed: 403 with a message saying so.
 fn assert_not_allowed(r: &Response, what: &str) {
     assert!(
         r.body.contains("target not allowed"),
@@ -41,7 +40,7 @@ fn assert_not_allowed(r: &Response, what: &str) {
         r.status,
         r.body
     );
-    assert!(r.status == 403 || r.status == 400, "{what}: {}", r.status);
+    assert_eq!(r.status, 403, "{what}: {}", r.body);
 }
 
 fn refused(ours: &ServiceProcess, reason: &str) -> f64 {

@@ -390,10 +390,9 @@ impl RedisExporter {
     }
 }
 
-/// A refusal by policy, meant as 403 Forbidden. TEMPORARY: metrics-core's `ScrapeError` has no
-/// 403 variant yet (asked of the lead), so it answers 400 until it has one.
+/// A refusal by policy: 403 Forbidden.
 fn forbidden(message: String) -> ScrapeError {
-    ScrapeError::BadRequest(message)
+    ScrapeError::Forbidden(message)
 }
 
 /// The key lists of one scrape.

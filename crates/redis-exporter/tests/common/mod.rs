@@ -321,9 +321,8 @@ impl Drop for FakeRedis {
 }
 
 /// The status of a `/scrape` request refused by policy (a target off the allow-list, key checks
-/// from the query string). Meant as 403; metrics-core's `ScrapeError` has no 403 variant yet, so
-/// the exporter answers 400 until it has one. The refusal counters tell refusals from 400s.
-pub const REFUSED: u16 = 400;
+/// from the query string).
+pub const REFUSED: u16 = 403;
 
 /// GETs `url`, failing the test unless an answer comes within `limit` (a bounded check that the
 /// exporter still serves, not a performance threshold).
