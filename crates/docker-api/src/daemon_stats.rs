@@ -8,26 +8,26 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use bollard::models::ContainerStatsResponse;
-use bollard::query_parameters::StatsOptionsBuilder;
-use bollard::Docker;
 use container_stats::{
     BlkioDevice, BlkioStats, CgroupVersion, ContainerInfo, ContainerStats, CpuStats,
     InterfaceStats, MemoryStats, PidsStats, PressureStats,
 };
 use futures_util::StreamExt;
 
+use crate::engine::EngineApi;
+
 type Latest = Arc<Mutex<Option<ContainerStats>>>;
 
 /// One stats stream per running container.
 pub struct DaemonStats {
-    docker: Docker,
+    engine: EngineApi,
     streams: HashMap<String, (tokio::task::JoinHandle<()>, Latest)>,
 }
 
 impl DaemonStats {
-    pub fn new(docker: Docker) -> Self {
+    pub fn new(engine: EngineApi) -> Self {
         Self {
-            docker,
+            engine,
             streams: HashMap::new(),
         }
     }
@@ -50,7 +50,7 @@ impl DaemonStats {
             let (_, latest) = self
                 .streams
                 .entry(c.id.clone())
-                .or_insert_with(|| open(self.docker.clone(), c.id.clone()));
+                .or_insert_with(|| open(self.engine.clone(), c.id.clone()));
             let sample = latest.lock().unwrap_or_else(|p| p.into_inner()).clone();
             if let Some(s) = sample {
                 out.push((c.clone(), s));
@@ -72,17 +72,34 @@ impl Drop for DaemonStats {
     }
 }
 
-fn open(docker: Docker, id: String) -> (tokio::task::JoinHandle<()>, Latest) {
+/// One container's stats stream: each line (bounded, see [`EngineApi::lines`]) replaces the
+/// latest sample. A stream that ends or fails ends the task; the next round opens a new one.
+fn open(engine: EngineApi, id: String) -> (tokio::task::JoinHandle<()>, Latest) {
     let latest: Latest = Arc::default();
     let slot = latest.clone();
     let task = tokio::spawn(async move {
-        let options = StatsOptionsBuilder::new()
-            .stream(true)
-            .one_shot(false)
-            .build();
-        let mut stream = docker.stats(&id, Some(options));
-        while let Some(item) = stream.next().await {
-            match item {
+        // The id goes into a path: only what a container id can be.
+        if !crate::validate::is_valid_id(&id) {
+            return;
+        }
+        let path = format!("/containers/{id}/stats?stream=true");
+        let mut lines = match engine.lines(&path).await {
+            Ok(lines) => Box::pin(lines),
+            Err(e) => {
+                tracing::debug!(id, error = %e, "cannot open the stats stream");
+                return;
+            }
+        };
+        while let Some(line) = lines.next().await {
+            let sample = line.and_then(|l| {
+                serde_json::from_slice::<ContainerStatsResponse>(&l).map_err(|e| {
+                    crate::engine::EngineError::Decode {
+                        path: path.clone(),
+                        reason: e.to_string(),
+                    }
+                })
+            });
+            match sample {
                 Ok(r) => {
                     let s = from_daemon(&id, r);
                     *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(s);

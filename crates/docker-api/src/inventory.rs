@@ -12,12 +12,11 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bollard::models::{ContainerInspectResponse, ContainerSummary, SystemInfo, SystemVersion};
-use bollard::query_parameters::ListContainersOptionsBuilder;
-use bollard::Docker;
 use container_stats::discovery::parse_docker_time;
 use container_stats::{ContainerInfo, Discovery};
 use tokio::sync::Notify;
 
+use crate::engine::{EngineApi, EngineError};
 use crate::model;
 
 /// What is known about one container, whatever its state.
@@ -135,7 +134,7 @@ pub fn find<'a>(entries: &'a [Entry], wanted: &str) -> Option<&'a Entry> {
 
 /// Keeps `inventory` current until the task is dropped.
 pub async fn follow(
-    docker: Docker,
+    engine: EngineApi,
     discovery: Arc<Discovery>,
     inventory: Arc<Inventory>,
     list_refresh: Duration,
@@ -155,7 +154,7 @@ pub async fn follow(
     let mut info_at: Option<Instant> = None;
     loop {
         match refresh(
-            &docker,
+            &engine,
             &discovery,
             &inventory,
             &mut stopped,
@@ -195,28 +194,32 @@ pub async fn follow(
 }
 
 async fn refresh(
-    docker: &Docker,
+    engine: &EngineApi,
     discovery: &Discovery,
     inventory: &Inventory,
     stopped: &mut HashMap<String, Entry>,
     info_at: &mut Option<Instant>,
     list_refresh: Duration,
-) -> Result<(), bollard::errors::Error> {
+) -> Result<(), EngineError> {
     let was_reachable = inventory.reachable();
     if !was_reachable {
-        // On (re)connection: agree on an API version and learn the engine's.
-        let version = docker.clone().negotiate_version().await?.version().await?;
+        // On (re)connection: learn the engine's version. Paths carry no version: the engine
+        // answers in its own.
+        let version: SystemVersion = engine.get("/version").await?;
         let mut engine = write(&inventory.engine);
         engine.api_version = version.api_version.clone();
         engine.version = Some(version);
     }
-    let listed = docker
-        .list_containers(Some(ListContainersOptionsBuilder::new().all(true).build()))
-        .await?;
+    let listed: Vec<ContainerSummary> = engine.get("/containers/json?all=1").await?;
     let mut entries = Vec::with_capacity(listed.len());
     let mut seen = Vec::with_capacity(listed.len());
     for summary in listed {
-        let Some(id) = summary.id.clone() else {
+        // The id goes into a path: only what a container id can be.
+        let Some(id) = summary
+            .id
+            .clone()
+            .filter(|id| crate::validate::is_valid_id(id))
+        else {
             continue;
         };
         seen.push(id.clone());
@@ -229,7 +232,10 @@ async fn refresh(
             None => match stopped.get(&id) {
                 Some(cached) if cached.state == state => cached.clone(),
                 _ => {
-                    let entry = match docker.inspect_container(&id, None).await {
+                    let inspected = engine
+                        .get::<ContainerInspectResponse>(&format!("/containers/{id}/json"))
+                        .await;
+                    let entry = match inspected {
                         Ok(inspect) => from_inspect(&summary, inspect, &state),
                         // Removed between the listing and the inspect.
                         Err(_) => continue,
@@ -247,7 +253,7 @@ async fn refresh(
     // /api/system/info: a minute old is fine.
     let info_refresh = (list_refresh * 6).max(Duration::from_secs(60));
     let info = if info_at.is_none_or(|at| at.elapsed() >= info_refresh) {
-        let info = docker.info().await?;
+        let info: SystemInfo = engine.get("/info").await?;
         *info_at = Some(Instant::now());
         Some(info)
     } else {

@@ -13,6 +13,7 @@ pub mod api;
 pub mod cluster;
 pub mod config;
 pub mod daemon_stats;
+pub mod engine;
 pub mod history;
 pub mod inventory;
 pub mod merge;
@@ -22,7 +23,7 @@ pub mod sampler;
 pub mod swarm;
 pub mod validate;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::web;
@@ -42,6 +43,9 @@ pub const SERVICE: Service = Service {
     version: env!("CARGO_PKG_VERSION"),
     env_prefix: "DOCKER_API",
 };
+
+/// Longest time one answer of the daemon may take (its streams excepted).
+const DAEMON_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Which source to use: cgroupfs when it can be read (and the daemon is local), else the daemon.
 fn cgroup_reader(config: &Config) -> anyhow::Result<Option<StatsReader>> {
@@ -86,7 +90,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let published = Arc::new(Published::new(History::new(config.limits()), source_name));
     let openapi = api::openapi_json(&config.limits());
     let cluster = cluster::Cluster::new(&config.cluster, &config.web.listen_address)?.map(Arc::new);
-    let docker = Arc::new(OnceLock::new());
+    let engine = engine::EngineApi::new(&config.docker.host, DAEMON_TIMEOUT)?;
     let api = web::Data::new(api::Api {
         inventory: inventory.clone(),
         published: published.clone(),
@@ -103,7 +107,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         openapi,
         configured_node: config.node.name.clone(),
         cluster,
-        docker: docker.clone(),
+        engine: engine.clone(),
         swarm: swarm::SwarmReader::default(),
     });
     tracing::info!(
@@ -117,7 +121,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     );
     let background = tokio::spawn(run_background(
         config.clone(),
-        docker,
+        engine,
         reader,
         inventory,
         published,
@@ -137,7 +141,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 /// Connects (waiting for the socket if it is missing), then follows the daemon and samples.
 async fn run_background(
     config: Config,
-    shared_docker: Arc<OnceLock<bollard::Docker>>,
+    engine: engine::EngineApi,
     reader: Option<Arc<StatsReader>>,
     inventory: Arc<Inventory>,
     published: Arc<Published>,
@@ -157,10 +161,9 @@ async fn run_background(
             }
         }
     };
-    let _ = shared_docker.set(docker.clone());
     let discovery = Arc::new(Discovery::with_client(docker.clone()));
     let follower = tokio::spawn(inventory::follow(
-        docker.clone(),
+        engine.clone(),
         discovery.clone(),
         inventory.clone(),
         config.docker.list_refresh,
@@ -168,7 +171,7 @@ async fn run_background(
     let events = tokio::spawn(forward_events(discovery.clone(), published.clone()));
     let source = match reader {
         Some(r) => Source::Cgroupfs(r),
-        None => Source::Daemon(daemon_stats::DaemonStats::new(docker)),
+        None => Source::Daemon(daemon_stats::DaemonStats::new(engine)),
     };
     discovery.wait_synced(Duration::from_secs(5)).await;
     sampler::run(

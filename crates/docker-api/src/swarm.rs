@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bollard::models::{Node, Service, Task, TaskState};
-use bollard::query_parameters::{ListServicesOptions, ListTasksOptions};
-use bollard::Docker;
+
+use crate::engine::{EngineApi, EngineError};
 
 use crate::model::{SwarmNode, SwarmService};
 
@@ -38,32 +38,26 @@ pub struct SwarmReader {
 }
 
 impl SwarmReader {
-    pub async fn read(&self, docker: &Docker) -> Result<Arc<SwarmState>, SwarmError> {
+    pub async fn read(&self, engine: &EngineApi) -> Result<Arc<SwarmState>, SwarmError> {
         let mut latest = self.latest.lock().await;
         if let Some((at, state)) = latest.as_ref() {
             if at.elapsed() < REUSE {
                 return Ok(state.clone());
             }
         }
-        let state = Arc::new(fetch(docker).await?);
+        let state = Arc::new(fetch(engine).await?);
         *latest = Some((Instant::now(), state.clone()));
         Ok(state)
     }
 }
 
-async fn fetch(docker: &Docker) -> Result<SwarmState, SwarmError> {
-    let nodes = docker.list_nodes(None).await.map_err(classify)?;
-    let services = docker
-        .list_services(Some(ListServicesOptions {
-            status: Some(true),
-            ..Default::default()
-        }))
+async fn fetch(engine: &EngineApi) -> Result<SwarmState, SwarmError> {
+    let nodes = engine.get("/nodes").await.map_err(classify)?;
+    let services = engine
+        .get("/services?status=true")
         .await
         .map_err(classify)?;
-    let tasks = docker
-        .list_tasks(None::<ListTasksOptions>)
-        .await
-        .map_err(classify)?;
+    let tasks = engine.get("/tasks").await.map_err(classify)?;
     Ok(SwarmState {
         nodes,
         services,
@@ -72,11 +66,12 @@ async fn fetch(docker: &Docker) -> Result<SwarmState, SwarmError> {
 }
 
 /// A worker or an engine outside any swarm answers 503 "This node is not a swarm manager".
-fn classify(e: bollard::errors::Error) -> SwarmError {
+fn classify(e: EngineError) -> SwarmError {
     match e {
-        bollard::errors::Error::DockerResponseServerError {
-            status_code: 503,
+        EngineError::Status {
+            status: 503,
             ref message,
+            ..
         } if message.contains("not a swarm manager") => SwarmError::NotManager,
         other => SwarmError::Unreachable(other.to_string()),
     }

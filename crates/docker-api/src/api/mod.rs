@@ -4,7 +4,7 @@
 //! Nothing here talks to the daemon but the swarm listings (through `crate::swarm`); in cluster
 //! mode the container list and the aggregate also ask the peers (through `crate::cluster`).
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
@@ -64,8 +64,8 @@ pub struct Api {
     pub configured_node: String,
     /// Cluster mode: the other nodes' docker-api.
     pub cluster: Option<Arc<Cluster>>,
-    /// The daemon client, once connected (for the swarm endpoints).
-    pub docker: Arc<OnceLock<bollard::Docker>>,
+    /// The engine's API (for the swarm endpoints).
+    pub engine: crate::engine::EngineApi,
     pub swarm: SwarmReader,
 }
 

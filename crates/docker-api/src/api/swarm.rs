@@ -48,13 +48,7 @@ pub(super) async fn swarm_services(api: web::Data<Api>) -> HttpResponse {
 }
 
 async fn swarm_state(api: &Api) -> Result<Arc<swarm::SwarmState>, JsonError> {
-    let docker = api.docker.get().ok_or_else(|| {
-        JsonError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "docker daemon unreachable: not connected yet".into(),
-        )
-    })?;
-    api.swarm.read(docker).await.map_err(|e| {
+    api.swarm.read(&api.engine).await.map_err(|e| {
         let status = match e {
             // Not transient and not the service's fault: the engine's role forbids the call.
             SwarmError::NotManager => StatusCode::CONFLICT,
