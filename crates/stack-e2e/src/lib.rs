@@ -1,11 +1,17 @@
 //! Checks of a running clustermon stack: the seed's deployment steps 4–6 (every exporter answers
 //! with its backend up, every Prometheus target is UP, the alert rule groups are loaded) and its
 //! example PromQL queries. `scripts/verify` runs them from the command line; the end-to-end test
-//! (`tests/stack.rs`) runs them against a stack it brings up itself.
+//! (`tests/stack.rs`) runs them against a stack it brings up itself. The stack is secure by
+//! default (HTTPS with the stack's CA, basic auth): the checks log in as the web user
+//! `prometheus` with the password files `scripts/stack secrets` wrote.
 
-use std::time::Duration;
+pub mod client;
+
+use std::path::Path;
 
 use serde_json::Value;
+
+pub use client::{Client, Credentials};
 
 /// The alert rule groups of `prometheus/alerts/rules.yml`, with their rule counts (the seed's).
 pub const RULE_GROUPS: &[(&str, usize)] = &[
@@ -31,6 +37,9 @@ pub const REQUIRED_JOBS: &[&str] = &[
 pub struct Exporter {
     pub service: &'static str,
     pub url: String,
+    /// Whether the secure stack serves it over HTTPS (docker-api takes basic auth over HTTP:
+    /// the dashboard forwards to it and has no HTTPS client yet).
+    pub tls: bool,
     /// What its metrics must show for the exporter and its backend to count as working.
     pub expect: Expect,
 }
@@ -50,6 +59,8 @@ pub struct Stack {
     pub exporters: Vec<Exporter>,
     /// Prefix of the container names (`cluster` gives `cluster-postgres`, ...).
     pub container_prefix: String,
+    /// How requests reach the stack: CA and credentials, or plain.
+    pub client: Client,
 }
 
 impl Stack {
@@ -62,37 +73,82 @@ impl Stack {
                 .unwrap_or(default)
         };
         let url = |name: &str, default: u16| format!("http://127.0.0.1:{}", port(name, default));
+        let exporter = |service, name, default, tls, expect| Exporter {
+            service,
+            url: url(name, default),
+            tls,
+            expect,
+        };
         Self {
             prometheus: url("PROMETHEUS", 9090),
             exporters: vec![
-                Exporter {
-                    service: "host-exporter",
-                    url: url("HOST_EXPORTER", 9100),
-                    expect: Expect::Family("node_cpu_seconds_total"),
-                },
-                Exporter {
-                    service: "pg-exporter",
-                    url: url("PG_EXPORTER", 9187),
-                    expect: Expect::Up("pg_up"),
-                },
-                Exporter {
-                    service: "redis-exporter",
-                    url: url("REDIS_EXPORTER", 9121),
-                    expect: Expect::Up("redis_up"),
-                },
-                Exporter {
-                    service: "container-exporter",
-                    url: url("CONTAINER_EXPORTER", 8080),
-                    expect: Expect::Family("container_cpu_usage_seconds_total"),
-                },
-                Exporter {
-                    service: "docker-api",
-                    url: url("DOCKER_API", 3001),
-                    expect: Expect::Up("docker_up"),
-                },
+                exporter(
+                    "host-exporter",
+                    "HOST_EXPORTER",
+                    9100,
+                    true,
+                    Expect::Family("node_cpu_seconds_total"),
+                ),
+                exporter(
+                    "pg-exporter",
+                    "PG_EXPORTER",
+                    9187,
+                    true,
+                    Expect::Up("pg_up"),
+                ),
+                exporter(
+                    "redis-exporter",
+                    "REDIS_EXPORTER",
+                    9121,
+                    true,
+                    Expect::Up("redis_up"),
+                ),
+                exporter(
+                    "container-exporter",
+                    "CONTAINER_EXPORTER",
+                    8080,
+                    true,
+                    Expect::Family("container_cpu_usage_seconds_total"),
+                ),
+                exporter(
+                    "docker-api",
+                    "DOCKER_API",
+                    3001,
+                    false,
+                    Expect::Up("docker_up"),
+                ),
             ],
             container_prefix: var("CLUSTERMON_NAME").unwrap_or_else(|| "cluster".into()),
+            client: Client::plain(),
         }
+    }
+
+    /// The stack as `scripts/stack` runs it from `compose_dir`: secure (see [`Stack::secure`])
+    /// unless `scripts/stack up --insecure` left `compose/.insecure` or `CLUSTERMON_INSECURE=1`.
+    pub fn for_compose(
+        var: impl Fn(&str) -> Option<String>,
+        compose_dir: &Path,
+    ) -> Result<Self, String> {
+        let insecure = var("CLUSTERMON_INSECURE").is_some_and(|v| v == "1")
+            || compose_dir.join(".insecure").exists();
+        let stack = Self::from_vars(var);
+        if insecure {
+            Ok(stack)
+        } else {
+            stack.secure(&compose_dir.join("secrets"))
+        }
+    }
+
+    /// The secure stack: Prometheus and the exporters served over HTTPS (docker-api excepted),
+    /// checked against `secrets/ca/ca.pem`, as the web user `prometheus`.
+    pub fn secure(mut self, secrets: &Path) -> Result<Self, String> {
+        let auth = Credentials::from_file("prometheus", &secrets.join("web_prometheus_password"))?;
+        self.client = Client::new(&secrets.join("ca/ca.pem"), Some(auth))?;
+        self.prometheus = self.prometheus.replacen("http://", "https://", 1);
+        for e in self.exporters.iter_mut().filter(|e| e.tls) {
+            e.url = e.url.replacen("http://", "https://", 1);
+        }
+        Ok(self)
     }
 
     /// The seed's "Test Prometheus Queries", for this stack's container names.
@@ -114,7 +170,7 @@ impl Stack {
     pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
         for exporter in &self.exporters {
-            if let Err(e) = check_exporter(exporter) {
+            if let Err(e) = check_exporter(&self.client, exporter) {
                 problems.push(format!("{}: {e}", exporter.service));
             }
         }
@@ -173,7 +229,7 @@ impl Stack {
     /// GETs a Prometheus API path and returns its `data`.
     pub fn api(&self, path: &str) -> Result<Value, String> {
         let url = format!("{}{path}", self.prometheus);
-        let response = testkit::http::get_with(&url, &[], Duration::from_secs(10))?;
+        let response = self.client.get(&url)?;
         let body: Value = serde_json::from_str(&response.body)
             .map_err(|e| format!("{url}: HTTP {}, not JSON: {e}", response.status))?;
         if body["status"] != "success" {
@@ -194,9 +250,9 @@ pub struct Target {
     pub last_error: String,
 }
 
-fn check_exporter(exporter: &Exporter) -> Result<(), String> {
+fn check_exporter(client: &Client, exporter: &Exporter) -> Result<(), String> {
     let url = format!("{}/metrics", exporter.url);
-    let response = testkit::http::get_with(&url, &[], Duration::from_secs(10))?;
+    let response = client.get(&url)?;
     if response.status != 200 {
         return Err(format!("{url}: HTTP {}", response.status));
     }

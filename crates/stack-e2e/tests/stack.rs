@@ -11,20 +11,26 @@
 //! through the stack's Alertmanager, then resolving. The stack is torn down with its volumes
 //! when the test ends, whether it passed or not.
 //!
+//! The stack is the secure default (issue 19, `tests/secure`): every target UP over TLS with
+//! basic auth, 401 without or with wrong credentials on every endpoint, plain HTTP refused by the
+//! TLS ports, networks, users, secrets and limits as `docker inspect` reports them, and
+//! pg-exporter logged in as a pg_monitor member that is no superuser, its families all there.
+//!
 //! `CLUSTERMON_IMAGE_PROFILE=dev` makes `scripts/build-images` package the binaries `cargo test`
 //! has already built (stripped) instead of building the `image` profile: faster on a cold CI
 //! machine, at the cost of testing unoptimised binaries. `CLUSTERMON_E2E_PREBUILT=1` skips the
 //! build and uses the images already there (for iterating on the stack itself).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use stack_e2e::{target_problems, Stack};
+use stack_e2e::{target_problems, Credentials, Stack};
 
 mod alerting;
+mod secure;
 
 /// Our services: (container suffix, NanoCpus, Memory) as the seed's table sets them; each
 /// image is `clustermon/<suffix>`.
@@ -159,7 +165,7 @@ fn metric(stack: &Stack, service: &str, name: &str) -> Result<f64, String> {
         .find(|e| e.service == service)
         .expect("known exporter");
     let url = format!("{}/metrics", exporter.url);
-    let response = testkit::http::get_with(&url, &[], Duration::from_secs(10))?;
+    let response = stack.client.get(&url)?;
     let families = testkit::parse_exposition(&response.body)?;
     families
         .get(name)
@@ -261,7 +267,9 @@ fn offline_stack_comes_up_with_every_target_up_within_30s() {
     let up_returned = Instant::now();
     eprintln!("`up -d` took {:.1?}", t.elapsed());
 
-    let stack = Stack::from_vars(|k| env.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone()));
+    let stack = Stack::from_vars(|k| env.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone()))
+        .secure(&compose_dir.join("secrets"))
+        .expect("the stack's CA and the prometheus password in compose/secrets");
 
     // Every Prometheus target UP within 30 s of `up` returning (the seed waits 90 s).
     let all_up = wait_for(
@@ -371,13 +379,23 @@ fn offline_stack_comes_up_with_every_target_up_within_30s() {
         }
     }
 
-    // The dashboard serves its page and forwards /api/* to the stack's docker-api.
-    let dashboard = env
-        .iter()
-        .find(|(k, _)| k == "CLUSTERMON_PORT_DASHBOARD")
-        .map(|(_, port)| format!("http://127.0.0.1:{port}"))
-        .expect("the dashboard's port");
-    let page = testkit::http::get_with(&format!("{dashboard}/"), &[], Duration::from_secs(10))
+    secure_defaults(&project, &stack, &env, &compose_dir);
+
+    // The dashboard serves its page (over HTTPS, to the user admin) and forwards /api/* to the
+    // stack's docker-api with its own credentials.
+    let port = |name: &str| {
+        env.iter()
+            .find(|(k, _)| k == &format!("CLUSTERMON_PORT_{name}"))
+            .map(|(_, port)| port.clone())
+            .expect("a published port")
+    };
+    let dashboard = format!("https://127.0.0.1:{}", port("DASHBOARD"));
+    let admin = stack.client.with_auth(Some(
+        Credentials::from_file("admin", &compose_dir.join("secrets/web_admin_password"))
+            .expect("read the admin password"),
+    ));
+    let page = admin
+        .get(&format!("{dashboard}/"))
         .expect("GET the dashboard's page");
     assert_eq!(page.status, 200, "dashboard page: {}", page.body);
     assert!(
@@ -391,7 +409,7 @@ fn offline_stack_comes_up_with_every_target_up_within_30s() {
         Duration::from_secs(20),
         || {
             let url = format!("{dashboard}/api/containers");
-            let r = testkit::http::get_with(&url, &[], Duration::from_secs(10))?;
+            let r = admin.get(&url)?;
             let body: Value =
                 serde_json::from_str(&r.body).map_err(|e| format!("{e}: {}", r.body))?;
             let listed = body["containers"]
@@ -501,4 +519,249 @@ fn offline_stack_comes_up_with_every_target_up_within_30s() {
         &project.container("redis"),
         &checked,
     );
+}
+
+/// Issue 19's checks of the secure default: credentials, TLS, networks, users, secrets, limits,
+/// PostgreSQL's monitoring role.
+fn secure_defaults(project: &Project, stack: &Stack, env: &[(String, String)], compose: &Path) {
+    let port = |name: &str| {
+        env.iter()
+            .find(|(k, _)| k == &format!("CLUSTERMON_PORT_{name}"))
+            .map(|(_, port)| port.clone())
+            .expect("a published port")
+    };
+    let mut endpoints: Vec<secure::Endpoint> = stack
+        .exporters
+        .iter()
+        .map(|e| secure::Endpoint {
+            name: e.service.to_string(),
+            url: format!("{}/metrics", e.url),
+            tls: e.tls,
+        })
+        .collect();
+    endpoints.extend([
+        secure::Endpoint {
+            name: "dashboard".into(),
+            url: format!("https://127.0.0.1:{}/metrics", port("DASHBOARD")),
+            tls: true,
+        },
+        secure::Endpoint {
+            name: "prometheus".into(),
+            url: format!("{}/api/v1/status/buildinfo", stack.prometheus),
+            tls: true,
+        },
+        secure::Endpoint {
+            name: "alertmanager".into(),
+            url: format!("http://127.0.0.1:{}/api/v2/status", port("ALERTMANAGER")),
+            tls: false,
+        },
+    ]);
+    assert!(
+        stack.prometheus.starts_with("https://"),
+        "{}",
+        stack.prometheus
+    );
+    secure::assert_endpoints_refuse_strangers(&endpoints, &stack.client);
+
+    // Every target is scraped over TLS but docker-api and Alertmanager (basic auth over HTTP:
+    // the dashboard reads them and has no HTTPS client yet).
+    let targets = stack.api("/api/v1/targets?state=active").unwrap();
+    for t in targets["activeTargets"].as_array().into_iter().flatten() {
+        let job = t["labels"]["job"].as_str().unwrap_or_default();
+        let url = t["scrapeUrl"].as_str().unwrap_or_default();
+        let plain_ok = ["docker-api", "alertmanager"].contains(&job);
+        assert!(
+            url.starts_with("https://") || plain_ok,
+            "target {job} is scraped over {url}"
+        );
+    }
+
+    // Networks: a compromised service reaches only what it must.
+    let name = &project.name;
+    let expected: &[(&str, &[&str])] = &[
+        ("postgres", &["data-postgres"]),
+        ("redis", &["data-redis"]),
+        ("pg-exporter", &["data-postgres", "scrape"]),
+        ("redis-exporter", &["data-redis", "scrape"]),
+        ("host-exporter", &["scrape"]),
+        ("container-exporter", &["scrape"]),
+        ("prometheus", &["scrape"]),
+        ("docker-api", &["front", "scrape"]),
+        ("dashboard", &["front", "scrape"]),
+        ("alertmanager", &["front", "scrape"]),
+    ];
+    for (suffix, nets) in expected {
+        let c = docker_inspect(&project.container(suffix));
+        let got = secure::networks(&c, name);
+        let want: std::collections::BTreeSet<String> = nets.iter().map(|n| n.to_string()).collect();
+        assert_eq!(got, want, "{suffix}'s networks");
+    }
+    for net in ["data-postgres", "data-redis"] {
+        let n = docker_inspect(&format!("{name}_{net}"));
+        assert_eq!(n["Internal"], true, "network {net} is internal");
+    }
+
+    // Users, limits, health checks and lifecycle of the third-party services.
+    for (suffix, user) in [
+        ("postgres", "999:999"),
+        ("redis", "999:999"),
+        ("prometheus", "65534:65534"),
+        ("alertmanager", "65534:65534"),
+    ] {
+        let c = docker_inspect(&project.container(suffix));
+        assert_eq!(c["Config"]["User"], user, "{suffix} user");
+        assert!(
+            c["HostConfig"]["NanoCpus"].as_i64().unwrap_or(0) > 0,
+            "{suffix} has a CPU limit"
+        );
+        assert!(
+            c["HostConfig"]["Memory"].as_i64().unwrap_or(0) > 0,
+            "{suffix} has a memory limit"
+        );
+        assert!(
+            c["Config"]["Healthcheck"]["Test"].is_array(),
+            "{suffix} has a health check"
+        );
+        assert!(
+            !c["Args"].to_string().contains("enable-lifecycle"),
+            "{suffix}: {}",
+            c["Args"]
+        );
+    }
+
+    // Secrets: where they are mounted, and never in an environment.
+    let secrets = compose.join("secrets");
+    let mut passwords = Vec::new();
+    for file in [
+        "postgres_password",
+        "postgres_monitor_password",
+        "redis_password",
+        "web_admin_password",
+        "web_prometheus_password",
+        "web_dashboard_password",
+    ] {
+        let value = std::fs::read_to_string(secrets.join(file)).expect("read a secret");
+        passwords.push((file, value.trim().to_string()));
+    }
+    let mounted = |suffix: &str| {
+        secure::mounts(&docker_inspect(&project.container(suffix)))
+            .into_iter()
+            .map(|(dest, _, _)| dest)
+            .collect::<Vec<_>>()
+    };
+    for suffix in ["postgres", "redis", "prometheus", "alertmanager"]
+        .iter()
+        .chain(RUST_SERVICES.iter().map(|(s, _, _)| s))
+    {
+        let c = docker_inspect(&project.container(suffix));
+        let env = c["Config"]["Env"].to_string();
+        let cmd = format!("{}{}", c["Args"], c["Config"]["Cmd"]);
+        for (file, value) in &passwords {
+            assert!(
+                !env.contains(value.as_str()),
+                "{suffix}: {file} in the environment"
+            );
+            assert!(
+                !cmd.contains(value.as_str()),
+                "{suffix}: {file} on the command line"
+            );
+        }
+    }
+    for (suffix, _, _) in RUST_SERVICES {
+        let web = secure::mounts(&docker_inspect(&project.container(suffix)))
+            .into_iter()
+            .find(|(dest, _, _)| dest == "/etc/clustermon/web")
+            .unwrap_or_else(|| panic!("{suffix}: no web-config mount"));
+        assert!(
+            web.1.ends_with(&format!("secrets/web/{suffix}")) && !web.2,
+            "{suffix}'s web config: {web:?}"
+        );
+    }
+    let pg_exporter = mounted("pg-exporter");
+    assert!(pg_exporter.contains(&"/run/secrets/postgres_monitor_password".to_string()));
+    assert!(
+        !pg_exporter.contains(&"/run/secrets/postgres_password".to_string()),
+        "pg-exporter must not see the superuser's password: {pg_exporter:?}"
+    );
+    assert!(mounted("redis-exporter").contains(&"/run/secrets/redis_password".to_string()));
+    assert!(mounted("redis").contains(&"/run/secrets/redis_conf".to_string()));
+    let prometheus = mounted("prometheus");
+    for s in [
+        "/run/secrets/web_prometheus_password",
+        "/run/secrets/clustermon_ca",
+    ] {
+        assert!(prometheus.contains(&s.to_string()), "prometheus: {s}");
+    }
+
+    // PostgreSQL: pg-exporter's role is a pg_monitor member and nothing more, and pg_up with
+    // every family comes through it.
+    let role = secure::psql(
+        &project.container("postgres"),
+        "SELECT rolsuper, rolcreaterole, rolcreatedb, pg_has_role(oid, 'pg_monitor', 'MEMBER') \
+         FROM pg_roles WHERE rolname = 'clustermon_monitor'",
+    );
+    assert_eq!(
+        role, "f|f|f|t",
+        "clustermon_monitor: super, createrole, createdb, pg_monitor"
+    );
+    let sessions = secure::psql(
+        &project.container("postgres"),
+        "SELECT count(*) FROM pg_stat_activity WHERE usename = 'clustermon_monitor'",
+    );
+    eprintln!("pg-exporter sessions as clustermon_monitor: {sessions}");
+    let families = pg_families(stack);
+    for family in PG_FAMILIES {
+        assert!(
+            families.get(*family).is_some_and(|f| !f.samples.is_empty()),
+            "pg-exporter as clustermon_monitor: no {family}"
+        );
+    }
+    assert_eq!(
+        families
+            .get("pg_exporter_last_scrape_error")
+            .and_then(|f| f.value(&[])),
+        Some(0.0),
+        "pg-exporter's last scrape had an error"
+    );
+
+    // Redis: the password is required.
+    let out = Command::new("docker")
+        .args(["exec", &project.container("redis"), "redis-cli", "get", "x"])
+        .output()
+        .expect("run redis-cli");
+    let answer = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        answer.contains("NOAUTH"),
+        "Redis without a password: {answer}"
+    );
+}
+
+/// Families pg-exporter gives with the default collectors that a pg_monitor member can read
+/// (settings, statistics of every session and database, locks, the background writer).
+const PG_FAMILIES: &[&str] = &[
+    "pg_up",
+    "pg_static",
+    "pg_postmaster_start_time_seconds",
+    "pg_settings_max_connections",
+    "pg_settings_shared_buffers_bytes",
+    "pg_stat_activity_count",
+    "pg_stat_activity_max_tx_duration",
+    "pg_stat_database_xact_commit",
+    "pg_stat_database_blks_read",
+    "pg_database_size_bytes",
+    "pg_locks_count",
+    "pg_stat_bgwriter_buffers_alloc_total",
+];
+
+fn pg_families(stack: &Stack) -> std::collections::BTreeMap<String, testkit::Family> {
+    let exporter = stack
+        .exporters
+        .iter()
+        .find(|e| e.service == "pg-exporter")
+        .expect("pg-exporter");
+    let r = stack
+        .client
+        .get(&format!("{}/metrics", exporter.url))
+        .expect("scrape pg-exporter");
+    testkit::parse_exposition(&r.body).expect("pg-exporter's exposition")
 }

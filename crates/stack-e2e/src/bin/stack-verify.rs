@@ -4,7 +4,10 @@
 //! Usage: stack-verify [--wait SECONDS]. With `--wait`, checks again every 2 s until all is well
 //! or the time is up (rate queries need two scrapes, so a fresh stack needs up to a minute).
 //! Ports and container names come from the same variables as the compose file
-//! (`CLUSTERMON_PORT_<NAME>`, `CLUSTERMON_NAME`).
+//! (`CLUSTERMON_PORT_<NAME>`, `CLUSTERMON_NAME`). The secure stack is reached over HTTPS with
+//! the CA and the web user `prometheus`'s password from `compose/secrets/` (another directory:
+//! `CLUSTERMON_SECRETS_DIR`); an `--insecure` stack (`compose/.insecure`, or
+//! `CLUSTERMON_INSECURE=1`) over plain HTTP.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -21,7 +24,21 @@ fn main() -> ExitCode {
         },
         _ => return usage(),
     };
-    let stack = Stack::from_vars(|k| std::env::var(k).ok());
+    let compose_dir = testkit::workspace::workspace_root().join("compose");
+    let var = |k: &str| std::env::var(k).ok();
+    let stack = match var("CLUSTERMON_SECRETS_DIR") {
+        Some(dir) if var("CLUSTERMON_INSECURE").as_deref() != Some("1") => {
+            Stack::from_vars(var).secure(std::path::Path::new(&dir))
+        }
+        _ => Stack::for_compose(var, &compose_dir),
+    };
+    let stack = match stack {
+        Ok(stack) => stack,
+        Err(e) => {
+            eprintln!("stack-verify: {e} (run `scripts/stack secrets`, or see --help)");
+            return ExitCode::from(2);
+        }
+    };
     let deadline = Instant::now() + wait;
     loop {
         let problems = stack.problems();
