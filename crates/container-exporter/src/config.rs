@@ -85,11 +85,9 @@ impl ServiceConfig for Config {
     fn log(&self) -> &LogConfig {
         &self.log
     }
-}
 
-impl Config {
-    /// `--port`/`--listen_ip` folded into the listen address.
-    pub fn effective_web(&self) -> WebConfig {
+    /// `--port`/`--listen_ip` folded into the listen address (the healthcheck calls it too).
+    fn effective_web(&self) -> WebConfig {
         let mut web = self.web.clone();
         if self.port != 0 || !self.listen_ip.is_empty() {
             let port = if self.port != 0 {

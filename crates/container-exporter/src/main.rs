@@ -1,25 +1,21 @@
+use std::process::ExitCode;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use anyhow::Context;
 use container_exporter::families::LabelPolicy;
 use container_exporter::groups::Groups;
 use container_exporter::load::LoadTracker;
 use container_exporter::{disk, Config, ContainerExporter, SERVICE};
 use container_stats::{discovery, Discovery, ReadOptions, Roots, StatsReader};
-use metrics_core::Server;
+use metrics_core::{Failure, Launch, Server, ServiceConfig as _, Started};
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let invocation =
-        metrics_core::parse_args::<Config>(&SERVICE, container_exporter::config::args());
-    metrics_core::exit_if_healthcheck(&invocation);
-    let config = invocation.config;
-    metrics_core::logging::init(&config.log);
+fn main() -> ExitCode {
+    Launch::new(&SERVICE, container_exporter::config::args()).run(start)
+}
 
+async fn start(config: Config) -> Started {
     let groups = Groups::from_flags(&config.disable_metrics, &config.enable_metrics)
-        .map_err(anyhow::Error::msg)
-        .context("--disable_metrics / --enable_metrics")?;
+        .map_err(|e| Failure::config("--disable_metrics / --enable_metrics", e))?;
     let options = ReadOptions {
         per_cpu: groups.percpu,
         processes: groups.process,
@@ -33,14 +29,14 @@ async fn main() -> anyhow::Result<()> {
     };
     let reader = Arc::new(
         StatsReader::new(roots, options)
-            .context("--path.sysfs")?
+            .map_err(|e| Failure::config("--path.sysfs", e))?
             .with_task_states(groups.cpu_load),
     );
     // A malformed endpoint is a usage error; a daemon or socket that is not there yet is retried.
     match discovery::connect(&config.docker) {
         Ok(_)
         | Err(container_stats::Error::Docker(bollard::errors::Error::SocketNotFoundError(_))) => {}
-        Err(e) => return Err(anyhow::Error::new(e).context(format!("--docker {}", config.docker))),
+        Err(e) => return Err(Failure::config(format!("--docker {}", config.docker), e)),
     }
     let discovery = Arc::new(Discovery::start(&config.docker));
     let docker_version = Arc::new(RwLock::new(String::new()));
@@ -70,7 +66,7 @@ async fn main() -> anyhow::Result<()> {
         layers,
         groups,
         reader_thread: metrics_core::BlockingWorker::start("cgroup-reader")
-            .context("start the cgroup reader thread")?,
+            .map_err(|e| Failure::service("start the cgroup reader thread", e))?,
         labels: LabelPolicy {
             store_all: config.store_container_labels,
             whitelist: config
@@ -82,11 +78,7 @@ async fn main() -> anyhow::Result<()> {
                 .collect(),
         },
     });
-    Server::new(SERVICE, config.effective_web(), exporter)
-        .start()?
-        .run_until_signal()
-        .await?;
-    Ok(())
+    Ok(Server::new(SERVICE, config.effective_web(), exporter).start()?)
 }
 
 /// Asks the daemon for its version until it answers once (`cadvisor_version_info`); scrapes
