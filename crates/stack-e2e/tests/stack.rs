@@ -716,6 +716,17 @@ fn secure_defaults(project: &Project, stack: &Stack, env: &[(String, String)], c
             "pg-exporter as clustermon_monitor: no {family}"
         );
     }
+    let collectors = families
+        .get("pg_scrape_collector_success")
+        .map(|f| f.samples.clone())
+        .unwrap_or_default();
+    assert!(!collectors.is_empty(), "no pg_scrape_collector_success");
+    for sample in collectors {
+        assert_eq!(
+            sample.value, 1.0,
+            "a pg-exporter collector fails as clustermon_monitor: {sample:?}"
+        );
+    }
     assert_eq!(
         families
             .get("pg_exporter_last_scrape_error")
