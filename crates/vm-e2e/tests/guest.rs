@@ -228,21 +228,25 @@ fn cpu_of_a_half_cpu_burner_agrees_with_docker_stats() {
         )
         .unwrap_or_else(|| panic!("{}: no CPU usage for {name}", s.here()))
     };
-    // A sampling window of seconds: the guest runs under software emulation.
+    // A sampling window of seconds: the guest runs under software emulation. The kernel's own
+    // accounting over about the same window (cpu.stat and the guest's uptime) is the first
+    // reference, docker stats the second.
+    let kernel_before = s.burner.cpu_seconds_and_uptime();
     let (first, t0) = (s.scrape(), Instant::now());
     std::thread::sleep(Duration::from_secs(10));
     let (second, t1) = (s.scrape(), Instant::now());
+    let kernel_after = s.burner.cpu_seconds_and_uptime();
     let ours = (usage(&second) - usage(&first)) / (t1 - t0).as_secs_f64() * 100.0;
-    let docker = s.guest.docker_stats_cpu_median(&s.burner.id, 3);
-    eprintln!("burner CPU: container-exporter {ours:.1} %, docker stats {docker:.1} %");
+    let kernel = (kernel_after.0 - kernel_before.0) / (kernel_after.1 - kernel_before.1) * 100.0;
+    eprintln!("burner CPU: container-exporter {ours:.1} %, cpu.stat {kernel:.1} %");
     assert!(
-        docker > 5.0,
-        "{}: the burner is not burning: docker stats {docker} %",
+        kernel > 5.0,
+        "{}: the burner is not burning: cpu.stat {kernel:.1} %",
         s.here()
     );
     assert!(
-        close(ours, docker, 15.0, 0.0),
-        "{}: --cpus 0.5 burner: container-exporter {ours:.1} % vs docker stats {docker:.1} %",
+        close(ours, kernel, 10.0, 0.0),
+        "{}: --cpus 0.5 burner: container-exporter {ours:.1} % vs cpu.stat usage_usec over uptime {kernel:.1} %",
         s.here()
     );
     assert!(
@@ -250,6 +254,14 @@ fn cpu_of_a_half_cpu_burner_agrees_with_docker_stats() {
         "{}: {ours:.1} % is over the 50 % quota",
         s.here()
     );
+    if let Some(docker) = s.guest.docker_stats_cpu(&s.burner.id, 3, 50.0) {
+        eprintln!("burner CPU: container-exporter {ours:.1} %, docker stats {docker:.1} %");
+        assert!(
+            close(ours, docker, 15.0, 0.0),
+            "{}: --cpus 0.5 burner: container-exporter {ours:.1} % vs docker stats {docker:.1} %",
+            s.here()
+        );
+    }
     // The quota as the kernel holds it (`cpu.max`: "50000 100000").
     let cpu_max = s.burner.cgroup_file("cpu.max");
     assert_eq!(
@@ -532,11 +544,17 @@ fn docker_api_reads_cgroupfs_on_v2_and_agrees_with_docker_stats() {
         &format!("/api/containers/{}/stats", s.burner.name),
         |b| b["cpu"]["percent"].as_f64().filter(|p| *p > 0.0),
     );
-    let docker = s.guest.docker_stats_cpu_median(&s.burner.id, 3);
-    eprintln!("burner CPU: docker-api {ours:.1} %, docker stats {docker:.1} %");
     assert!(
-        close(ours, docker, 15.0, 0.0),
-        "{}: --cpus 0.5 burner: docker-api {ours:.1} % vs docker stats {docker:.1} %",
+        ours <= 60.0,
+        "{}: docker-api's {ours:.1} % is over the 50 % quota",
         s.here()
     );
+    if let Some(docker) = s.guest.docker_stats_cpu(&s.burner.id, 3, 50.0) {
+        eprintln!("burner CPU: docker-api {ours:.1} %, docker stats {docker:.1} %");
+        assert!(
+            close(ours, docker, 15.0, 0.0),
+            "{}: --cpus 0.5 burner: docker-api {ours:.1} % vs docker stats {docker:.1} %",
+            s.here()
+        );
+    }
 }
