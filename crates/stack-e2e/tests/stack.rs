@@ -693,22 +693,40 @@ fn secure_defaults(project: &Project, stack: &Stack, env: &[(String, String)], c
         assert!(prometheus.contains(&s.to_string()), "prometheus: {s}");
     }
 
-    // PostgreSQL: pg-exporter's role is a pg_monitor member and nothing more, and pg_up with
-    // every family comes through it.
-    let role = secure::psql(
-        &project.container("postgres"),
-        "SELECT rolsuper, rolcreaterole, rolcreatedb, pg_has_role(oid, 'pg_monitor', 'MEMBER') \
-         FROM pg_roles WHERE rolname = 'clustermon_monitor'",
+    // PostgreSQL: the role pg-exporter's sessions use (found by its address on the database
+    // network) is a pg_monitor member and nothing more, and pg_up with every family comes
+    // through it.
+    let exporter = docker_inspect(&project.container("pg-exporter"));
+    let address = exporter["NetworkSettings"]["Networks"][format!("{name}_data-postgres")]
+        ["IPAddress"]
+        .as_str()
+        .expect("pg-exporter's address on data-postgres")
+        .to_string();
+    let mut roles = String::new();
+    wait_for(
+        "a session of pg-exporter in pg_stat_activity",
+        Duration::from_secs(20),
+        || {
+            let _ = pg_families(stack);
+            roles = secure::psql(
+                &project.container("postgres"),
+                &format!(
+                    "SELECT DISTINCT r.rolname, r.rolsuper, r.rolcreaterole, r.rolcreatedb, \
+                     pg_has_role(r.oid, 'pg_monitor', 'MEMBER') FROM pg_stat_activity a \
+                     JOIN pg_roles r ON r.rolname = a.usename WHERE a.client_addr = '{address}'"
+                ),
+            );
+            if roles.is_empty() {
+                Err("none yet".into())
+            } else {
+                Ok(())
+            }
+        },
     );
     assert_eq!(
-        role, "f|f|f|t",
-        "clustermon_monitor: super, createrole, createdb, pg_monitor"
+        roles, "clustermon_monitor|f|f|f|t",
+        "pg-exporter's role: name, super, createrole, createdb, pg_monitor member"
     );
-    let sessions = secure::psql(
-        &project.container("postgres"),
-        "SELECT count(*) FROM pg_stat_activity WHERE usename = 'clustermon_monitor'",
-    );
-    eprintln!("pg-exporter sessions as clustermon_monitor: {sessions}");
     let families = pg_families(stack);
     for family in PG_FAMILIES {
         assert!(
