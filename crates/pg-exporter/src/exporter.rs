@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use metrics_core::{BackendHealth, Exporter, MetricSet, Scrape, ScrapeError};
 
-use crate::collectors::{out_for, Collector, Options, Out, Scope};
+use crate::collectors::{sets_for, Collector, Options, Scope, ServerLabel, Sets};
 use crate::config::{Config, SetupError};
 use crate::custom::{CustomQueries, QueryFileError};
 use crate::dsn::Dsn;
@@ -42,6 +42,7 @@ struct Plan {
     options: Options,
     custom: Option<CustomQueries>,
     constant: Arc<[(String, String)]>,
+    server_label: ServerLabel,
     auto_discover: bool,
     include_databases: Vec<String>,
     exclude_databases: Vec<String>,
@@ -96,11 +97,13 @@ pub struct PgExporter {
     policy: ProbePolicy,
     plan: Plan,
     scrapes: AtomicU64,
+    /// When the configuration was read (seconds since the epoch).
+    loaded_at: f64,
 }
 
 /// What one server's scrape produced.
 struct Outcome {
-    text: Out,
+    text: Sets,
     up: bool,
     error: bool,
     collectors: BTreeMap<&'static str, (Duration, bool)>,
@@ -110,7 +113,7 @@ impl Outcome {
     /// Adds another connection's results (a discovered database of the same server).
     fn new(plan: &Plan, server: &Arc<str>) -> Self {
         Self {
-            text: out_for(server, &plan.constant),
+            text: plan.sets_for(server),
             up: false,
             error: false,
             collectors: BTreeMap::new(),
@@ -148,13 +151,14 @@ impl PgExporter {
             );
             statement_timeout = ceiling;
         }
-        let plan = Plan {
+        let mut plan = Plan {
             collectors: config.enabled_collectors()?,
             options: Options {
                 exclude_databases: config.exclude_databases.clone(),
             },
             custom,
             constant: config.constant_labels()?.into(),
+            server_label: ServerLabel::QueryMap,
             auto_discover: config.auto_discover_databases,
             include_databases: config.include_databases.clone(),
             exclude_databases: config.exclude_databases.clone(),
@@ -162,6 +166,9 @@ impl PgExporter {
             statement_timeout,
         };
         let dsns = config.data_sources().await?;
+        if dsns.len() > 1 {
+            plan.server_label = ServerLabel::Everywhere;
+        }
         let policy = ProbePolicy::new(
             &dsns,
             &config.probe.allowed_targets,
@@ -183,6 +190,7 @@ impl PgExporter {
             policy,
             plan,
             scrapes: AtomicU64::new(0),
+            loaded_at: seconds_since_epoch(),
         })
     }
 
@@ -247,7 +255,7 @@ impl PgExporter {
         // others are merged into (not copied into an empty one).
         let (mut outcome, children) = tokio::join!(database_runs, children);
         outcome.up = true;
-        outcome.text.untyped(
+        outcome.text.by_server.untyped(
             "pg_static",
             "Version string as reported by postgres",
             &[
@@ -307,7 +315,7 @@ impl PgExporter {
                 let label = label.clone();
                 async move {
                     let start = Instant::now();
-                    let mut out = out_for(&label, &self.plan.constant);
+                    let mut out = self.plan.sets_for(&label);
                     let result = match tokio::time::timeout_at(
                         until,
                         c.collect(session, &mut out, &self.plan.options),
@@ -322,11 +330,17 @@ impl PgExporter {
                 }
             });
         let custom = async {
-            let mut out = out_for(label, &self.plan.constant);
+            let mut out = self.plan.sets_for(label);
             if let Some(custom) = &self.plan.custom {
                 let _ = tokio::time::timeout_at(
                     until,
-                    custom.collect(session, &mut out, &server.main.server, database, primary),
+                    custom.collect(
+                        session,
+                        &mut out.by_server,
+                        &server.main.server,
+                        database,
+                        primary,
+                    ),
                 )
                 .await;
             }
@@ -411,8 +425,12 @@ fn forbidden(message: String) -> ScrapeError {
 
 impl Exporter for PgExporter {
     /// `/probe` collections differ by target and module; `/metrics` takes no parameters.
-    fn shared_params(&self) -> &'static [&'static str] {
-        &["target", "auth_module"]
+    fn shared_params(&self, path: &str) -> &'static [&'static str] {
+        if path == "/probe" {
+            &["target", "auth_module"]
+        } else {
+            &[]
+        }
     }
 
     async fn collect(&self, scrape: &Scrape) -> Result<MetricSet, ScrapeError> {
@@ -434,7 +452,7 @@ impl Exporter for PgExporter {
         let error = outcomes.is_empty() || outcomes.iter().any(|o| o.error);
         let mut collectors: BTreeMap<&'static str, (Duration, bool)> = BTreeMap::new();
         // One text block for all servers, so that each family appears once.
-        let mut text: Option<Out> = None;
+        let mut text: Option<Sets> = None;
         for outcome in outcomes {
             for (name, (elapsed, ok)) in outcome.collectors {
                 let entry = collectors.entry(name).or_insert((Duration::ZERO, true));
@@ -447,7 +465,8 @@ impl Exporter for PgExporter {
             }
         }
         if let Some(text) = text {
-            set.append(text);
+            set.append(text.by_server);
+            set.append(text.plain);
         }
         for (name, (elapsed, ok)) in collectors {
             set.record_collector("pg", name, elapsed, ok);
@@ -489,6 +508,7 @@ impl Exporter for PgExporter {
             );
         }
         build_info(&mut set);
+        config_reload(&mut set, self.loaded_at);
         Ok(set)
     }
 
@@ -510,8 +530,8 @@ impl Exporter for PgExporter {
 
 /// One set of all `sets`: the one with the most families (the settings) is the base, so that
 /// its families are not indexed again; `empty` when there are none.
-fn merged(mut sets: Vec<Out>, empty: Out) -> Out {
-    let Some(largest) = (0..sets.len()).max_by_key(|&i| sets[i].len()) else {
+fn merged(mut sets: Vec<Sets>, empty: Sets) -> Sets {
+    let Some(largest) = (0..sets.len()).max_by_key(|&i| sets[i].by_server.len()) else {
         return empty;
     };
     let mut base = sets.swap_remove(largest);
@@ -519,6 +539,37 @@ fn merged(mut sets: Vec<Out>, empty: Out) -> Out {
         base.append(set);
     }
     base
+}
+
+impl Plan {
+    /// Empty sets for one server's samples.
+    fn sets_for(&self, server: &str) -> Sets {
+        sets_for(server, &self.constant, self.server_label)
+    }
+}
+
+/// postgres_exporter's `--config.file` families. Ours is read once, at the start, which fails
+/// on an unreadable file: so the last (only) load succeeded, when the exporter started.
+fn config_reload(set: &mut MetricSet, loaded_at: f64) {
+    set.gauge(
+        "postgres_exporter_config_last_reload_successful",
+        "Postgres exporter config loaded successfully.",
+        &[],
+        1.0,
+    );
+    set.gauge(
+        "postgres_exporter_config_last_reload_success_timestamp_seconds",
+        "Timestamp of the last successful configuration reload.",
+        &[],
+        loaded_at,
+    );
+}
+
+fn seconds_since_epoch() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
 }
 
 /// `postgres_exporter_build_info`, with upstream's label names.
@@ -539,6 +590,8 @@ fn build_info(set: &mut MetricSet) {
             ("goversion", concat!("rust", env!("CARGO_PKG_RUST_VERSION"))),
             ("goos", std::env::consts::OS),
             ("goarch", arch),
+            // Go build tags; upstream's builds without any say "unknown".
+            ("tags", "unknown"),
         ],
         1.0,
     );

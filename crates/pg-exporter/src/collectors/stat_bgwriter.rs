@@ -7,11 +7,11 @@ use crate::target::Session;
 
 const QUERY: &str = "SELECT checkpoints_timed, checkpoints_req, checkpoint_write_time, \
     checkpoint_sync_time, buffers_checkpoint, buffers_clean, maxwritten_clean, buffers_backend, \
-    buffers_backend_fsync, buffers_alloc, EXTRACT(EPOCH FROM stats_reset) FROM pg_stat_bgwriter";
+    buffers_backend_fsync, buffers_alloc, floor(EXTRACT(EPOCH FROM stats_reset)) FROM pg_stat_bgwriter";
 
 const QUERY_17: &str = "SELECT c.num_timed, c.num_requested, c.write_time, c.sync_time, \
     c.buffers_written, b.buffers_clean, b.maxwritten_clean, NULL, NULL, b.buffers_alloc, \
-    EXTRACT(EPOCH FROM b.stats_reset) FROM pg_stat_bgwriter b, pg_stat_checkpointer c";
+    floor(EXTRACT(EPOCH FROM b.stats_reset)) FROM pg_stat_bgwriter b, pg_stat_checkpointer c";
 
 const FAMILIES: [(&str, &str); 11] = [
     ("pg_stat_bgwriter_checkpoints_timed_total", "Number of scheduled checkpoints that have been performed"),

@@ -4,7 +4,7 @@ use super::{for_rows, num_or_zero, Kind, Out};
 use crate::target::Session;
 
 const QUERY: &str = "SELECT num_timed, num_requested, restartpoints_timed, restartpoints_req, \
-    restartpoints_done, write_time, sync_time, buffers_written, EXTRACT(EPOCH FROM stats_reset) \
+    restartpoints_done, write_time, sync_time, buffers_written, floor(EXTRACT(EPOCH FROM stats_reset)) \
     FROM pg_stat_checkpointer";
 
 const FAMILIES: [(&str, &str); 9] = [

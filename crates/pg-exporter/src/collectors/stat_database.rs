@@ -1,20 +1,20 @@
-//! `pg_stat_database_*` by `datid` and `datname` (the row of shared objects, `datid="0"`,
-//! included, as postgres_exporter shows it), `pg_stat_database_conflicts_confl_*`, and
-//! `pg_stat_database_active_time_seconds_total`. Columns newer than the server are left out.
+//! `pg_stat_database_*` by `datid` and `datname` (the row of shared objects, without a
+//! database name, left out as postgres_exporter 0.17 does), `pg_stat_database_active_time_seconds_total`
+//! (PostgreSQL 14+), and `pg_stat_database_conflicts_confl_*` (built-in query map: with `server`).
+//! postgres_exporter 0.12 dropped the untyped families of the newer columns (`sessions`,
+//! `checksum_failures`, ...) that 0.11 exported; so do we.
 
-use super::{for_rows, num, Kind, Out};
+use super::{for_rows, num, num_or_zero, Kind, Sets};
 use crate::target::Session;
 
 const BASE: &str = "SELECT datid, datname, numbackends, xact_commit, xact_rollback, blks_read, \
     blks_hit, tup_returned, tup_fetched, tup_inserted, tup_updated, tup_deleted, conflicts, \
     temp_files, temp_bytes, deadlocks, blk_read_time, blk_write_time, \
-    EXTRACT(EPOCH FROM stats_reset)";
-const SINCE_12: &str = ", checksum_failures, EXTRACT(EPOCH FROM checksum_last_failure)";
-const SINCE_14: &str = ", session_time, active_time, idle_in_transaction_time, sessions, \
-    sessions_abandoned, sessions_fatal, sessions_killed";
+    floor(EXTRACT(EPOCH FROM stats_reset))";
+const SINCE_14: &str = ", active_time";
 
 /// Columns after `datid, datname`, in query order.
-const COLUMNS: [(&str, Kind, &str); 26] = [
+const COLUMNS: [(&str, Kind, &str); 17] = [
     ("numbackends", Kind::Gauge, "Number of backends currently connected to this database. This is the only column in this view that returns a value reflecting current state; all other columns return the accumulated values since the last reset."),
     ("xact_commit", Kind::Counter, "Number of transactions in this database that have been committed"),
     ("xact_rollback", Kind::Counter, "Number of transactions in this database that have been rolled back"),
@@ -32,16 +32,6 @@ const COLUMNS: [(&str, Kind, &str); 26] = [
     ("blk_read_time", Kind::Counter, "Time spent reading data file blocks by backends in this database, in milliseconds"),
     ("blk_write_time", Kind::Counter, "Time spent writing data file blocks by backends in this database, in milliseconds"),
     ("stats_reset", Kind::Counter, "Time at which these statistics were last reset"),
-    // postgres_exporter has no description for these and exports them untyped.
-    ("checksum_failures", Kind::Untyped, "Unknown metric from pg_stat_database"),
-    ("checksum_last_failure", Kind::Untyped, "Unknown metric from pg_stat_database"),
-    ("session_time", Kind::Untyped, "Unknown metric from pg_stat_database"),
-    ("active_time", Kind::Untyped, "Unknown metric from pg_stat_database"),
-    ("idle_in_transaction_time", Kind::Untyped, "Unknown metric from pg_stat_database"),
-    ("sessions", Kind::Untyped, "Unknown metric from pg_stat_database"),
-    ("sessions_abandoned", Kind::Untyped, "Unknown metric from pg_stat_database"),
-    ("sessions_fatal", Kind::Untyped, "Unknown metric from pg_stat_database"),
-    ("sessions_killed", Kind::Untyped, "Unknown metric from pg_stat_database"),
 ];
 
 const CONFLICTS: &str = "SELECT datid, datname, confl_tablespace, confl_lock, confl_snapshot, \
@@ -58,28 +48,31 @@ const CONFLICT_COLUMNS: [(&str, &str); 6] = [
     ("pg_stat_database_conflicts_confl_active_logicalslot", "Number of uses of logical slots in this database that have been canceled due to old snapshots or too low a wal_level on the primary"),
 ];
 
-pub async fn collect(s: &Session, out: &mut Out) -> Result<(), tokio_postgres::Error> {
+pub async fn collect(s: &Session, sets: &mut Sets) -> Result<(), tokio_postgres::Error> {
     let v = s.version;
-    let query = match (v.at_least(12), v.at_least(14)) {
-        (_, true) => format!("{BASE}{SINCE_12}{SINCE_14} FROM pg_stat_database"),
-        (true, false) => format!("{BASE}{SINCE_12} FROM pg_stat_database"),
-        _ => format!("{BASE} FROM pg_stat_database"),
+    let query = if v.at_least(14) {
+        format!("{BASE}{SINCE_14} FROM pg_stat_database")
+    } else {
+        format!("{BASE} FROM pg_stat_database")
     };
+    let Sets { by_server, plain } = sets;
+    let out = plain;
     let mut name = String::with_capacity(64);
     for_rows(s, &query, |row| {
+        let Some(datname) = row.get(1) else { return };
         let labels = [
             ("datid", row.get(0).unwrap_or_default()),
-            ("datname", row.get(1).unwrap_or_default()),
+            ("datname", datname),
         ];
         for (i, (column, kind, help)) in COLUMNS.iter().enumerate() {
             let Ok(value) = row.try_get(i + 2) else { break };
             name.clear();
             name.push_str("pg_stat_database_");
             name.push_str(column);
-            out.sample(*kind, &name, help, &labels, num(value));
+            // NULL (e.g. never reset) is 0, as postgres_exporter 0.17 reports it.
+            out.sample(*kind, &name, help, &labels, num_or_zero(value));
         }
-        // The newer collector's family for the same counter, in seconds.
-        if let Ok(Some(active)) = row.try_get(22) {
+        if let Ok(Some(active)) = row.try_get(COLUMNS.len() + 2) {
             out.counter(
                 "pg_stat_database_active_time_seconds_total",
                 "Time spent executing SQL statements in this database, in seconds",
@@ -101,7 +94,7 @@ pub async fn collect(s: &Session, out: &mut Out) -> Result<(), tokio_postgres::E
         ];
         for (i, (name, help)) in CONFLICT_COLUMNS.iter().enumerate() {
             let Ok(value) = row.try_get(i + 2) else { break };
-            out.counter(name, help, &labels, num(value));
+            by_server.counter(name, help, &labels, num(value));
         }
     })
     .await

@@ -6,13 +6,13 @@ use crate::target::Session;
 const QUERY: &str = "SELECT current_database(), schemaname, relname, seq_scan, seq_tup_read, \
     idx_scan, idx_tup_fetch, n_tup_ins, n_tup_upd, n_tup_del, n_tup_hot_upd, n_live_tup, \
     n_dead_tup, n_mod_since_analyze, \
-    COALESCE(EXTRACT(EPOCH FROM last_vacuum), 0), COALESCE(EXTRACT(EPOCH FROM last_autovacuum), 0), \
-    COALESCE(EXTRACT(EPOCH FROM last_analyze), 0), COALESCE(EXTRACT(EPOCH FROM last_autoanalyze), 0), \
+    COALESCE(floor(EXTRACT(EPOCH FROM last_vacuum)), 0), COALESCE(floor(EXTRACT(EPOCH FROM last_autovacuum)), 0), \
+    COALESCE(floor(EXTRACT(EPOCH FROM last_analyze)), 0), COALESCE(floor(EXTRACT(EPOCH FROM last_autoanalyze)), 0), \
     vacuum_count, autovacuum_count, analyze_count, autoanalyze_count, \
-    pg_indexes_size(relid), pg_table_size(relid) \
+    pg_total_relation_size(relid) \
     FROM pg_stat_user_tables";
 
-const COLUMNS: [(&str, Kind, &str); 21] = [
+const COLUMNS: [(&str, Kind, &str); 20] = [
     (
         "pg_stat_user_tables_seq_scan",
         Kind::Counter,
@@ -109,14 +109,9 @@ const COLUMNS: [(&str, Kind, &str); 21] = [
         "Number of times this table has been analyzed by the autovacuum daemon",
     ),
     (
-        "pg_stat_user_tables_index_size_bytes",
+        "pg_stat_user_tables_size_bytes",
         Kind::Gauge,
-        "Total disk space used by this index, in bytes",
-    ),
-    (
-        "pg_stat_user_tables_table_size_bytes",
-        Kind::Gauge,
-        "Total disk space used by this table, in bytes",
+        "Total disk space used by this table, in bytes, including all indexes and TOAST data",
     ),
 ];
 

@@ -1,12 +1,9 @@
-//! `pg_wal_segments`, `pg_wal_size_bytes` and `pg_wal_lsn_location_bytes`.
+//! `pg_wal_segments` and `pg_wal_size_bytes`.
 
 use super::{for_rows, num, Out};
 use crate::target::Session;
 
-const QUERY: &str = "SELECT count(*), sum(size), \
-    (CASE WHEN pg_is_in_recovery() THEN pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '0/0') \
-          ELSE pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0') END)::float8 \
-    FROM pg_ls_waldir() WHERE name ~ '^[0-9A-F]{24}$'";
+const QUERY: &str = "SELECT count(*), sum(size) FROM pg_ls_waldir() WHERE name ~ '^[0-9A-F]{24}$'";
 
 pub async fn collect(s: &Session, out: &mut Out) -> Result<(), tokio_postgres::Error> {
     if !s.version.at_least(10) {
@@ -25,12 +22,6 @@ pub async fn collect(s: &Session, out: &mut Out) -> Result<(), tokio_postgres::E
                 "Total size of WAL segments",
                 &[],
                 num(row.get(1)),
-            );
-            out.gauge(
-                "pg_wal_lsn_location_bytes",
-                "WAL Log Sequence Number in bytes",
-                &[],
-                num(row.get(2)),
             );
         }
     })
