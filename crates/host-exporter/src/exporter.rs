@@ -150,7 +150,7 @@ impl Collectors {
 impl Exporter for HostExporter {
     /// `collect[]` and `exclude[]` choose the collectors: scrapes that differ in them must not
     /// share a collection.
-    fn shared_params(&self) -> &'static [&'static str] {
+    fn shared_params(&self, _path: &str) -> &'static [&'static str] {
         &["collect[]", "exclude[]"]
     }
 

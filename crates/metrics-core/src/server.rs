@@ -31,10 +31,10 @@ pub trait Exporter: Send + Sync + 'static {
         scrape: &Scrape,
     ) -> impl Future<Output = Result<MetricSet, ScrapeError>> + Send;
 
-    /// The query parameters that change what a collection returns. Concurrent scrapes of one
-    /// path with equal values of these share one collection; any other parameter is ignored for
-    /// sharing, so a flood of distinct query strings cannot multiply collections.
-    fn shared_params(&self) -> &'static [&'static str] {
+    /// The query parameters that change what a collection of `path` returns. Concurrent scrapes
+    /// of one path with equal values of these share one collection; any other parameter is
+    /// ignored for sharing, so a flood of distinct query strings cannot multiply collections.
+    fn shared_params(&self, _path: &str) -> &'static [&'static str] {
         &[]
     }
 
@@ -416,7 +416,7 @@ async fn metrics<E: Exporter>(req: HttpRequest, state: web::Data<State<E>>) -> H
     };
     let timeout = scrape_timeout(&req, state.web.scrape_timeout);
     let scrape = Scrape::new(req.path(), query, timeout);
-    let key = flight_key(&scrape, state.exporter.shared_params());
+    let key = flight_key(&scrape, state.exporter.shared_params(&scrape.path));
     let with_process = req.path() == state.web.telemetry_path;
     let collect = || collect_encoded(&state, &scrape, with_process);
     let result = match tokio::time::timeout(timeout, state.flights.run(&key, collect)).await {

@@ -52,7 +52,7 @@ impl Exporter for Sleepy {
         Ok(set)
     }
 
-    fn shared_params(&self) -> &'static [&'static str] {
+    fn shared_params(&self, _path: &str) -> &'static [&'static str] {
         &["collect[]"]
     }
 

@@ -552,8 +552,12 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Exporter for RedisExporter {
     /// `/scrape` answers for its target and key lists; `/metrics` ignores every parameter.
-    fn shared_params(&self) -> &'static [&'static str] {
-        &["target", "check-keys", "check-single-keys"]
+    fn shared_params(&self, path: &str) -> &'static [&'static str] {
+        if path == SCRAPE_PATH {
+            &["target", "check-keys", "check-single-keys"]
+        } else {
+            &[]
+        }
     }
 
     async fn collect(&self, scrape: &Scrape) -> Result<MetricSet, ScrapeError> {
