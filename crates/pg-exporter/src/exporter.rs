@@ -591,6 +591,7 @@ fn build_info(set: &mut MetricSet) {
             ("goos", std::env::consts::OS),
             ("goarch", arch),
             // Go build tags; upstream's builds without any say "unknown".
+            ("tags", "unknown"),
         ],
         1.0,
     );
