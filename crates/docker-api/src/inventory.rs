@@ -132,6 +132,9 @@ pub fn find<'a>(entries: &'a [Entry], wanted: &str) -> Option<&'a Entry> {
     }
 }
 
+/// How long after a listing made for an event the list is asked again.
+const FOLLOW_UP: Duration = Duration::from_secs(1);
+
 /// Keeps `inventory` current until the task is dropped.
 pub async fn follow(
     engine: EngineApi,
@@ -152,6 +155,7 @@ pub async fn follow(
     });
     let mut stopped: HashMap<String, Entry> = HashMap::new();
     let mut info_at: Option<Instant> = None;
+    let mut again_soon = false;
     loop {
         match refresh(
             &engine,
@@ -180,11 +184,16 @@ pub async fn follow(
                 info_at = None;
             }
         }
+        // The daemon's list can trail its events (a container seen `running` just after its
+        // `die`): a listing made for an event is made once more a moment later.
+        let wait = if again_soon { FOLLOW_UP } else { list_refresh };
+        again_soon = false;
         tokio::select! {
-            _ = tokio::time::sleep(list_refresh) => {}
+            _ = tokio::time::sleep(wait) => {}
             _ = inventory.changed.notified() => {
                 // Let a burst of events (compose up) settle into one listing.
                 tokio::time::sleep(Duration::from_millis(100)).await;
+                again_soon = true;
             }
         }
         if listener.is_finished() {
