@@ -471,31 +471,34 @@ impl Exporter for PgExporter {
         for (name, (elapsed, ok)) in collectors {
             set.record_collector("pg", name, elapsed, ok);
         }
-        set.gauge(
+        // The exporter's own families carry the constant labels, as upstream's do.
+        let mut own = MetricSet::with_labels(self.plan.constant.to_vec());
+        own.gauge(
             "pg_up",
             "Whether the last scrape of metrics from PostgreSQL was able to connect to the server (1 for yes, 0 for no).",
             &[],
             if up { 1.0 } else { 0.0 },
         );
         let scrapes = self.scrapes.fetch_add(1, Ordering::Relaxed) + 1;
-        set.gauge(
+        own.gauge(
             "pg_exporter_last_scrape_duration_seconds",
             "Duration of the last scrape of metrics from PostgreSQL.",
             &[],
             start.elapsed().as_secs_f64(),
         );
-        set.counter(
+        own.counter(
             "pg_exporter_scrapes_total",
             "Total number of times PostgreSQL was scraped for metrics.",
             &[],
             scrapes as f64,
         );
-        set.gauge(
+        own.gauge(
             "pg_exporter_last_scrape_error",
             "Whether the last scrape of metrics from PostgreSQL resulted in an error (1 for error, 0 for success).",
             &[],
             if error { 1.0 } else { 0.0 },
         );
+        set.append(own);
         if let Some(custom) = &self.plan.custom {
             set.gauge(
                 "pg_exporter_user_queries_load_error",

@@ -82,6 +82,9 @@ const NEAR: &[&str] = &["pg_database_size_bytes", "pg_stat_user_tables_size_byte
 /// `extra_float_digits=2`; we report the server's.
 const SESSION_SETTINGS: &[&str] = &["pg_settings_extra_float_digits"];
 
+/// Constant labels on both sides: which families get them is compared too.
+const CONSTANT_LABELS: &str = "--constantLabels=env=parity";
+
 /// The README section that lists (and justifies) the families upstream does not have.
 const README_SECTION: &str = "### Families postgres_exporter 0.17 does not have";
 
@@ -340,11 +343,14 @@ fn parity_with_postgres_exporter_0_17_both_ways() {
     let up_port = free_port();
     let upstream = ServiceProcess::start_with_env(
         &upstream_bin,
-        &[format!("--web.listen-address=127.0.0.1:{up_port}")],
+        &[
+            format!("--web.listen-address=127.0.0.1:{up_port}"),
+            CONSTANT_LABELS.to_string(),
+        ],
         &[("DATA_SOURCE_NAME", &dsn)],
         up_port,
     );
-    let ours = start_ours(&[], &[("DATA_SOURCE_NAME", &dsn)]);
+    let ours = start_ours(&[CONSTANT_LABELS], &[("DATA_SOURCE_NAME", &dsn)]);
     // A first scrape each, so both have their connections and cached settings.
     scrape(&ours);
     scrape(&upstream);
