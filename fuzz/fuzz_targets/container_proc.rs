@@ -1,5 +1,6 @@
 //! container-stats' `/proc` and `/sys` files outside the cgroup tree: a container's
-//! `net/dev`, `/proc/meminfo`, `/proc/stat`, `/proc/<pid>/cgroup` and block devices' `uevent`.
+//! `net/dev`, `/proc/meminfo`, `/proc/stat`, `/proc/<pid>/cgroup`, block devices' `uevent`, a
+//! thread's `stat`, and the host's `mountinfo`, `diskstats` and `os-release`.
 //! Every input goes through every parser. Properties: nothing panics; loopback, veth and
 //! docker bridge interfaces are left out; a container's cgroup path is absolute and inside
 //! the reader's cgroup namespace.
@@ -23,6 +24,11 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let _ = proc::parse_mem_total(text);
+    let _ = proc::parse_swap_total(text);
+    let _ = container_stats::host::parse_block_mounts(text);
+    let _ = container_stats::host::parse_diskstats(text);
+    let _ = container_stats::host::parse_os_release(text);
+    let _ = container_stats::tasks::parse_stat_state(text);
     let _ = parse::parse_proc_stat_cpu(text);
     if let Some(dev) = proc::parse_uevent_devname(text) {
         assert!(dev.starts_with("/dev/"), "{dev}");
