@@ -38,7 +38,10 @@ async fn start(config: Config) -> Started {
         | Err(container_stats::Error::Docker(bollard::errors::Error::SocketNotFoundError(_))) => {}
         Err(e) => return Err(Failure::config(format!("--docker {}", config.docker), e)),
     }
-    let discovery = Arc::new(Discovery::start(&config.docker));
+    let discovery = Arc::new(Discovery::start_with_procfs(
+        &config.docker,
+        &config.path.procfs,
+    ));
     let docker_version = Arc::new(RwLock::new(String::new()));
     tokio::spawn(learn_docker_version(
         config.docker.clone(),

@@ -37,6 +37,14 @@ impl ServiceConfig for Config {
     fn log(&self) -> &LogConfig {
         &self.log
     }
+
+    fn validate(&self) -> Result<(), metrics_core::ConfigError> {
+        self.check()
+            .map_err(|why| metrics_core::ConfigError::Invalid {
+                key: "configuration".into(),
+                why,
+            })
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -1,14 +1,12 @@
-use docker_api::config::{self, Config};
-use metrics_core::{exit_if_healthcheck, logging, parse_args};
+use std::process::ExitCode;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let invocation = parse_args::<Config>(&docker_api::SERVICE, config::args());
-    exit_if_healthcheck(&invocation);
-    logging::init(&invocation.config.log);
-    if let Err(e) = invocation.config.check() {
-        eprintln!("docker-api: error: {e}");
-        std::process::exit(2);
-    }
-    docker_api::serve(invocation.config).await
+use docker_api::config::{self, Config};
+use metrics_core::{Failure, Launch};
+
+fn main() -> ExitCode {
+    Launch::new(&docker_api::SERVICE, config::args()).serve(|config: Config| async move {
+        docker_api::serve(config)
+            .await
+            .map_err(|e| Failure::service("docker-api", format!("{e:#}")))
+    })
 }

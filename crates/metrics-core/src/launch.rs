@@ -101,6 +101,20 @@ impl Launch {
         F: FnOnce(C) -> Fut,
         Fut: Future<Output = Started>,
     {
+        self.serve(|config: C| async move {
+            let server = start(config).await?;
+            server.run_until_signal().await.map_err(Failure::from)
+        })
+    }
+
+    /// As [`Launch::run`], for a service whose `serve` future runs its server itself (with
+    /// background work that ends with it) and returns when it stopped.
+    pub fn serve<C, F, Fut>(self, serve: F) -> ExitCode
+    where
+        C: ServiceConfig,
+        F: FnOnce(C) -> Fut,
+        Fut: Future<Output = Result<(), Failure>>,
+    {
         let name = self.service.name;
         let argv = self.argv.unwrap_or_else(|| std::env::args_os().collect());
         let invocation = match cli::try_parse_from::<C, _, _>(&self.service, self.args, argv) {
@@ -131,10 +145,7 @@ impl Launch {
             Ok(r) => r,
             Err(e) => return failed(name, &Failure::service("start the async runtime", e)),
         };
-        let outcome = runtime.block_on(async move {
-            let server = start(config).await?;
-            server.run_until_signal().await.map_err(Failure::from)
-        });
+        let outcome = runtime.block_on(serve(config));
         match outcome {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => failed(name, &e),

@@ -236,7 +236,10 @@ impl Layout {
 }
 
 /// The cgroup path in `/proc/<pid>/cgroup`: the `0::` line on v2, the `cpuacct` line on v1.
-/// Paths starting with `/..` lie outside the reader's cgroup namespace and are not usable.
+/// Paths starting with `/..` lie outside the reader's cgroup namespace and are not usable, and
+/// neither is `/`: a container is never the root cgroup, so `/` means the process sits at the
+/// root of a private cgroup namespace (on cgroup v2 every container has one, the exporter's own
+/// included) and the path must come from the layout instead.
 pub fn parse_proc_cgroup(text: &str, version: CgroupVersion) -> Option<String> {
     text.lines().find_map(|line| {
         let mut parts = line.splitn(3, ':');
@@ -245,7 +248,8 @@ pub fn parse_proc_cgroup(text: &str, version: CgroupVersion) -> Option<String> {
             CgroupVersion::V2 => controllers.is_empty(),
             CgroupVersion::V1 => controllers.split(',').any(|c| c == "cpuacct"),
         };
-        (wanted && path.starts_with('/') && !path.starts_with("/..")).then(|| path.to_string())
+        (wanted && path.starts_with('/') && !path.starts_with("/..") && path != "/")
+            .then(|| path.to_string())
     })
 }
 
@@ -332,6 +336,9 @@ mod tests {
             parse_proc_cgroup("0::/../docker/abc\n", CgroupVersion::V2),
             None
         );
+        // The root of a private cgroup namespace (the exporter's own container on v2, read from
+        // inside it): never a container's path, or the host's figures get its name.
+        assert_eq!(parse_proc_cgroup("0::/\n", CgroupVersion::V2), None);
     }
 
     #[test]
