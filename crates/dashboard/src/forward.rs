@@ -4,11 +4,10 @@
 //! through chunk by chunk, never buffered beyond one chunk, under caps on relayed streams in
 //! total and per browser address, and dropped when the browser stops taking it.
 
-use std::collections::HashMap;
 use std::error::Error as _;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::http::{header, Method, StatusCode};
@@ -414,55 +413,7 @@ async fn relay(
     }
 }
 
-/// Relayed streams per browser address, each capped.
-#[derive(Debug)]
-pub struct AddressSlots {
-    max: usize,
-    held: Arc<Mutex<HashMap<Option<IpAddr>, usize>>>,
-}
-
-impl AddressSlots {
-    pub fn new(max: usize) -> Self {
-        Self {
-            max,
-            held: Arc::default(),
-        }
-    }
-
-    /// A slot for `address` (`None`: unknown, one shared bucket), or `None` when it holds
-    /// `max` already.
-    pub fn try_acquire(&self, address: Option<IpAddr>) -> Option<AddressSlot> {
-        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
-        let n = held.entry(address).or_insert(0);
-        if *n >= self.max {
-            return None;
-        }
-        *n += 1;
-        Some(AddressSlot {
-            address,
-            held: self.held.clone(),
-        })
-    }
-}
-
-/// One relayed stream's place in its address' count, given back when dropped.
-#[derive(Debug)]
-pub struct AddressSlot {
-    address: Option<IpAddr>,
-    held: Arc<Mutex<HashMap<Option<IpAddr>, usize>>>,
-}
-
-impl Drop for AddressSlot {
-    fn drop(&mut self) {
-        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = held.get_mut(&self.address) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                held.remove(&self.address);
-            }
-        }
-    }
-}
+pub use metrics_core::slots::{AddressSlot, AddressSlots};
 
 #[cfg(test)]
 mod tests {

@@ -18,6 +18,7 @@ pub mod refused;
 pub mod scrape;
 pub mod secret;
 pub mod server;
+pub mod slots;
 pub mod tls;
 pub mod web_config;
 

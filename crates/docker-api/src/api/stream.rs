@@ -2,9 +2,6 @@
 //! stop reading from holding anything for long: a cap on clients in total and per remote
 //! address, a bounded channel to each client, and a write deadline.
 
-use std::collections::HashMap;
-use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix_web::http::header;
@@ -158,66 +155,14 @@ async fn feed_until_end(
     }
 }
 
-/// Stream clients per remote address, each capped.
-#[derive(Debug)]
-pub struct AddressSlots {
-    max: usize,
-    held: Arc<Mutex<HashMap<Option<IpAddr>, usize>>>,
-}
-
-impl AddressSlots {
-    pub fn new(max: usize) -> Self {
-        Self {
-            max,
-            held: Arc::default(),
-        }
-    }
-
-    /// A slot for `address`, or `None` when it holds `max` already. (`None` as the address:
-    /// no peer address known, one shared bucket.)
-    pub fn try_acquire(&self, address: Option<IpAddr>) -> Option<AddressSlot> {
-        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
-        let n = held.entry(address).or_insert(0);
-        if *n >= self.max {
-            return None;
-        }
-        *n += 1;
-        Some(AddressSlot {
-            address,
-            held: self.held.clone(),
-        })
-    }
-
-    /// Slots held now by `address`.
-    pub fn held(&self, address: Option<IpAddr>) -> usize {
-        let held = self.held.lock().unwrap_or_else(|p| p.into_inner());
-        held.get(&address).copied().unwrap_or(0)
-    }
-}
-
-/// One stream client's place in its address' count, given back when dropped.
-#[derive(Debug)]
-pub struct AddressSlot {
-    address: Option<IpAddr>,
-    held: Arc<Mutex<HashMap<Option<IpAddr>, usize>>>,
-}
-
-impl Drop for AddressSlot {
-    fn drop(&mut self) {
-        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = held.get_mut(&self.address) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                held.remove(&self.address);
-            }
-        }
-    }
-}
+pub use metrics_core::slots::{AddressSlot, AddressSlots};
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use futures_util::StreamExt;
+    use std::net::IpAddr;
+    use std::sync::Arc;
     use tokio::sync::Semaphore;
 
     fn pacing(heartbeat_ms: u64, deadline_ms: u64) -> Pacing {
