@@ -263,7 +263,9 @@ pub fn parse_datagram(mut bytes: &[u8], seq: u32, links: &mut Vec<Link>) -> Resu
             match kind {
                 NLMSG_DONE => return Ok(true),
                 NLMSG_ERROR => {
-                    let errno = u32_at(body, 0).map(|e| -(e as i32)).unwrap_or(0);
+                    let errno = u32_at(body, 0)
+                        .map(|e| (e as i32).wrapping_neg())
+                        .unwrap_or(0);
                     return Err(format!(
                         "netlink error: {}",
                         std::io::Error::from_raw_os_error(errno)
@@ -435,6 +437,22 @@ mod tests {
         let mut other = Vec::new();
         assert!(!parse_datagram(&bytes, 2, &mut other).unwrap());
         assert!(other.is_empty());
+    }
+
+    /// Found by the fuzzer: an error message whose errno is `i32::MIN` overflowed on negation.
+    #[test]
+    fn an_error_message_with_any_errno_is_an_error_not_a_panic() {
+        for errno in [0x8000_0000u32, 0, 1, u32::MAX] {
+            let mut msg = Vec::new();
+            msg.extend_from_slice(&20u32.to_ne_bytes());
+            msg.extend_from_slice(&NLMSG_ERROR.to_ne_bytes());
+            msg.extend_from_slice(&0u16.to_ne_bytes());
+            msg.extend_from_slice(&7u32.to_ne_bytes());
+            msg.extend_from_slice(&0u32.to_ne_bytes());
+            msg.extend_from_slice(&errno.to_ne_bytes());
+            let why = parse_datagram(&msg, 7, &mut Vec::new()).unwrap_err();
+            assert!(why.starts_with("netlink error"), "{why}");
+        }
     }
 
     /// Regenerates the fixture above: `cargo test -p host-exporter -- --ignored capture`.
