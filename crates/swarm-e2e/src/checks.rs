@@ -6,9 +6,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, ensure, Context};
 
-use crate::clients::{self, Target};
+use testkit::prometheus::{label_values, Target};
+use testkit::wait::until_deadline;
+
+use crate::clients;
 use crate::lab::{Lab, Node};
-use crate::wait_until;
 
 /// The Prometheus jobs of the exporters that run on every node (`mode: global`).
 pub const PER_NODE_JOBS: [&str; 3] = ["node", "cadvisor", "docker-api"];
@@ -31,42 +33,46 @@ const POLL_SLACK: Duration = Duration::from_secs(1);
 pub fn targets_up(lab: &Lab) -> anyhow::Result<String> {
     let deadline = deploy_time(lab) + Duration::from_secs(60);
     let nodes: BTreeSet<String> = lab.node_names().into_iter().collect();
-    wait_until(deadline, || {
-        let targets = clients::targets(&lab.prometheus)?;
-        for job in PER_NODE_JOBS {
-            let up = up_nodes(&targets, job);
-            ensure!(
+    until_deadline(
+        "every per-node target UP with node labels",
+        deadline,
+        || {
+            let targets = targets(lab)?;
+            for job in PER_NODE_JOBS {
+                let up = up_nodes(&targets, job);
+                ensure!(
                 up == nodes && count(&targets, job) == nodes.len(),
                 "job {job}: UP on {up:?} of {} targets, want exactly one UP on each of {nodes:?}; \
                  targets: {:?}",
                 count(&targets, job),
                 of_job(&targets, job)
             );
-        }
-        let seen = clients::label_values(
-            &clients::query(&lab.prometheus, "count by (node) (container_last_seen)")?,
-            "node",
-        );
-        ensure!(
-            seen == nodes,
-            "container_last_seen has containers of {seen:?}, want {nodes:?}"
-        );
-        let unlabelled = clients::query(&lab.prometheus, r#"count by (job) ({job!="", node=""})"#)?;
-        ensure!(
-            unlabelled.is_empty(),
-            "series without a node label, by job: {unlabelled:?}"
-        );
-        // host-exporter's container takes the node's hostname ({{.Node.Hostname}}).
-        let uname = clients::query(&lab.prometheus, "node_uname_info")?;
-        for sample in &uname {
-            let (node, nodename) = (&sample["metric"]["node"], &sample["metric"]["nodename"]);
-            ensure!(
-                node == nodename,
-                "node_uname_info: node {node} but nodename {nodename}"
+            }
+            let seen = label_values(
+                &query(lab, "count by (node) (container_last_seen)")?,
+                "node",
             );
-        }
-        Ok(())
-    })?;
+            ensure!(
+                seen == nodes,
+                "container_last_seen has containers of {seen:?}, want {nodes:?}"
+            );
+            let unlabelled = query(lab, r#"count by (job) ({job!="", node=""})"#)?;
+            ensure!(
+                unlabelled.is_empty(),
+                "series without a node label, by job: {unlabelled:?}"
+            );
+            // host-exporter's container takes the node's hostname ({{.Node.Hostname}}).
+            let uname = query(lab, "node_uname_info")?;
+            for sample in &uname {
+                let (node, nodename) = (&sample["metric"]["node"], &sample["metric"]["nodename"]);
+                ensure!(
+                    node == nodename,
+                    "node_uname_info: node {node} but nodename {nodename}"
+                );
+            }
+            Ok(())
+        },
+    )?;
     Ok(format!(
         "9 per-node targets UP with node labels {nodes:?}, containers seen on all, {:.1}s after deploy",
         since_deploy(lab).as_secs_f64()
@@ -80,14 +86,16 @@ pub fn aggregate_agrees(lab: &Lab) -> anyhow::Result<String> {
     let mut report = Vec::new();
     for asked in &lab.nodes {
         let url = lab.docker_api(asked, "/api/stats/aggregate");
-        let summary = wait_until(deadline, || aggregate_matches_engines(lab, &url))?;
+        let summary = until_deadline("the aggregate to agree with docker ps", deadline, || {
+            aggregate_matches_engines(lab, &url)
+        })?;
         report.push(format!("on {}: {summary}", asked.name));
     }
     Ok(report.join("; "))
 }
 
 fn aggregate_matches_engines(lab: &Lab, url: &str) -> anyhow::Result<String> {
-    let (aggregate, _) = clients::aggregate(url)?;
+    let (aggregate, _) = clients::aggregate(&lab.client, url)?;
     let totals = clients::node_totals(&aggregate)?;
     let mut parts = Vec::new();
     for node in &lab.nodes {
@@ -134,102 +142,110 @@ fn aggregate_matches_engines(lab: &Lab, url: &str) -> anyhow::Result<String> {
 pub fn swarm_views(lab: &Lab) -> anyhow::Result<String> {
     let manager = lab.manager()?;
     let deadline = Instant::now() + Duration::from_secs(30);
-    wait_until(deadline, || {
-        let nodes = clients::get_json(&lab.docker_api(manager, "/api/nodes"))?;
-        let listed = nodes["nodes"]
-            .as_array()
-            .context("no nodes[] in /api/nodes")?;
-        let names: Vec<String> = listed
-            .iter()
-            .map(|n| n["hostname"].as_str().unwrap_or_default().to_string())
-            .collect();
-        ensure!(
-            names == lab.node_names(),
-            "/api/nodes lists {names:?}, want {:?}",
-            lab.node_names()
-        );
-        for node in &lab.nodes {
-            let entry = listed
+    until_deadline(
+        "/api/nodes and /api/services to agree with the engines",
+        deadline,
+        || {
+            let nodes = clients::get_json(&lab.client, &lab.docker_api(manager, "/api/nodes"))?;
+            let listed = nodes["nodes"]
+                .as_array()
+                .context("no nodes[] in /api/nodes")?;
+            let names: Vec<String> = listed
                 .iter()
-                .find(|n| n["hostname"] == node.name.as_str())
-                .context("node vanished")?;
+                .map(|n| n["hostname"].as_str().unwrap_or_default().to_string())
+                .collect();
             ensure!(
-                entry["role"] == node.role.as_str(),
-                "{}: role {}",
-                node.name,
-                entry["role"]
+                names == lab.node_names(),
+                "/api/nodes lists {names:?}, want {:?}",
+                lab.node_names()
             );
+            for node in &lab.nodes {
+                let entry = listed
+                    .iter()
+                    .find(|n| n["hostname"] == node.name.as_str())
+                    .context("node vanished")?;
+                ensure!(
+                    entry["role"] == node.role.as_str(),
+                    "{}: role {}",
+                    node.name,
+                    entry["role"]
+                );
+                ensure!(
+                    entry["state"] == "ready",
+                    "{}: state {}",
+                    node.name,
+                    entry["state"]
+                );
+                let (running, _) = clients::docker_ps_counts(&node.socket)?;
+                ensure!(
+                    entry["containers_running"].as_u64() == Some(running),
+                    "{}: /api/nodes says {} running, docker ps {running}",
+                    node.name,
+                    entry["containers_running"]
+                );
+            }
+            let services =
+                clients::get_json(&lab.client, &lab.docker_api(manager, "/api/services"))?;
+            let stack_services: Vec<&serde_json::Value> = services["services"]
+                .as_array()
+                .context("no services[] in /api/services")?
+                .iter()
+                .filter(|s| {
+                    s["name"]
+                        .as_str()
+                        .is_some_and(|n| n.starts_with(&format!("{}_", lab.stack)))
+                })
+                .collect();
             ensure!(
-                entry["state"] == "ready",
-                "{}: state {}",
-                node.name,
-                entry["state"]
+                stack_services.len() >= 11,
+                "/api/services lists {} of the stack's services",
+                stack_services.len()
             );
-            let (running, _) = clients::docker_ps_counts(&node.socket)?;
-            ensure!(
-                entry["containers_running"].as_u64() == Some(running),
-                "{}: /api/nodes says {} running, docker ps {running}",
-                node.name,
-                entry["containers_running"]
-            );
-        }
-        let services = clients::get_json(&lab.docker_api(manager, "/api/services"))?;
-        let stack_services: Vec<&serde_json::Value> = services["services"]
-            .as_array()
-            .context("no services[] in /api/services")?
-            .iter()
-            .filter(|s| {
-                s["name"]
-                    .as_str()
-                    .is_some_and(|n| n.starts_with(&format!("{}_", lab.stack)))
-            })
-            .collect();
-        ensure!(
-            stack_services.len() >= 11,
-            "/api/services lists {} of the stack's services",
-            stack_services.len()
-        );
-        for service in &stack_services {
-            ensure!(
-                service["running_tasks"] == service["desired_tasks"],
-                "{}: {} of {} tasks running",
-                service["name"],
-                service["running_tasks"],
-                service["desired_tasks"]
-            );
-        }
-        Ok(())
-    })?;
+            for service in &stack_services {
+                ensure!(
+                    service["running_tasks"] == service["desired_tasks"],
+                    "{}: {} of {} tasks running",
+                    service["name"],
+                    service["running_tasks"],
+                    service["desired_tasks"]
+                );
+            }
+            Ok(())
+        },
+    )?;
     let worker = lab.workers().first().copied().context("no worker")?;
-    let narrowed = wait_until(deadline, || {
-        let list = clients::get_json(
-            &lab.docker_api(manager, &format!("/api/containers?node={}", worker.name)),
-        )?;
-        let containers = list["containers"].as_array().context("no containers[]")?;
-        let others: Vec<&serde_json::Value> = containers
-            .iter()
-            .filter(|c| c["node"] != worker.name.as_str())
-            .collect();
-        ensure!(
-            others.is_empty(),
-            "?node={} also lists {others:?}",
-            worker.name
-        );
-        let (running, _) = clients::docker_ps_counts(&worker.socket)?;
-        ensure!(
-            containers.len() as u64 == running,
-            "?node={}: {} containers, docker ps {running}",
-            worker.name,
-            containers.len()
-        );
-        Ok(running)
-    })?;
-    let on_worker = testkit::http::get_with(
-        &lab.docker_api(worker, "/api/nodes"),
-        &[],
-        Duration::from_secs(10),
-    )
-    .map_err(anyhow::Error::msg)?;
+    let narrowed = until_deadline(
+        "?node= to list only that node's containers",
+        deadline,
+        || {
+            let list = clients::get_json(
+                &lab.client,
+                &lab.docker_api(manager, &format!("/api/containers?node={}", worker.name)),
+            )?;
+            let containers = list["containers"].as_array().context("no containers[]")?;
+            let others: Vec<&serde_json::Value> = containers
+                .iter()
+                .filter(|c| c["node"] != worker.name.as_str())
+                .collect();
+            ensure!(
+                others.is_empty(),
+                "?node={} also lists {others:?}",
+                worker.name
+            );
+            let (running, _) = clients::docker_ps_counts(&worker.socket)?;
+            ensure!(
+                containers.len() as u64 == running,
+                "?node={}: {} containers, docker ps {running}",
+                worker.name,
+                containers.len()
+            );
+            Ok(running)
+        },
+    )?;
+    let on_worker = lab
+        .client
+        .get(&lab.docker_api(worker, "/api/nodes"))
+        .map_err(anyhow::Error::msg)?;
     ensure!(
         on_worker.status == 409,
         "/api/nodes on a worker: status {}, want 409",
@@ -255,22 +271,28 @@ pub fn partition(lab: &Lab, worker: &Node) -> anyhow::Result<String> {
     clients::run("ip", &["link", "set", veth, "up"])?;
     let healed = Instant::now();
     let all: BTreeSet<String> = lab.node_names().into_iter().collect();
-    wait_until(healed + RECOVERY_WITHIN, || {
-        let targets = clients::targets(&lab.prometheus)?;
-        for job in PER_NODE_JOBS {
-            let up = up_nodes(&targets, job);
-            ensure!(up == all, "job {job} UP on {up:?} only");
-        }
-        let (aggregate, _) =
-            clients::aggregate(&lab.docker_api(lab.manager()?, "/api/stats/aggregate"))?;
-        let reachable: BTreeSet<String> = clients::node_totals(&aggregate)?
-            .into_iter()
-            .filter(|t| t.reachable)
-            .map(|t| t.node)
-            .collect();
-        ensure!(reachable == all, "docker-api reaches {reachable:?} only");
-        Ok(())
-    })?;
+    until_deadline(
+        "every target UP and every node reachable after the link came back",
+        healed + RECOVERY_WITHIN,
+        || {
+            let targets = targets(lab)?;
+            for job in PER_NODE_JOBS {
+                let up = up_nodes(&targets, job);
+                ensure!(up == all, "job {job} UP on {up:?} only");
+            }
+            let (aggregate, _) = clients::aggregate(
+                &lab.client,
+                &lab.docker_api(lab.manager()?, "/api/stats/aggregate"),
+            )?;
+            let reachable: BTreeSet<String> = clients::node_totals(&aggregate)?
+                .into_iter()
+                .filter(|t| t.reachable)
+                .map(|t| t.node)
+                .collect();
+            ensure!(reachable == all, "docker-api reaches {reachable:?} only");
+            Ok(())
+        },
+    )?;
     report.push(format!(
         "link up: all targets UP and docker-api reaches every node after {:.1}s",
         healed.elapsed().as_secs_f64()
@@ -291,7 +313,7 @@ pub fn node_loss(lab: &Lab, worker: &Node) -> anyhow::Result<String> {
     let mut report = Vec::new();
     let stop = Instant::now();
     clients::run("kill", &["-TERM", &pid])?;
-    wait_until(stop + Duration::from_secs(60), || {
+    until_deadline("dockerd to exit", stop + Duration::from_secs(60), || {
         ensure!(
             !std::path::Path::new(&format!("/proc/{pid}")).exists(),
             "dockerd {pid} still running"
@@ -313,16 +335,20 @@ pub fn node_loss(lab: &Lab, worker: &Node) -> anyhow::Result<String> {
 /// Within two scrape intervals of `since`, none of the node's per-node targets is UP.
 fn targets_gone(lab: &Lab, node: &Node, since: Instant) -> anyhow::Result<String> {
     let within = Duration::from_secs(2 * lab.scrape_interval_seconds);
-    wait_until(since + within + POLL_SLACK, || {
-        let targets = clients::targets(&lab.prometheus)?;
-        let still_up: Vec<&Target> = targets
-            .iter()
-            .filter(|t| t.node == node.name && PER_NODE_JOBS.contains(&t.job.as_str()))
-            .filter(|t| t.health == "up")
-            .collect();
-        ensure!(still_up.is_empty(), "still UP: {still_up:?}");
-        Ok(())
-    })?;
+    until_deadline(
+        "the node's per-node targets to go DOWN",
+        since + within + POLL_SLACK,
+        || {
+            let targets = targets(lab)?;
+            let still_up: Vec<&Target> = targets
+                .iter()
+                .filter(|t| t.label("node") == node.name && PER_NODE_JOBS.contains(&t.job()))
+                .filter(|t| t.is_up())
+                .collect();
+            ensure!(still_up.is_empty(), "still UP: {still_up:?}");
+            Ok(())
+        },
+    )?;
     Ok(format!(
         "{}'s targets DOWN after {:.1}s (limit {}s)",
         node.name,
@@ -332,15 +358,19 @@ fn targets_gone(lab: &Lab, node: &Node, since: Instant) -> anyhow::Result<String
 }
 
 fn alert_reaches_alertmanager(lab: &Lab, node: &Node, since: Instant) -> anyhow::Result<String> {
-    wait_until(since + ALERT_WITHIN, || {
-        let nodes = clients::alerting_nodes(&lab.alertmanager, NODE_ALERT)?;
-        ensure!(
-            nodes.contains(&node.name),
-            "{NODE_ALERT} active in Alertmanager for {nodes:?}, not {}",
-            node.name
-        );
-        Ok(())
-    })?;
+    until_deadline(
+        "the node's alert in Alertmanager",
+        since + ALERT_WITHIN,
+        || {
+            let nodes = clients::alerting_nodes(&lab.alertmanager_api(), NODE_ALERT)?;
+            ensure!(
+                nodes.contains(&node.name),
+                "{NODE_ALERT} active in Alertmanager for {nodes:?}, not {}",
+                node.name
+            );
+            Ok(())
+        },
+    )?;
     Ok(format!(
         "{NODE_ALERT}{{node={}}} in Alertmanager after {:.1}s",
         node.name,
@@ -353,7 +383,7 @@ fn alert_reaches_alertmanager(lab: &Lab, node: &Node, since: Instant) -> anyhow:
 /// that or simply absent; never counted as reachable.
 fn docker_api_without(lab: &Lab, node: &Node, must_mark: bool) -> anyhow::Result<String> {
     let url = lab.docker_api(lab.manager()?, "/api/stats/aggregate");
-    let (aggregate, took) = clients::aggregate(&url)?;
+    let (aggregate, took) = clients::aggregate(&lab.client, &url)?;
     let limit = Duration::from_secs(lab.peer_timeout_seconds) + POLL_SLACK;
     ensure!(
         took <= limit,
@@ -391,63 +421,77 @@ fn docker_api_without(lab: &Lab, node: &Node, must_mark: bool) -> anyhow::Result
 /// the running tasks elsewhere instead.)
 fn replicas_elsewhere(lab: &Lab, lost: &Node, since: Instant) -> anyhow::Result<String> {
     let manager = lab.manager()?;
-    wait_until(since + RECOVERY_WITHIN, || {
-        let services = clients::docker(
-            &manager.socket,
-            &[
-                "service",
-                "ls",
-                "--filter",
-                &format!("label=com.docker.stack.namespace={}", lab.stack),
-                "--filter",
-                "mode=replicated",
-                "--format",
-                "{{.Name}} {{.Replicas}}",
-            ],
-        )?;
-        for line in services.lines() {
-            let (name, replicas) = line.split_once(' ').context("bad service line")?;
-            let wanted: usize = replicas
-                .split(['/', ' '])
-                .nth(1)
-                .and_then(|w| w.parse().ok())
-                .with_context(|| format!("{name}: replicas {replicas}"))?;
-            let tasks = clients::docker(
+    until_deadline(
+        "the replicas to run on the other nodes",
+        since + RECOVERY_WITHIN,
+        || {
+            let services = clients::docker(
                 &manager.socket,
                 &[
                     "service",
-                    "ps",
+                    "ls",
                     "--filter",
-                    "desired-state=running",
+                    &format!("label=com.docker.stack.namespace={}", lab.stack),
+                    "--filter",
+                    "mode=replicated",
                     "--format",
-                    "{{.Node}} {{.CurrentState}}",
-                    name,
+                    "{{.Name}} {{.Replicas}}",
                 ],
             )?;
-            let elsewhere = tasks
-                .lines()
-                .filter(|l| l.contains("Running"))
-                .filter(|l| l.split(' ').next() != Some(lost.name.as_str()))
-                .count();
-            ensure!(
-                elsewhere >= wanted,
-                "{name}: {elsewhere} of {wanted} replicas running off {}: {tasks}",
-                lost.name
-            );
-        }
-        Ok(())
-    })?;
+            for line in services.lines() {
+                let (name, replicas) = line.split_once(' ').context("bad service line")?;
+                let wanted: usize = replicas
+                    .split(['/', ' '])
+                    .nth(1)
+                    .and_then(|w| w.parse().ok())
+                    .with_context(|| format!("{name}: replicas {replicas}"))?;
+                let tasks = clients::docker(
+                    &manager.socket,
+                    &[
+                        "service",
+                        "ps",
+                        "--filter",
+                        "desired-state=running",
+                        "--format",
+                        "{{.Node}} {{.CurrentState}}",
+                        name,
+                    ],
+                )?;
+                let elsewhere = tasks
+                    .lines()
+                    .filter(|l| l.contains("Running"))
+                    .filter(|l| l.split(' ').next() != Some(lost.name.as_str()))
+                    .count();
+                ensure!(
+                    elsewhere >= wanted,
+                    "{name}: {elsewhere} of {wanted} replicas running off {}: {tasks}",
+                    lost.name
+                );
+            }
+            Ok(())
+        },
+    )?;
     Ok(format!(
         "every replicated service runs its replicas on the other nodes {:.1}s after the loss",
         since.elapsed().as_secs_f64()
     ))
 }
 
+fn targets(lab: &Lab) -> anyhow::Result<Vec<Target>> {
+    lab.prometheus_api().targets().map_err(anyhow::Error::msg)
+}
+
+fn query(lab: &Lab, promql: &str) -> anyhow::Result<Vec<serde_json::Value>> {
+    lab.prometheus_api()
+        .query(promql)
+        .map_err(anyhow::Error::msg)
+}
+
 fn up_nodes(targets: &[Target], job: &str) -> BTreeSet<String> {
     targets
         .iter()
-        .filter(|t| t.job == job && t.health == "up")
-        .map(|t| t.node.clone())
+        .filter(|t| t.job() == job && t.is_up())
+        .map(|t| t.label("node").to_string())
         .collect()
 }
 
@@ -456,7 +500,7 @@ fn count(targets: &[Target], job: &str) -> usize {
 }
 
 fn of_job<'a>(targets: &'a [Target], job: &str) -> Vec<&'a Target> {
-    targets.iter().filter(|t| t.job == job).collect()
+    targets.iter().filter(|t| t.job() == job).collect()
 }
 
 /// `deployed_at` as an `Instant`.

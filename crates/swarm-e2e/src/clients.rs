@@ -1,5 +1,5 @@
-//! Small clients for what the checks ask: Prometheus' targets and queries, Alertmanager's
-//! alerts, docker-api's aggregate, and each node's engine through the `docker` CLI.
+//! What the checks ask beyond testkit's Prometheus and Alertmanager clients: docker-api's
+//! aggregate, Alertmanager's alerting nodes, and each node's engine through the `docker` CLI.
 
 use std::collections::BTreeSet;
 use std::process::Command;
@@ -7,13 +7,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use serde_json::Value;
+use testkit::prometheus::Alertmanager;
+use testkit::Client;
 
-/// How long one HTTP request to the lab may take.
-const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// GETs `url` and parses its JSON body; any status but 200 is an error.
-pub fn get_json(url: &str) -> anyhow::Result<Value> {
-    let response = testkit::http::get_with(url, &[], HTTP_TIMEOUT)
+/// GETs `url` with the lab's client and parses its JSON body; any status but 200 is an error.
+pub fn get_json(client: &Client, url: &str) -> anyhow::Result<Value> {
+    let response = client
+        .get(url)
         .map_err(anyhow::Error::msg)
         .with_context(|| format!("GET {url}"))?;
     if response.status != 200 {
@@ -22,59 +22,14 @@ pub fn get_json(url: &str) -> anyhow::Result<Value> {
     serde_json::from_str(&response.body).with_context(|| format!("GET {url}: body is not JSON"))
 }
 
-/// One Prometheus target: its job, `node` label and health (`up`, `down`, `unknown`).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Target {
-    pub job: String,
-    pub node: String,
-    pub health: String,
-    pub last_error: String,
-}
-
-pub fn targets(prometheus: &str) -> anyhow::Result<Vec<Target>> {
-    let body = get_json(&format!("{prometheus}/api/v1/targets?state=active"))?;
-    let active = body["data"]["activeTargets"]
-        .as_array()
-        .context("no data.activeTargets in Prometheus' answer")?;
-    Ok(active
-        .iter()
-        .map(|t| Target {
-            job: string(&t["labels"]["job"]),
-            node: string(&t["labels"]["node"]),
-            health: string(&t["health"]),
-            last_error: string(&t["lastError"]),
-        })
-        .collect())
-}
-
-/// An instant query; returns the result vector.
-pub fn query(prometheus: &str, promql: &str) -> anyhow::Result<Vec<Value>> {
-    let params = serde_urlencoded::to_string([("query", promql)])?;
-    let body = get_json(&format!("{prometheus}/api/v1/query?{params}"))?;
-    Ok(body["data"]["result"]
-        .as_array()
-        .with_context(|| format!("no data.result for {promql}"))?
-        .clone())
-}
-
-/// The values of `label` over a query's result.
-pub fn label_values(result: &[Value], label: &str) -> BTreeSet<String> {
-    result
-        .iter()
-        .map(|s| string(&s["metric"][label]))
-        .filter(|v| !v.is_empty())
-        .collect()
-}
-
 /// The `node` labels of the active alerts named `alertname` in Alertmanager.
-pub fn alerting_nodes(alertmanager: &str, alertname: &str) -> anyhow::Result<BTreeSet<String>> {
-    let filter = serde_urlencoded::to_string([("filter", format!("alertname=\"{alertname}\""))])?;
-    let body = get_json(&format!(
-        "{alertmanager}/api/v2/alerts?active=true&silenced=false&inhibited=true&{filter}"
-    ))?;
-    let alerts = body
-        .as_array()
-        .context("Alertmanager's alerts are not a list")?;
+pub fn alerting_nodes(
+    alertmanager: &Alertmanager,
+    alertname: &str,
+) -> anyhow::Result<BTreeSet<String>> {
+    let alerts = alertmanager
+        .alerts(&[("alertname", alertname)])
+        .map_err(anyhow::Error::msg)?;
     Ok(alerts
         .iter()
         .map(|a| string(&a["labels"]["node"]))
@@ -82,9 +37,9 @@ pub fn alerting_nodes(alertmanager: &str, alertname: &str) -> anyhow::Result<BTr
 }
 
 /// docker-api's `/api/stats/aggregate` on one node, and how long it took.
-pub fn aggregate(url: &str) -> anyhow::Result<(Value, Duration)> {
+pub fn aggregate(client: &Client, url: &str) -> anyhow::Result<(Value, Duration)> {
     let started = Instant::now();
-    let body = get_json(url)?;
+    let body = get_json(client, url)?;
     Ok((body, started.elapsed()))
 }
 

@@ -1,9 +1,11 @@
 //! The lab `scripts/swarm-test` builds, as it describes it in `lab.json`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use serde::Deserialize;
+use testkit::prometheus::{Alertmanager, Prometheus};
+use testkit::{Client, Credentials};
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Lab {
@@ -22,6 +24,17 @@ pub struct Lab {
     /// When `docker stack deploy` returned (Unix seconds).
     pub deployed_at: u64,
     pub nodes: Vec<Node>,
+    /// A secured stack: the CA its `https://` URLs are checked against (absent: plain HTTP).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// A secured stack: the web user every request logs in as, and its password file.
+    #[serde(default)]
+    pub web_user: Option<String>,
+    #[serde(default)]
+    pub web_password_file: Option<PathBuf>,
+    /// How requests reach the lab, made from the three fields above by [`Lab::load`].
+    #[serde(skip)]
+    pub client: Client,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -45,7 +58,34 @@ impl Lab {
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading the lab description {}", path.display()))?;
-        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+        let mut lab: Self =
+            serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        lab.client = lab.make_client()?;
+        Ok(lab)
+    }
+
+    fn make_client(&self) -> anyhow::Result<Client> {
+        let auth = match (&self.web_user, &self.web_password_file) {
+            (Some(user), Some(file)) => {
+                Some(Credentials::from_file(user, file).map_err(anyhow::Error::msg)?)
+            }
+            (None, None) => None,
+            _ => anyhow::bail!("the lab names web_user or web_password_file without the other"),
+        };
+        Ok(match &self.ca_file {
+            Some(ca) => Client::new(ca, auth).map_err(anyhow::Error::msg)?,
+            None => Client::plain().with_auth(auth),
+        })
+    }
+
+    /// The lab's Prometheus, asked through its client.
+    pub fn prometheus_api(&self) -> Prometheus {
+        Prometheus::new(&self.prometheus, self.client.clone())
+    }
+
+    /// The lab's Alertmanager, asked through its client.
+    pub fn alertmanager_api(&self) -> Alertmanager {
+        Alertmanager::new(&self.alertmanager, self.client.clone())
     }
 
     pub fn manager(&self) -> anyhow::Result<&Node> {

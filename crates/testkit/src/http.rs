@@ -1,7 +1,9 @@
-//! A tiny blocking HTTP/1.0 client for loopback tests (no gzip, no TLS).
+//! A tiny blocking HTTP/1.0 client for loopback tests (no gzip; HTTPS and basic auth through
+//! [`crate::client::Client`]), and the percent-encoding its callers need for query strings and
+//! forms.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 #[derive(Debug, Clone)]
@@ -39,15 +41,73 @@ pub fn request(
     timeout: Duration,
 ) -> Result<Response, String> {
     let rest = url.strip_prefix("http://").ok_or("only http:// URLs")?;
-    let (authority, path) = match rest.find('/') {
+    let (authority, path) = split_authority(rest);
+    let mut stream = connect(authority, timeout)?;
+    let raw = exchange(&mut stream, url, (method, authority, path), headers, body)?;
+    parse_response(url, &raw)
+}
+
+/// GETs a URL with a 30 s timeout, panicking on transport errors.
+pub fn get(url: &str) -> Response {
+    get_with(url, &[], Duration::from_secs(30)).unwrap_or_else(|e| panic!("GET {url}: {e}"))
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters (for a query parameter or a
+/// form field).
+pub fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 3);
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// `k1=v1&k2=v2`, each side percent-encoded: a query string or an
+/// `application/x-www-form-urlencoded` body.
+pub fn form(fields: &[(&str, &str)]) -> String {
+    fields
+        .iter()
+        .map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// `host:port` and `/path?query` of what follows the scheme.
+pub(crate) fn split_authority(rest: &str) -> (&str, &str) {
+    match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
-    };
-    let mut stream =
-        TcpStream::connect(authority).map_err(|e| format!("connect {authority}: {e}"))?;
+    }
+}
+
+/// A TCP connection to `authority` with `timeout` on connecting, reading and writing.
+pub(crate) fn connect(authority: &str, timeout: Duration) -> Result<TcpStream, String> {
+    let addr = authority
+        .to_socket_addrs()
+        .map_err(|e| format!("resolve {authority}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("resolve {authority}: no address"))?;
+    let stream = TcpStream::connect_timeout(&addr, timeout)
+        .map_err(|e| format!("connect {authority}: {e}"))?;
     stream
         .set_read_timeout(Some(timeout))
-        .map_err(|e| e.to_string())?;
+        .and_then(|()| stream.set_write_timeout(Some(timeout)))
+        .map_err(|e| format!("{authority}: {e}"))?;
+    Ok(stream)
+}
+
+/// Writes one HTTP/1.0 request on `stream` and reads the raw answer until the server closes.
+pub(crate) fn exchange(
+    stream: &mut impl ReadWrite,
+    url: &str,
+    (method, authority, path): (&str, &str, &str),
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<Vec<u8>, String> {
     let mut head = format!("{method} {path} HTTP/1.0\r\nHost: {authority}\r\n");
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
@@ -61,9 +121,19 @@ pub fn request(
         .and_then(|()| stream.write_all(body))
         .map_err(|e| format!("send to {url}: {e}"))?;
     let mut raw = Vec::new();
-    stream
-        .read_to_end(&mut raw)
-        .map_err(|e| format!("read {url}: {e}"))?;
+    match stream.read_to_end(&mut raw) {
+        Ok(_) => Ok(raw),
+        // A TLS server that closes without close_notify after a complete HTTP/1.0 answer.
+        Err(e) if e.kind() == ErrorKind::UnexpectedEof && !raw.is_empty() => Ok(raw),
+        Err(e) => Err(format!("read {url}: {e}")),
+    }
+}
+
+/// A byte stream both ways: a TCP connection, or TLS over one.
+pub(crate) trait ReadWrite: Read + Write {}
+impl<T: Read + Write> ReadWrite for T {}
+
+pub(crate) fn parse_response(url: &str, raw: &[u8]) -> Result<Response, String> {
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -87,7 +157,25 @@ pub fn request(
     })
 }
 
-/// GETs a URL with a 30 s timeout, panicking on transport errors.
-pub fn get(url: &str) -> Response {
-    get_with(url, &[], Duration::from_secs(30)).unwrap_or_else(|e| panic!("GET {url}: {e}"))
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_encode_escapes_promql_and_keeps_unreserved() {
+        assert_eq!(
+            percent_encode(r#"up{job="a b"}[5m] * 100"#),
+            "up%7Bjob%3D%22a%20b%22%7D%5B5m%5D%20%2A%20100"
+        );
+        assert_eq!(percent_encode("a-z_0.9~"), "a-z_0.9~");
+        assert_eq!(percent_encode("é"), "%C3%A9");
+    }
+
+    #[test]
+    fn form_joins_encoded_pairs() {
+        assert_eq!(
+            form(&[("query", "a=b"), ("x y", "&")]),
+            "query=a%3Db&x%20y=%26"
+        );
+    }
 }

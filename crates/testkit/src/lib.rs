@@ -1,18 +1,23 @@
 //! Helpers for clustermon's integration tests: start a service binary on a free port, scrape it
-//! over plain HTTP, parse the Prometheus text format, run `promtool check metrics`, and start a
-//! throwaway PostgreSQL cluster ([`postgres::PgCluster`]).
+//! over HTTP or HTTPS with basic auth ([`client::Client`]), parse the Prometheus text format, run
+//! `promtool check metrics`, ask Prometheus and Alertmanager ([`prometheus`]), poll with a bounded
+//! wait ([`wait`]), and start a throwaway PostgreSQL cluster ([`postgres::PgCluster`]).
 //!
 //! Test-only code: failures panic with a message that says what is missing and how to get it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod client;
 pub mod docker;
 pub mod exposition;
 pub mod http;
 pub mod postgres;
 pub mod process;
+pub mod prometheus;
 pub mod redis;
+pub mod wait;
 pub mod workspace;
 
+pub use client::{Client, Credentials};
 pub use exposition::{parse as parse_exposition, Family, Sample};
 pub use http::{get, Response};
 pub use process::{free_port, require_command, ServiceProcess};
