@@ -8,6 +8,7 @@
 //! per connection.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -79,6 +80,9 @@ pub struct Inventory {
     containers: RwLock<Arc<Vec<Entry>>>,
     engine: RwLock<Engine>,
     changed: Notify,
+    /// Whether one listing of the daemon's containers has completed (readiness).
+    listed: AtomicBool,
+    listed_now: Notify,
 }
 
 impl Inventory {
@@ -105,6 +109,32 @@ impl Inventory {
             .and_then(|i| i.name.clone())
             .filter(|n| !n.is_empty())
             .unwrap_or_else(|| "unknown".into())
+    }
+
+    /// Whether the containers come from a completed listing (false until the first one).
+    pub fn listed(&self) -> bool {
+        self.listed.load(Ordering::Acquire)
+    }
+
+    /// Waits until the first listing has completed, or `timeout` passes; true when it has.
+    pub async fn wait_listed(&self, timeout: Duration) -> bool {
+        let wait = async {
+            loop {
+                // Registered before the check, so a listing completing in between is not missed.
+                let notified = self.listed_now.notified();
+                if self.listed() {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        tokio::time::timeout(timeout, wait).await.is_ok()
+    }
+
+    fn mark_listed(&self) {
+        if !self.listed.swap(true, Ordering::AcqRel) {
+            self.listed_now.notify_waiters();
+        }
     }
 
     /// Asks for a refresh soon (a container changed).
@@ -278,6 +308,9 @@ async fn refresh(
     if !was_reachable {
         tracing::info!(api_version = ?engine.api_version, "docker daemon reachable");
     }
+    drop(engine);
+    // After the containers are written: whoever sees `listed` reads a complete list.
+    inventory.mark_listed();
     Ok(())
 }
 

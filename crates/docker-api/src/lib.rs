@@ -173,7 +173,10 @@ async fn run_background(
         Some(r) => Source::Cgroupfs(r),
         None => Source::Daemon(daemon_stats::DaemonStats::new(engine)),
     };
+    // The first round waits (a while) for both listings, so it is usually complete and the
+    // service ready within one round of its start.
     discovery.wait_synced(Duration::from_secs(5)).await;
+    inventory.wait_listed(Duration::from_secs(5)).await;
     sampler::run(
         source,
         discovery,

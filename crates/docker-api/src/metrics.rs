@@ -20,6 +20,8 @@ const STATES: [&str; 7] = [
     "exited",
     "dead",
 ];
+/// `/health`'s and the API's 503 reason before the first complete round.
+pub const NOT_READY: &str = "starting: the first container listing and sample are not done yet";
 const HEALTH: [&str; 4] = ["healthy", "unhealthy", "starting", "none"];
 
 pub struct DockerApiExporter {
@@ -71,12 +73,18 @@ impl Exporter for DockerApiExporter {
             "stats_source".into(),
             Value::from(self.api.published.source),
         );
+        let ready = self.api.published.ready();
+        fields.insert("ready".into(), Value::from(ready));
         if let (false, Some(e)) = (engine.reachable, engine.error) {
             // The error may quote the daemon's URL, userinfo and all.
             fields.insert("error".into(), Value::from(redact_url(&e)));
+        } else if !ready {
+            fields.insert("error".into(), Value::from(NOT_READY));
         }
+        // Readiness: 200 only once the list is complete, so a health-gated start (compose's
+        // `service_healthy`) never shows a page an empty table.
         BackendHealth {
-            reachable: engine.reachable,
+            reachable: engine.reachable && ready,
             fields,
         }
     }

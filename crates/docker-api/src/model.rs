@@ -242,6 +242,12 @@ pub struct Health {
     pub uptime_seconds: f64,
     pub docker: DockerHealth,
     pub stats_source: String,
+    /// Whether the first complete container listing and sample are published; until then
+    /// the answer is 503 (readiness).
+    pub ready: bool,
+    /// Why the answer is 503: the daemon's error, or that the first listing is not done yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]

@@ -4,6 +4,7 @@
 //! publishes one event on the stream. Handlers only read what it left.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -53,6 +54,8 @@ pub struct Published {
     pub history: RwLock<History>,
     pub stream: broadcast::Sender<Bytes>,
     pub source: &'static str,
+    /// Set by the first round taken after the first complete listing (readiness).
+    ready: AtomicBool,
 }
 
 impl Published {
@@ -64,6 +67,20 @@ impl Published {
             history: RwLock::new(history),
             stream,
             source,
+            ready: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether a round built on a complete listing of the daemon's containers (and with every
+    /// running container known to the sampler) has been published: until then the list would
+    /// say "no containers" while there are some.
+    pub fn ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    fn mark_ready(&self) {
+        if !self.ready.swap(true, Ordering::AcqRel) {
+            tracing::info!("ready: the first complete listing and sample are published");
         }
     }
 
@@ -107,6 +124,8 @@ pub async fn run(
     };
     loop {
         ticker.tick().await;
+        // Read before the containers below, so `complete` never vouches for an older list.
+        let complete = inventory.listed() && discovery.wait_synced(Duration::ZERO).await;
         let running = discovery.containers();
         let samples = match &mut source {
             Source::Cgroupfs(reader) => {
@@ -150,6 +169,9 @@ pub async fn run(
                 .send(sse_frame("stats", &snapshot.aggregate_json));
         }
         published.publish(snapshot);
+        if complete {
+            published.mark_ready();
+        }
     }
 }
 

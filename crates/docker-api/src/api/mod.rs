@@ -132,12 +132,17 @@ fn live(api: &Api) -> Result<Arc<Snapshot>, JsonError> {
             format!("docker daemon unreachable: {why}"),
         ));
     }
-    api.published.snapshot().ok_or_else(|| {
-        JsonError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "no sample taken yet; try again in a moment".into(),
-        )
-    })
+    // Before the first complete round the list may lack containers that run: say "not yet"
+    // rather than "none".
+    api.published
+        .snapshot()
+        .filter(|_| api.published.ready())
+        .ok_or_else(|| {
+            JsonError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("{}; try again in a moment", crate::metrics::NOT_READY),
+            )
+        })
 }
 
 /// Whether this request is answered with this node's view alone (no cluster mode, or
