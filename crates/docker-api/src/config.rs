@@ -140,6 +140,8 @@ pub struct HistoryConfig {
     /// How long a removed container's history stays available.
     #[serde(with = "humantime_serde")]
     pub keep_removed: Duration,
+    /// How many removed containers keep their history at once (those gone longest go first).
+    pub max_removed: usize,
 }
 
 impl Default for HistoryConfig {
@@ -150,6 +152,7 @@ impl Default for HistoryConfig {
             long_window: l.long_window,
             long_step: l.long_step,
             keep_removed: l.keep_removed,
+            max_removed: l.max_removed,
         }
     }
 }
@@ -177,6 +180,10 @@ pub struct ApiConfig {
     /// A comment line on the event stream this often keeps proxies from closing it.
     #[serde(with = "humantime_serde")]
     pub heartbeat: Duration,
+    /// Container label keys served (`prefix*` for a prefix, `*` for all); every other label is
+    /// dropped when read. A comma-separated string in the environment.
+    #[serde(deserialize_with = "one_or_many")]
+    pub allowed_labels: Vec<String>,
 }
 
 impl Default for ApiConfig {
@@ -189,6 +196,10 @@ impl Default for ApiConfig {
             max_stream_clients_per_address: 32,
             stream_write_deadline: Duration::from_secs(30),
             heartbeat: Duration::from_secs(15),
+            allowed_labels: crate::labels::DEFAULT_ALLOWED
+                .iter()
+                .map(|p| (*p).to_string())
+                .collect(),
         }
     }
 }
@@ -265,6 +276,7 @@ impl Config {
             long_window: self.history.long_window,
             long_step: self.history.long_step,
             keep_removed: self.history.keep_removed,
+            max_removed: self.history.max_removed,
         }
     }
 
@@ -313,6 +325,10 @@ impl Config {
                 "cluster.peers: {:?} is not host:port",
                 metrics_core::secret::redact_url(bad)
             ));
+        }
+        for pattern in &self.api.allowed_labels {
+            crate::labels::check_pattern(pattern)
+                .map_err(|e| format!("api.allowed_labels: {e}"))?;
         }
         if !self.node.name.is_empty() && !crate::validate::is_valid_node(&self.node.name) {
             return Err("node.name must be a host name (letters, digits, '.', '_', '-')".into());
@@ -377,11 +393,21 @@ pub fn args() -> Vec<Arg> {
             .long("history.keep-removed")
             .value_name("DURATION")
             .help("How long a removed container's history stays available"),
+        Arg::new("history.max_removed")
+            .long("history.max-removed")
+            .value_name("N")
+            .help("Removed containers whose history is kept at once (those gone longest go first)"),
         Arg::new("api.cors_origins")
             .long("api.cors-origin")
             .value_name("ORIGIN")
             .action(ArgAction::Append)
             .help("An origin allowed to call the API from a browser (repeatable; * allows any)"),
+        Arg::new("api.allowed_labels")
+            .long("api.allowed-label")
+            .value_name("KEY")
+            .action(ArgAction::Append)
+            .help("A container label key served (repeatable; `prefix*` for a prefix, `*` for all); default: com.docker.compose.*, com.docker.stack.*, com.docker.swarm.service.name, com.docker.swarm.task.name. Other labels are never served")
+            .hide_default_value(true),
         Arg::new("api.request_timeout")
             .long("api.request-timeout")
             .value_name("DURATION")

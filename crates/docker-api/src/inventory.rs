@@ -18,6 +18,7 @@ use container_stats::{ContainerInfo, Discovery};
 use tokio::sync::Notify;
 
 use crate::engine::{EngineApi, EngineError};
+use crate::labels::LabelPolicy;
 use crate::model;
 
 /// What is known about one container, whatever its state.
@@ -83,9 +84,23 @@ pub struct Inventory {
     /// Whether one listing of the daemon's containers has completed (readiness).
     listed: AtomicBool,
     listed_now: Notify,
+    /// Which labels are kept of what the daemon says.
+    labels: LabelPolicy,
 }
 
 impl Inventory {
+    pub fn new(labels: LabelPolicy) -> Self {
+        Self {
+            labels,
+            ..Self::default()
+        }
+    }
+
+    /// The label allow-list (also applied to peers' answers).
+    pub fn label_policy(&self) -> &LabelPolicy {
+        &self.labels
+    }
+
     pub fn containers(&self) -> Arc<Vec<Entry>> {
         read(&self.containers).clone()
     }
@@ -267,7 +282,7 @@ async fn refresh(
             .get(&id)
             .filter(|_| state == "running" || state == "paused");
         let entry = match running {
-            Some(info) => from_running(&summary, &info, &state),
+            Some(info) => from_running(&summary, &info, &state, &inventory.labels),
             None => match stopped.get(&id) {
                 Some(cached) if cached.state == state => cached.clone(),
                 _ => {
@@ -275,7 +290,7 @@ async fn refresh(
                         .get::<ContainerInspectResponse>(&format!("/containers/{id}/json"))
                         .await;
                     let entry = match inspected {
-                        Ok(inspect) => from_inspect(&summary, inspect, &state),
+                        Ok(inspect) => from_inspect(&summary, inspect, &state, &inventory.labels),
                         // Removed between the listing and the inspect.
                         Err(_) => continue,
                     };
@@ -314,7 +329,12 @@ async fn refresh(
     Ok(())
 }
 
-fn from_running(summary: &ContainerSummary, info: &ContainerInfo, state: &str) -> Entry {
+fn from_running(
+    summary: &ContainerSummary,
+    info: &ContainerInfo,
+    state: &str,
+    labels: &LabelPolicy,
+) -> Entry {
     Entry {
         id: info.id.clone(),
         name: info.name.clone(),
@@ -327,11 +347,16 @@ fn from_running(summary: &ContainerSummary, info: &ContainerInfo, state: &str) -
         health: info.health.clone(),
         restart_count: info.restart_count,
         ports: ports(summary),
-        labels: info.labels.clone(),
+        labels: labels.keep(info.labels.iter().map(|(k, v)| (k.clone(), v.clone()))),
     }
 }
 
-fn from_inspect(summary: &ContainerSummary, r: ContainerInspectResponse, state: &str) -> Entry {
+fn from_inspect(
+    summary: &ContainerSummary,
+    r: ContainerInspectResponse,
+    state: &str,
+    labels: &LabelPolicy,
+) -> Entry {
     let s = r.state.unwrap_or_default();
     let config = r.config.unwrap_or_default();
     Entry {
@@ -358,7 +383,7 @@ fn from_inspect(summary: &ContainerSummary, r: ContainerInspectResponse, state: 
             .filter(|h| !h.is_empty() && h != "none"),
         restart_count: r.restart_count.map_or(0, |c| c.max(0) as u64),
         ports: ports(summary),
-        labels: config.labels.unwrap_or_default().into_iter().collect(),
+        labels: labels.keep(config.labels.unwrap_or_default()),
     }
 }
 

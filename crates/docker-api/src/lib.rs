@@ -16,6 +16,7 @@ pub mod daemon_stats;
 pub mod engine;
 pub mod history;
 pub mod inventory;
+pub mod labels;
 pub mod merge;
 pub mod metrics;
 pub mod model;
@@ -86,7 +87,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         "daemon"
     };
     let host_memory = reader.as_ref().map_or(0, |r| r.machine_info().memory_bytes);
-    let inventory = Arc::new(Inventory::default());
+    let inventory = Arc::new(Inventory::new(labels::LabelPolicy::new(
+        config.api.allowed_labels.clone(),
+    )));
     let published = Arc::new(Published::new(History::new(config.limits()), source_name));
     let openapi = api::openapi_json(&config.limits());
     let cluster = cluster::Cluster::new(&config.cluster, &config.web.listen_address)?.map(Arc::new);
@@ -147,21 +150,8 @@ async fn run_background(
     published: Arc<Published>,
     host_memory: u64,
 ) {
-    let mut logged = false;
-    let docker = loop {
-        match container_stats::discovery::connect(&config.docker.host) {
-            Ok(d) => break d,
-            Err(e) => {
-                if !logged {
-                    tracing::warn!(error = %redact_url(&e.to_string()), "cannot connect to docker; retrying");
-                    logged = true;
-                }
-                inventory.set_unreachable(e.to_string());
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        }
-    };
-    let discovery = Arc::new(Discovery::with_client(docker.clone()));
+    // Discovery reads the daemon through the same bounded client as the rest of docker-api.
+    let discovery = Arc::new(Discovery::with_client(engine.clone()));
     let follower = tokio::spawn(inventory::follow(
         engine.clone(),
         discovery.clone(),

@@ -61,7 +61,12 @@ pub(super) async fn list_containers(req: HttpRequest, api: web::Data<Api>) -> Ht
     if let (true, Some(n)) = (answers.is_empty(), node.as_deref()) {
         return actix_web::ResponseError::error_response(&no_such_node(n));
     }
-    json(json_bytes(&merge::containers(&api.node_name(), answers)))
+    let mut merged = merge::containers(&api.node_name(), answers);
+    // A peer may run with a wider allow-list: its labels are held to this node's.
+    for container in &mut merged.containers {
+        api.inventory.label_policy().strip(&mut container.labels);
+    }
+    json(json_bytes(&merged))
 }
 
 /// One running container's latest figures, as `docker stats` computes them.
