@@ -27,6 +27,19 @@ const UNKNOWN_USER_HASH: &str = "$2y$10$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DUmpZ/Vc
 /// passwords must not grow it without bound).
 const MAX_CACHED: usize = 4096;
 
+/// A service's own say in who gets in, beside the web configuration file's basic auth: the
+/// dashboard's login sessions, public pages and Host allow-list. Registered as
+/// `web::Data<dyn Gate>` app data.
+pub trait Gate: Send + Sync + 'static {
+    /// Checked first for every request, with or without a web configuration file: an answer
+    /// refuses the request with it.
+    fn screen(&self, req: &ServiceRequest) -> Option<HttpResponse>;
+    /// Whether the request may pass without basic credentials (a valid session, a public page).
+    fn admits(&self, req: &ServiceRequest) -> bool;
+    /// The answer to a request that is not authenticated (instead of the bare 401).
+    fn unauthorized(&self, req: &ServiceRequest) -> HttpResponse;
+}
+
 /// The request guard of one server, shared by its workers.
 pub struct WebGuard {
     config: Arc<WatchedWebConfig>,
@@ -73,6 +86,23 @@ impl WebGuard {
         } else {
             false
         }
+    }
+
+    /// Whether `user:password` is one of the current file's users (the same checks, cache and
+    /// bcrypt queue as basic auth), for a service's own login form.
+    pub async fn verify(&self, user: &str, password: &str) -> bool {
+        let file = self.config.current();
+        self.authenticated(&file, user, password).await
+    }
+
+    /// Whether the current file asks for basic authentication.
+    pub fn requires_login(&self) -> bool {
+        !self.config.current().basic_auth_users.is_empty()
+    }
+
+    /// Whether the current file serves TLS.
+    pub fn serves_tls(&self) -> bool {
+        self.config.current().tls_server_config.is_some()
     }
 
     /// Whether `user:password` is one of the file's users.
@@ -148,6 +178,10 @@ pub async fn guard(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let gate = req.app_data::<web::Data<dyn Gate>>().cloned();
+    if let Some(answer) = gate.as_ref().and_then(|g| g.screen(&req)) {
+        return Ok(req.into_response(answer));
+    }
     let Some(guard) = req.app_data::<web::Data<WebGuard>>().cloned() else {
         return next
             .call(req)
@@ -158,7 +192,10 @@ pub async fn guard(
     let refusal = if !guard.allow(&file.rate_limit) {
         crate::refused::count("rate_limit");
         Some(HttpResponse::TooManyRequests().body("Too Many Requests\n"))
-    } else if file.basic_auth_users.is_empty() || is_loopback_health(&req) {
+    } else if file.basic_auth_users.is_empty()
+        || is_loopback_health(&req)
+        || gate.as_ref().is_some_and(|g| g.admits(&req))
+    {
         None
     } else {
         let ok = match basic_credentials(&req) {
@@ -167,9 +204,12 @@ pub async fn guard(
         };
         (!ok).then(|| {
             crate::refused::count("unauthorized");
-            HttpResponse::Unauthorized()
-                .insert_header(("WWW-Authenticate", "Basic"))
-                .body("Unauthorized\n")
+            match &gate {
+                Some(gate) => gate.unauthorized(&req),
+                None => HttpResponse::Unauthorized()
+                    .insert_header(("WWW-Authenticate", "Basic"))
+                    .body("Unauthorized\n"),
+            }
         })
     };
     let mut response = match refusal {
