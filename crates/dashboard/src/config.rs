@@ -14,6 +14,9 @@ pub struct Config {
     pub log: LogConfig,
     pub docker_api: DockerApiConfig,
     pub alertmanager: AlertmanagerConfig,
+    pub access: crate::access::AccessConfig,
+    pub prometheus: crate::history::PrometheusConfig,
+    pub grafana: crate::history::GrafanaConfig,
 }
 
 impl Default for Config {
@@ -26,6 +29,9 @@ impl Default for Config {
             log: LogConfig::default(),
             docker_api: DockerApiConfig::default(),
             alertmanager: AlertmanagerConfig::default(),
+            access: Default::default(),
+            prometheus: Default::default(),
+            grafana: Default::default(),
         }
     }
 }
@@ -111,6 +117,9 @@ impl Config {
         if !self.alertmanager.url.is_empty() {
             check_url("alertmanager.url", &self.alertmanager.url)?;
         }
+        self.prometheus.check()?;
+        self.grafana.check()?;
+        self.access.check()?;
         let timeouts = [
             self.docker_api.timeout,
             self.docker_api.stream_idle_timeout,
@@ -153,7 +162,7 @@ fn check_url(key: &str, url: &str) -> Result<(), String> {
 
 /// The service's own flags; each id is its config key.
 pub fn args() -> Vec<Arg> {
-    vec![
+    let mut args = vec![
         Arg::new("docker_api.url")
             .long("docker-api.url")
             .value_name("URL")
@@ -192,7 +201,10 @@ pub fn args() -> Vec<Arg> {
             .long("alertmanager.timeout")
             .value_name("DURATION")
             .help("Longest time a request to Alertmanager may take"),
-    ]
+    ];
+    args.extend(crate::history::args());
+    args.extend(crate::access::args());
+    args
 }
 
 #[cfg(test)]

@@ -3,11 +3,16 @@
 //! It serves the page (HTML, CSS, JavaScript and Chart.js, all compiled in), forwards `GET /api/*`
 //! to docker-api so the browser needs no CORS, and reads the firing alerts from Alertmanager.
 
+pub mod access;
 pub mod alerts;
 pub mod assets;
 pub mod config;
+pub mod events;
 pub mod forward;
+pub mod history;
+pub mod login;
 pub mod metrics;
+pub mod session;
 
 use std::sync::atomic::AtomicI64;
 use std::sync::Arc;
@@ -50,6 +55,30 @@ async fn not_found(req: HttpRequest) -> HttpResponse {
         .json(json!({"error": format!("no such path: {}", req.path()), "status": 404}))
 }
 
+/// The login sessions, the gate metrics-core's guard asks, and the login form's state.
+fn access_parts(
+    config: &Config,
+) -> (
+    web::Data<dyn metrics_core::auth::Gate>,
+    web::Data<login::Login>,
+) {
+    let sessions = Arc::new(session::Sessions::new(
+        config.access.session_lifetime,
+        config.access.max_sessions,
+    ));
+    let access = access::Access::new(
+        &config.access,
+        &config.web.listen_address,
+        sessions.clone(),
+    );
+    let gate: Arc<dyn metrics_core::auth::Gate> = Arc::new(access);
+    let login = login::Login {
+        sessions,
+        limiter: login::LoginLimiter::new(config.access.login_attempts_per_minute),
+    };
+    (web::Data::from(gate), web::Data::new(login))
+}
+
 /// Serves until SIGTERM or SIGINT.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let client = client(&config)?;
@@ -70,11 +99,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             max_body_bytes,
         },
     });
+    let client_for_history = client.clone();
     let alertmanager_base = config.alertmanager.url.trim_end_matches('/').to_string();
     let alertmanager = web::Data::new(Alertmanager {
         shown: redact_url(&alertmanager_base),
         base: alertmanager_base,
-        client,
+        client: client.clone(),
         timeout: config.alertmanager.timeout,
         outcomes: Outcomes::default(),
         max_body_bytes,
@@ -84,6 +114,17 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         alertmanager = %alertmanager.shown,
         "starting"
     );
+    let history = web::Data::new(history::HistorySources {
+        prometheus: history::Prometheus::new(
+            &config.prometheus,
+            client_for_history,
+            max_body_bytes,
+        ),
+        grafana_url: config.grafana.url.clone(),
+    });
+    let event_log = web::Data::new(events::EventLog::default());
+    let follower = tokio::spawn(events::follow(docker_api.clone(), event_log.clone()));
+    let (gate, login) = access_parts(&config);
     let exporter = Arc::new(metrics::DashboardExporter {
         docker_api: docker_api.clone(),
         alertmanager: alertmanager.clone(),
@@ -93,7 +134,28 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .routes(move |cfg| {
             cfg.app_data(docker_api.clone())
                 .app_data(alertmanager.clone())
+                .app_data(gate.clone())
+                .app_data(login.clone())
+                .configure(login::configure)
+                .app_data(history.clone())
+                .app_data(event_log.clone())
                 .configure(assets::configure)
+                .service(read_only(
+                    "/page-config",
+                    get_or_head().to(history::page_config),
+                ))
+                .service(read_only(
+                    "/history/cluster",
+                    get_or_head().to(history::cluster),
+                ))
+                .service(read_only(
+                    "/history/containers/{name}",
+                    get_or_head().to(history::container),
+                ))
+                .service(read_only(
+                    "/events/containers/{name}",
+                    get_or_head().to(events::container_events),
+                ))
                 .service(read_only("/alerts", get_or_head().to(alerts::alerts)))
                 .service(read_only(
                     "/api/{tail:.*}",
@@ -104,5 +166,6 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .start()?
         .run_until_signal()
         .await?;
+    follower.abort();
     Ok(())
 }
