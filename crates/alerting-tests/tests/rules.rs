@@ -85,6 +85,15 @@ fn the_seed_groups_hold_their_fourteen_rules() {
         ),
         // Docker Swarm (compose/stack.yml): a node whose exporters all vanished.
         ("swarm_alerts", &["NodeExportersDown"]),
+        // Incidents against a container's own limits (issue #22).
+        (
+            "incident_alerts",
+            &[
+                "ContainerOOMKilled",
+                "ContainerCPUThrottled",
+                "ContainerHealthFlapping",
+            ],
+        ),
     ]
     .into_iter()
     .map(|(g, rules)| (g.to_string(), rules.iter().map(|r| r.to_string()).collect()))
