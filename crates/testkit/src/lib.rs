@@ -10,6 +10,7 @@ pub mod client;
 pub mod docker;
 pub mod exposition;
 pub mod http;
+pub mod node_parity;
 pub mod postgres;
 pub mod process;
 pub mod prometheus;

@@ -143,7 +143,7 @@ impl Guest {
     pub fn forward(&self, guest_port: u16) -> &str {
         self.forwards.get(&guest_port).unwrap_or_else(|| {
             panic!(
-                "guest port {guest_port} is not forwarded ({FORWARDS_VAR}={:?}; scripts/vm-host forwards 8080-8082)",
+                "guest port {guest_port} is not forwarded ({FORWARDS_VAR}={:?}; scripts/vm-host forwards 8080-8083)",
                 std::env::var(FORWARDS_VAR).unwrap_or_default()
             )
         })
@@ -223,6 +223,31 @@ impl Guest {
                 String::from_utf8_lossy(&out.stderr).trim()
             ))
         }
+    }
+
+    /// Copies the files of the local folder `local` into the guest's folder `guest_dir`
+    /// (created; files of the same name replaced): `tar` here, `tar x` there in a container of
+    /// the test image with `guest_dir` mounted. The test image must be loaded.
+    pub fn copy_in(&self, local: &std::path::Path, guest_dir: &str) {
+        let out = Command::new("bash")
+            .args([
+                "-c",
+                "set -o pipefail; tar -ch -C \"$2\" . | timeout 300 docker -H \"$1\" run -i --rm \
+                 --label clustermon.test=1 -v \"$3:/dst\" \"$4\" tar x -C /dst",
+                "copy-in",
+                &self.docker_host,
+            ])
+            .arg(local)
+            .args([guest_dir, testkit::docker::TEST_IMAGE])
+            .output()
+            .expect("run tar | docker run tar x");
+        assert!(
+            out.status.success(),
+            "{}: copying {} into the guest's {guest_dir} failed: {}",
+            self.describe(),
+            local.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
 
     /// Switches the guest's Docker to the containerd image store (`containerd: true`) or back

@@ -27,6 +27,27 @@ fn rotational(ctx: &Host, device: &str) -> &'static str {
     }
 }
 
+/// `node_disk_filesystem_info` for a device whose udev record names a filesystem on it
+/// (`ID_FS_TYPE`, which blkid puts there); nothing for one without.
+fn filesystem_info(out: &mut MetricSet, device: &str, udev: &HashMap<&str, &str>) {
+    let prop = |k: &str| udev.get(k).copied().unwrap_or("");
+    if prop("ID_FS_TYPE").is_empty() {
+        return;
+    }
+    out.gauge(
+        "node_disk_filesystem_info",
+        "The filesystem udev found on the block device: type, usage, UUID and version.",
+        &[
+            ("device", device),
+            ("type", prop("ID_FS_TYPE")),
+            ("usage", prop("ID_FS_USAGE")),
+            ("uuid", prop("ID_FS_UUID")),
+            ("version", prop("ID_FS_VERSION")),
+        ],
+        1.0,
+    );
+}
+
 /// The `E:KEY=VALUE` properties of a udev database file.
 pub fn parse_udev(text: &str) -> HashMap<&str, &str> {
     text.lines()
@@ -73,6 +94,7 @@ pub fn collect(ctx: &Host, out: &mut MetricSet) -> Result<(), CollectorError> {
             ],
             1.0,
         );
+        filesystem_info(out, &d.name, &udev);
         c(
             out,
             "node_disk_reads_completed_total",
