@@ -572,3 +572,163 @@ fn docker_api_reads_cgroupfs_on_v2_and_agrees_with_docker_stats() {
         ),
     }
 }
+
+/// One Server-Sent Event of docker-api's stream: its `event:` name and its `data:` as JSON.
+struct Sse {
+    event: String,
+    data: serde_json::Value,
+}
+
+/// Reads `/api/stats/stream` of `addr` on a thread of its own (a slow reader would be dropped
+/// by the server), sending each event over the channel until the connection ends.
+fn open_stream(addr: &str) -> std::sync::mpsc::Receiver<Sse> {
+    use std::io::{BufRead, BufReader, Write};
+    let mut conn = std::net::TcpStream::connect(addr)
+        .unwrap_or_else(|e| panic!("connect to docker-api at {addr}: {e}"));
+    conn.set_read_timeout(Some(Duration::from_secs(120)))
+        .expect("set a read timeout");
+    conn.write_all(
+        b"GET /api/stats/stream HTTP/1.1\r\nHost: guest\r\nAccept: text/event-stream\r\n\r\n",
+    )
+    .expect("send the stream request");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut event = String::new();
+        for line in BufReader::new(conn).lines() {
+            let Ok(line) = line else { return };
+            if let Some(name) = line.strip_prefix("event: ") {
+                event = name.to_string();
+            } else if let Some(data) = line.strip_prefix("data: ") {
+                let data = serde_json::from_str(data).unwrap_or(serde_json::Value::Null);
+                let sent = tx.send(Sse {
+                    event: std::mem::take(&mut event),
+                    data,
+                });
+                if sent.is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    rx
+}
+
+/// The next event of the stream for which `pick` gives a value, within `limit`.
+fn next_event<T>(
+    s: &Setup,
+    rx: &std::sync::mpsc::Receiver<Sse>,
+    what: &str,
+    limit: Duration,
+    mut pick: impl FnMut(&Sse) -> Option<T>,
+) -> T {
+    let start = Instant::now();
+    loop {
+        let left = limit.saturating_sub(start.elapsed());
+        match rx.recv_timeout(left) {
+            Ok(e) => {
+                if let Some(v) = pick(&e) {
+                    return v;
+                }
+            }
+            Err(e) => panic!(
+                "{}: docker-api's stream: no {what} within {limit:?} ({e})",
+                s.here()
+            ),
+        }
+    }
+}
+
+#[test]
+#[cfg_attr(
+    not(vm_guest),
+    ignore = "CLUSTERMON_VM_DOCKER_HOST not set: the guest checks run under `scripts/vm-host run -- cargo test -p vm-e2e`"
+)]
+fn docker_api_streams_the_guests_container_events_and_stats() {
+    let s = setup();
+    let rx = open_stream(&s.docker_api);
+    // A stats event (the aggregate) that lists the burner, read from the guest's cgroupfs.
+    next_event(
+        s,
+        &rx,
+        "stats event listing the burner",
+        Duration::from_secs(120),
+        |e| (e.event == "stats" && e.data.to_string().contains(&s.burner.name)).then_some(()),
+    );
+    let c = GuestContainer::run(s.guest, &[], "exec sleep 3600");
+    let action_of = |e: &Sse, wanted: &str| {
+        (e.event == "container" && e.data["name"] == c.name.as_str() && e.data["action"] == wanted)
+            .then(|| e.data.clone())
+    };
+    let started = next_event(
+        s,
+        &rx,
+        &format!("start event of {}", c.name),
+        Duration::from_secs(120),
+        |e| action_of(e, "start"),
+    );
+    assert_eq!(started["id"], c.id.as_str(), "{}: {started}", s.here());
+    s.guest.docker_ok(&["stop", "-t", "1", &c.id]);
+    let stopped = next_event(
+        s,
+        &rx,
+        &format!("stop event of {}", c.name),
+        Duration::from_secs(120),
+        |e| action_of(e, "stop"),
+    );
+    assert_eq!(stopped["id"], c.id.as_str(), "{}: {stopped}", s.here());
+}
+
+#[test]
+#[cfg_attr(
+    not(vm_guest),
+    ignore = "CLUSTERMON_VM_DOCKER_HOST not set: the guest checks run under `scripts/vm-host run -- cargo test -p vm-e2e`"
+)]
+fn docker_api_history_of_a_guest_container_follows_its_cgroup() {
+    let s = setup();
+    let path = format!("/api/containers/{}/history?window=15m", s.writer.name);
+    let history = s.api_until("three history points of the writer", &path, |b| {
+        (b["points"].as_array()?.len() >= 3).then(|| b.clone())
+    });
+    let here = s.here();
+    assert_eq!(history["id"], s.writer.id.as_str(), "{here}: {history}");
+    let step = history["step_seconds"].as_f64().unwrap_or_default();
+    let points = history["points"].as_array().cloned().unwrap_or_default();
+    let ts: Vec<u64> = points.iter().filter_map(|p| p["t"].as_u64()).collect();
+    assert_eq!(
+        ts.len(),
+        points.len(),
+        "{here}: a point without t: {history}"
+    );
+    // One point per sample interval; a round may come late on a guest under emulation.
+    assert!(
+        ts.windows(2)
+            .all(|w| w[0] < w[1] && (w[1] - w[0]) as f64 <= step * 10.0),
+        "{here}: history timestamps at a {step} s step: {ts:?}"
+    );
+    // The idle writer's memory in its latest point, against its cgroup files as docker-api
+    // counts it (usage less inactive file pages).
+    let latest = points
+        .last()
+        .and_then(|p| p["memory_bytes"].as_f64())
+        .unwrap_or_else(|| panic!("{here}: no memory_bytes in {history}"));
+    let used = s.writer.cgroup_u64("memory.current") as f64
+        - s.writer.cgroup_key("memory.stat", "inactive_file") as f64;
+    assert!(
+        close(latest, used, 2.0 * MIB, 0.1),
+        "{here}: the writer's latest history point says {latest} bytes, its cgroup {used}"
+    );
+    // The burner's points show it burning.
+    let burner = s.api_until(
+        "a history point of the burner with CPU",
+        &format!("/api/containers/{}/history?window=15m", s.burner.name),
+        |b| {
+            b["points"]
+                .as_array()?
+                .iter()
+                .filter_map(|p| p["cpu_percent"].as_f64())
+                .any(|p| p > 5.0)
+                .then(|| b.clone())
+        },
+    );
+    assert_eq!(burner["id"], s.burner.id.as_str(), "{here}: {burner}");
+}
