@@ -3,7 +3,11 @@
 "use strict";
 
 (function () {
-  const WINDOW_SECONDS = 15 * 60;
+  const RANGES = { "15m": 900, "1h": 3600, "6h": 21600, "24h": 86400, "7d": 604800 };
+  // Tick spacing per range, in ms: every 3 min, 10 min, 1 h, 4 h, 1 day.
+  const TICKS = { "15m": 180000, "1h": 600000, "6h": 3600000, "24h": 14400000, "7d": 86400000 };
+  const LONG_REFRESH_MS = 60000;
+  const EVENTS_REFRESH_MS = 10000;
   const RETRY_MIN_MS = 1000;
   const RETRY_MAX_MS = 8000;
   const LIST_REFRESH_MS = 10000;
@@ -22,6 +26,17 @@
     filter: "",
     node: "",
     selected: null, // id of the container whose graphs are open
+    selectedName: null,
+    range: "15m", // of every graph; only 15 min is fed live from the stream
+    config: { grafana_url: null, history_source: null },
+    grouped: true,
+    collapsed: new Set(), // group keys folded away
+    samples: 0, // stats frames received
+    // For the consistency check (and its browser test): the sample number at which each
+    // container id first ran in the stream, and first showed running in the table.
+    firstInStream: new Map(),
+    firstInTable: new Map(),
+    relists: 0, // lists asked because the table disagreed with the stream
     stream: null,
     connected: false,
     retryMs: RETRY_MIN_MS,
@@ -280,8 +295,9 @@
           data: [],
           borderColor: d.color,
           backgroundColor: d.color + "33",
-          fill: datasets.length === 1,
-          borderWidth: 2,
+          fill: d.fill === true,
+          borderDash: d.limit ? [6, 4] : [],
+          borderWidth: d.limit ? 1.5 : 2,
           pointRadius: 0,
           tension: 0.2,
         })),
@@ -298,7 +314,7 @@
           x: {
             type: "linear",
             // Whole minutes, every three.
-            ticks: { callback: (v) => clock(v), stepSize: 180000, color: "#4a5360" },
+            ticks: { callback: (v) => tickLabel(v), stepSize: TICKS["15m"], color: "#4a5360" },
             grid: { color: "#e3e8ee" },
           },
           y: {
@@ -317,10 +333,32 @@
       report(new Error("Chart.js did not load"));
       return;
     }
-    charts.clusterCpu = lineChart("chart-cluster-cpu", [{ label: "CPU %", color: "#0b5cad" }], "%");
-    charts.clusterMemory = lineChart("chart-cluster-memory", [{ label: "MiB", color: "#6a3fb5" }], "MiB");
-    charts.containerCpu = lineChart("chart-container-cpu", [{ label: "CPU %", color: "#0b5cad" }], "%");
-    charts.containerMemory = lineChart("chart-container-memory", [{ label: "MiB", color: "#6a3fb5" }], "MiB");
+    charts.clusterCpu = lineChart("chart-cluster-cpu", [{ label: "CPU %", color: "#0b5cad", fill: true }], "%");
+    charts.clusterMemory = lineChart("chart-cluster-memory", [{ label: "MiB", color: "#6a3fb5", fill: true }], "MiB");
+    charts.containerCpu = lineChart(
+      "chart-container-cpu",
+      [
+        { label: "CPU %", color: "#0b5cad", fill: true },
+        { label: "CPU limit", color: "#8a1414", limit: true },
+      ],
+      "%"
+    );
+    charts.containerMemory = lineChart(
+      "chart-container-memory",
+      [
+        { label: "MiB", color: "#6a3fb5", fill: true },
+        { label: "memory limit", color: "#8a1414", limit: true },
+      ],
+      "MiB"
+    );
+    charts.containerDisk = lineChart(
+      "chart-container-disk",
+      [
+        { label: "read", color: "#0b5cad" },
+        { label: "write", color: "#b8520a" },
+      ],
+      "KiB/s"
+    );
     charts.containerNetwork = lineChart(
       "chart-container-network",
       [
@@ -352,69 +390,193 @@
 
   function trimAndDraw(chart) {
     const now = Date.now();
-    const from = now - WINDOW_SECONDS * 1000;
+    const from = now - RANGES[state.range] * 1000;
     chart.data.datasets.forEach((d) => {
       while (d.data.length && d.data[0].x < from) d.data.shift();
     });
+    // A limit known only as a number (docker-api's live figure) is drawn across the range.
+    if (chart.$flatLimit != null) {
+      chart.data.datasets[1].data = [
+        { x: from, y: chart.$flatLimit },
+        { x: now, y: chart.$flatLimit },
+      ];
+    }
     chart.options.scales.x.min = from;
     chart.options.scales.x.max = now;
+    chart.options.scales.x.ticks.stepSize = TICKS[state.range];
     chart.update("none");
+  }
+
+  function tickLabel(ms) {
+    if (state.range === "7d") return new Date(ms).toLocaleDateString([], { month: "short", day: "numeric" });
+    return clock(ms);
   }
 
   const MiB = 1024 * 1024;
 
+  // [[t, v], ...] from /history as chart points, divided by `scale`.
+  const points = (body, name, scale) =>
+    ((body.series || {})[name] || []).map((p) => ({ x: p[0] * 1000, y: p[1] / (scale || 1) }));
+
+  function showSource(body) {
+    const from = body.source === "prometheus" ? "Prometheus" : "docker-api's memory";
+    $("history-source").textContent =
+      "history from " + from + (body.step_seconds ? ", a point every " + duration(body.step_seconds) : "") +
+      (body.note ? " (" + body.note + ")" : "");
+  }
+
   async function seedClusterHistory() {
+    const range = state.range;
     try {
-      const history = await getJson("/api/stats/history?window=15m");
-      const points = history.points || [];
-      setSeries(charts.clusterCpu, [points.map((p) => ({ x: p.t * 1000, y: p.cpu_percent }))]);
-      setSeries(charts.clusterMemory, [points.map((p) => ({ x: p.t * 1000, y: p.memory_bytes / MiB }))]);
+      const body = await getJson("/history/cluster?range=" + range);
+      if (state.range !== range) return;
+      showSource(body);
+      setSeries(charts.clusterCpu, [points(body, "cpu_percent")]);
+      setSeries(charts.clusterMemory, [points(body, "memory_bytes", MiB)]);
     } catch (e) {
       if (!isOutage(e)) report(e);
     }
   }
 
+  // The memory limit docker-api reports (the host's memory when there is none).
+  function liveMemoryLimit(id) {
+    const s = state.stats.get(id);
+    const host = state.aggregate && state.aggregate.host_memory_bytes;
+    if (!s || !s.memory.limit_bytes || (host && s.memory.limit_bytes >= host)) return null;
+    return s.memory.limit_bytes / MiB;
+  }
+
   async function seedContainerHistory(id) {
+    const name = state.selectedName;
+    const range = state.range;
     try {
-      const history = await getJson("/api/containers/" + encodeURIComponent(id) + "/history?window=15m");
-      if (state.selected !== id) return;
-      const points = history.points || [];
-      const x = (p) => p.t * 1000;
-      setSeries(charts.containerCpu, [points.map((p) => ({ x: x(p), y: p.cpu_percent }))]);
-      setSeries(charts.containerMemory, [points.map((p) => ({ x: x(p), y: p.memory_bytes / MiB }))]);
-      setSeries(charts.containerNetwork, [
-        points.map((p) => ({ x: x(p), y: p.rx_bytes_per_sec / 1024 })),
-        points.map((p) => ({ x: x(p), y: p.tx_bytes_per_sec / 1024 })),
-      ]);
+      const body = await getJson("/history/containers/" + encodeURIComponent(name) + "?range=" + range);
+      if (state.selected !== id || state.range !== range) return;
+      const cpuLimit = points(body, "cpu_limit_percent");
+      const memoryLimit = points(body, "memory_limit_bytes", MiB);
+      charts.containerCpu.$flatLimit = null;
+      charts.containerMemory.$flatLimit = memoryLimit.length ? null : liveMemoryLimit(id);
+      setSeries(charts.containerCpu, [points(body, "cpu_percent"), cpuLimit]);
+      setSeries(charts.containerMemory, [points(body, "memory_bytes", MiB), memoryLimit]);
+      setSeries(charts.containerNetwork, [points(body, "rx_bytes_per_sec", 1024), points(body, "tx_bytes_per_sec", 1024)]);
+      setSeries(charts.containerDisk, [points(body, "read_bytes_per_sec", 1024), points(body, "write_bytes_per_sec", 1024)]);
     } catch (e) {
       // A container that never ran has no history yet: its graphs fill from the stream.
-      if (state.selected === id) {
-        setSeries(charts.containerCpu, [[]]);
-        setSeries(charts.containerMemory, [[]]);
-        setSeries(charts.containerNetwork, [[], []]);
-      }
+      if (state.selected === id) clearContainerCharts();
     }
+  }
+
+  function clearContainerCharts() {
+    charts.containerCpu.$flatLimit = null;
+    charts.containerMemory.$flatLimit = state.selected ? liveMemoryLimit(state.selected) : null;
+    setSeries(charts.containerCpu, [[], []]);
+    setSeries(charts.containerMemory, [[], []]);
+    setSeries(charts.containerNetwork, [[], []]);
+    setSeries(charts.containerDisk, [[], []]);
+  }
+
+  function chooseRange(range) {
+    if (!RANGES[range] || range === state.range) return;
+    state.range = range;
+    document.querySelectorAll("#ranges button").forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.range === range)));
+    seedClusterHistory();
+    if (state.selected) {
+      seedContainerHistory(state.selected);
+      renderGrafanaLink();
+    }
+  }
+
+  // ---- events of the selected container ------------------------------------------------------
+
+  async function refreshEvents() {
+    const name = state.selectedName;
+    if (!name) return;
+    let body;
+    try {
+      body = await getJson("/events/containers/" + encodeURIComponent(name));
+    } catch (e) {
+      $("events-status").textContent = "events unavailable: " + e.message;
+      return;
+    }
+    if (state.selectedName !== name) return;
+    const events = body.events || [];
+    $("events-status").textContent = events.length
+      ? ""
+      : "none seen since the dashboard started (kept " + duration(body.keep_seconds) + ")";
+    $("detail-events").replaceChildren(
+      ...events.map((e) => {
+        const li = document.createElement("li");
+        li.dataset.kind = e.kind;
+        const time = document.createElement("time");
+        time.dateTime = new Date(e.t * 1000).toISOString();
+        time.textContent = new Date(e.t * 1000).toLocaleString();
+        const b = document.createElement("span");
+        const kind = { die: "bad", removed: "idle", start: "ok", restart: "warn", state: "warn" }[e.kind];
+        b.className = "badge badge-" + (e.kind === "health" ? healthKind(e.detail) : kind || "idle");
+        b.textContent = e.kind;
+        const detail = document.createElement("span");
+        detail.className = "detail";
+        detail.textContent = e.detail;
+        li.append(time, b, detail);
+        return li;
+      })
+    );
+  }
+
+  function renderGrafanaLink() {
+    const link = $("detail-grafana");
+    const base = state.config.grafana_url;
+    link.hidden = !base || !state.selectedName;
+    if (link.hidden) return;
+    link.href =
+      base + "/d/clustermon-containers/containers?var-container=" + encodeURIComponent(state.selectedName) +
+      "&from=now-" + state.range + "&to=now";
   }
 
   // ---- live data -----------------------------------------------------------------------------
 
   function onAggregate(a) {
     state.aggregate = a;
+    state.samples++;
     state.stats = new Map((a.containers || []).map((c) => [c.id, c]));
+    for (const c of a.containers || []) {
+      if (!state.firstInStream.has(c.id)) state.firstInStream.set(c.id, state.samples);
+    }
     renderSummary(a);
-    const x = a.timestamp ? Date.parse(a.timestamp) : Date.now();
-    appendPoint(charts.clusterCpu, x, [a.total_cpu_percent]);
-    appendPoint(charts.clusterMemory, x, [a.total_memory_usage_bytes / MiB]);
-    if (state.selected) {
-      const c = state.stats.get(state.selected);
+    // Only the 15-minute view is fed live; longer ranges reload every minute.
+    if (state.range === "15m") {
+      const x = a.timestamp ? Date.parse(a.timestamp) : Date.now();
+      appendPoint(charts.clusterCpu, x, [a.total_cpu_percent]);
+      appendPoint(charts.clusterMemory, x, [a.total_memory_usage_bytes / MiB]);
+      const c = state.selected && state.stats.get(state.selected);
       if (c) {
         appendPoint(charts.containerCpu, x, [c.cpu.percent]);
         appendPoint(charts.containerMemory, x, [c.memory.usage_bytes / MiB]);
         const net = c.network || {};
         appendPoint(charts.containerNetwork, x, [(net.rx_bytes_per_sec || 0) / 1024, (net.tx_bytes_per_sec || 0) / 1024]);
+        const io = c.blkio || {};
+        appendPoint(charts.containerDisk, x, [(io.read_bytes_per_sec || 0) / 1024, (io.write_bytes_per_sec || 0) / 1024]);
       }
     }
     renderTable();
+    // The header and the table must not contradict each other: when the stream counts other
+    // containers than the list holds, the list is asked again (docker-api's list may trail).
+    if (tableDisagrees(a)) {
+      state.relists++;
+      refreshContainers();
+    }
+  }
+
+  // The stream's sample is the answering node's; the list may be the whole cluster's.
+  function tableDisagrees(a) {
+    const mine = state.containers.filter((c) => !a.node || !c.node || c.node === a.node);
+    const running = mine.filter((c) => c.state === "running").length;
+    const listed = new Set(mine.map((c) => c.id));
+    return (
+      running !== a.running ||
+      mine.length !== a.total_containers ||
+      (a.containers || []).some((c) => !listed.has(c.id))
+    );
   }
 
   // One list request at a time; a request made meanwhile runs once more after it, so a change
@@ -449,6 +611,8 @@
   function onContainerEvent() {
     refreshContainers();
     setTimeout(refreshContainers, 1500);
+    // The dashboard records the event from its own listing: ask for it once that is done.
+    if (state.selectedName) setTimeout(refreshEvents, 2500);
   }
 
   // ---- the table -----------------------------------------------------------------------------
@@ -471,7 +635,45 @@
       memory_percent: s ? s.memory.percent : null,
       restarts: c.restart_count || 0,
       uptime: c.state === "running" && isFinite(started) ? (Date.now() - started) / 1000 : null,
+      group: groupOf(c.labels || {}),
     };
+  }
+
+  // Compose project, else swarm stack, else swarm service; "" for none.
+  function groupOf(labels) {
+    if (labels["com.docker.compose.project"]) return "project " + labels["com.docker.compose.project"];
+    if (labels["com.docker.stack.namespace"]) return "stack " + labels["com.docker.stack.namespace"];
+    if (labels["com.docker.swarm.service.name"]) return "service " + labels["com.docker.swarm.service.name"];
+    return "";
+  }
+
+  // A group's header row: a button folding it (Enter or Space), and its sums.
+  function groupRow(key, members, columns) {
+    const tr = document.createElement("tr");
+    tr.className = "group-row";
+    tr.dataset.group = key;
+    const th = document.createElement("th");
+    th.scope = "rowgroup";
+    th.colSpan = columns;
+    const button = document.createElement("button");
+    button.type = "button";
+    button.dataset.groupToggle = key;
+    const open = !state.collapsed.has(key);
+    button.setAttribute("aria-expanded", String(open));
+    button.textContent = key || "not in a project";
+    const running = members.filter((r) => r.state === "running").length;
+    const cpu = members.reduce((sum, r) => sum + (r.cpu || 0), 0);
+    const memory = members.reduce((sum, r) => sum + (r.memory || 0), 0);
+    const sums = document.createElement("span");
+    sums.className = "group-sums";
+    sums.dataset.running = running;
+    sums.dataset.total = members.length;
+    sums.dataset.cpu = String(cpu);
+    sums.dataset.memory = String(memory);
+    sums.textContent = running + " / " + members.length + " running · CPU " + percent(cpu) + " · memory " + bytes(memory);
+    th.append(button, sums);
+    tr.appendChild(th);
+    return tr;
   }
 
   const hasNodes = () => state.containers.some((c) => typeof c.node === "string" && c.node !== "");
@@ -527,7 +729,9 @@
 
   function renderTable() {
     const tbody = document.querySelector("#container-table tbody");
-    const focusedId = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.id : null;
+    const active = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset : {};
+    const focusedId = active.id || null;
+    const focusedGroup = active.groupToggle;
     const showNodes = hasNodes();
     const needle = state.filter.toLowerCase();
     const rows = state.containers
@@ -560,9 +764,14 @@
       cell(tr, "memory_percent", percent(r.memory_percent), "num");
       cell(tr, "restarts", String(r.restarts), "num wide");
       cell(tr, "uptime", r.uptime == null ? "–" : duration(r.uptime), "num");
+      if (r.state === "running" && !state.firstInTable.has(r.id)) state.firstInTable.set(r.id, state.samples);
       return tr;
     });
-    tbody.replaceChildren(...trs);
+    tbody.replaceChildren(...grouped(rows, trs));
+    if (focusedGroup != null) {
+      const again = tbody.querySelector('button[data-group-toggle="' + CSS.escape(focusedGroup) + '"]');
+      if (again) again.focus();
+    }
     $("count").textContent = rows.length + " of " + state.containers.length + " containers";
     if (focusedId) {
       const again = tbody.querySelector('tr[data-id="' + CSS.escape(focusedId) + '"]');
@@ -579,18 +788,47 @@
     }
   }
 
+  // The rows under their groups' headers (groups by name, "not in a project" last), or as they
+  // are when grouping is off or no container is in a group.
+  function grouped(rows, trs) {
+    if (!state.grouped || !rows.some((r) => r.group)) return trs;
+    const columns = document.querySelectorAll("#container-table thead th:not([hidden])").length;
+    const groups = new Map();
+    rows.forEach((r, i) => {
+      if (!groups.has(r.group)) groups.set(r.group, []);
+      groups.get(r.group).push(i);
+    });
+    const keys = [...groups.keys()].sort((a, b) => (a === "") - (b === "") || a.localeCompare(b));
+    const out = [];
+    for (const key of keys) {
+      const members = groups.get(key);
+      out.push(groupRow(key, members.map((i) => rows[i]), columns));
+      if (!state.collapsed.has(key)) members.forEach((i) => out.push(trs[i]));
+    }
+    return out;
+  }
+
+  function toggleGroup(key) {
+    if (state.collapsed.has(key)) state.collapsed.delete(key);
+    else state.collapsed.add(key);
+    renderTable();
+  }
+
   // ---- container detail ----------------------------------------------------------------------
 
   function openDetail(id) {
     const c = state.containers.find((x) => x.id === id);
     if (!c) return;
     state.selected = id;
+    state.selectedName = c.name;
     $("detail").hidden = false;
     $("detail-title").textContent = c.name + " · " + c.state;
-    setSeries(charts.containerCpu, [[]]);
-    setSeries(charts.containerMemory, [[]]);
-    setSeries(charts.containerNetwork, [[], []]);
+    clearContainerCharts();
     seedContainerHistory(id);
+    renderGrafanaLink();
+    $("detail-events").replaceChildren();
+    $("events-status").textContent = "loading…";
+    refreshEvents();
     renderTable();
     $("detail").scrollIntoView({ block: "nearest" });
     $("detail-title").focus({ preventScroll: true });
@@ -599,6 +837,7 @@
   function closeDetail() {
     const id = state.selected;
     state.selected = null;
+    state.selectedName = null;
     $("detail").hidden = true;
     renderTable();
     const tr = id && document.querySelector('#container-table tbody tr[data-id="' + CSS.escape(id) + '"]');
@@ -684,23 +923,35 @@
     });
     const tbody = document.querySelector("#container-table tbody");
     tbody.addEventListener("click", (e) => {
+      const toggle = e.target.closest("button[data-group-toggle]");
+      if (toggle) {
+        toggleGroup(toggle.dataset.groupToggle);
+        return;
+      }
       const tr = e.target.closest("tr");
-      if (tr) openDetail(tr.dataset.id);
+      if (tr && tr.dataset.id) openDetail(tr.dataset.id);
     });
+    // A group's header takes focus on its button; a container's row on itself.
+    const focusTarget = (tr) => (tr && tr.classList.contains("group-row") ? tr.querySelector("button") : tr);
     tbody.addEventListener("keydown", (e) => {
       const tr = e.target.closest("tr");
       if (!tr) return;
-      if (e.key === "Enter" || e.key === " ") {
+      if ((e.key === "Enter" || e.key === " ") && tr.dataset.id) {
         e.preventDefault();
         openDetail(tr.dataset.id);
       } else if (e.key === "ArrowDown" && tr.nextElementSibling) {
         e.preventDefault();
-        tr.nextElementSibling.focus();
+        focusTarget(tr.nextElementSibling).focus();
       } else if (e.key === "ArrowUp" && tr.previousElementSibling) {
         e.preventDefault();
-        tr.previousElementSibling.focus();
+        focusTarget(tr.previousElementSibling).focus();
       }
     });
+    $("group-toggle").addEventListener("change", (e) => {
+      state.grouped = e.target.checked;
+      renderTable();
+    });
+    document.querySelectorAll("#ranges button").forEach((b) => b.addEventListener("click", () => chooseRange(b.dataset.range)));
     const nodeRows = document.querySelector("#node-table tbody");
     nodeRows.addEventListener("click", (e) => {
       const tr = e.target.closest("tr");
@@ -721,9 +972,19 @@
 
   window.addEventListener("error", (e) => report(e.error || e.message));
 
+  async function loadConfig() {
+    try {
+      state.config = await getJson("/page-config");
+      renderGrafanaLink();
+    } catch (e) {
+      if (!isOutage(e)) report(e);
+    }
+  }
+
   function start() {
     setupCharts();
     wire();
+    loadConfig();
     connect();
     refreshHealth();
     refreshAlerts();
@@ -733,6 +994,12 @@
       if (state.connected) refreshContainers();
     }, LIST_REFRESH_MS);
     setInterval(refreshNodes, NODES_REFRESH_MS);
+    setInterval(() => {
+      if (state.range === "15m") return;
+      seedClusterHistory();
+      if (state.selected) seedContainerHistory(state.selected);
+    }, LONG_REFRESH_MS);
+    setInterval(refreshEvents, EVENTS_REFRESH_MS);
   }
 
   // For the browser tests and for poking around in the console.

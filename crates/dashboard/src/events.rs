@@ -114,7 +114,8 @@ pub fn changes(before: Option<&Seen>, after: Option<&Seen>) -> Vec<(&'static str
         // Died and started again between two listings.
         out.push(("restart", format!("restart #{}", after.restart_count)));
     }
-    if after.health != before.health && !(after.health == "none" && after.state != "running") {
+    // Docker marks a stopped container unhealthy: only a running one's health is news.
+    if after.health != before.health && after.state == "running" {
         out.push(("health", after.health.clone()));
     }
     out
@@ -390,7 +391,7 @@ mod tests {
     #[test]
     fn a_death_a_restart_and_a_health_change_are_told_apart() {
         let up = seen("running", "Up 1 second", "healthy", 0);
-        let died = seen("exited", "Exited (3) 1 second ago", "none", 0);
+        let died = seen("exited", "Exited (3) 1 second ago", "unhealthy", 0);
         assert_eq!(
             changes(Some(&up), Some(&died)),
             vec![("die", "exit code 3".to_string())]

@@ -471,3 +471,282 @@ async fn cluster_mode_shows_each_node_and_a_node_row_filters_the_table() {
         .await;
     browser.close().await;
 }
+
+/// Opens container `name`'s graphs from the keyboard (focus its row, Enter).
+async fn open_with_keyboard(browser: &Browser, name: &str) {
+    browser
+        .js(
+            "const tr = document.querySelector('#container-table tbody tr[data-name=\"' + arguments[0] + '\"]'); \
+             tr.focus(); return true;",
+            vec![json!(name)],
+        )
+        .await;
+    browser
+        .client
+        .active_element()
+        .await
+        .unwrap()
+        .send_keys("\u{E007}")
+        .await
+        .unwrap();
+    browser
+        .wait_for(
+            "the detail panel",
+            SECONDS_10,
+            "return !document.getElementById('detail').hidden && document.getElementById('detail-title').textContent.startsWith(arguments[0]);",
+            vec![json!(name)],
+        )
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grouped_view_sums_a_compose_project_and_folds_from_the_keyboard() {
+    require_docker();
+    let project = format!("cm-proj-{}", std::process::id());
+    let label = format!("com.docker.compose.project={project}");
+    let web = Container::run(&["--label", &label], "while :; do :; done");
+    let db = Container::run(&["--label", &label, "--memory", "64m"], "sleep 300");
+    let stopped = Container::create(&["--label", &label], "sleep 300");
+    let stack = Stack::start();
+    let browser = Browser::start(1400, 1500).await;
+    browser
+        .client
+        .goto(&stack.dashboard.url("/"))
+        .await
+        .unwrap();
+    let group = format!("project {project}");
+    // The header: 2 of 3 running, the burner's CPU in the sum.
+    let sums = browser
+        .wait_for(
+            "the project's header with 2 / 3 running and its CPU",
+            SECONDS_10,
+            "const tr = document.querySelector('#container-table tbody tr.group-row[data-group=\"' + arguments[0] + '\"]'); \
+             const s = tr && tr.querySelector('.group-sums'); \
+             return s && s.dataset.running === '2' && s.dataset.total === '3' && parseFloat(s.dataset.cpu) >= 20 \
+               ? {text: s.textContent, memory: parseFloat(s.dataset.memory)} : null;",
+            vec![json!(group)],
+        )
+        .await;
+    assert!(
+        sums["text"].as_str().unwrap().starts_with("2 / 3 running"),
+        "{sums}"
+    );
+    assert!(sums["memory"].as_f64().unwrap() > 0.0, "{sums}");
+    // The group's rows follow its header.
+    let members = browser
+        .js(
+            "const rows = [...document.querySelectorAll('#container-table tbody tr')]; \
+             const i = rows.findIndex(r => r.dataset.group === arguments[0]); \
+             const out = []; for (let j = i + 1; j < rows.length && !rows[j].classList.contains('group-row'); j++) out.push(rows[j].dataset.name); \
+             return out.sort();",
+            vec![json!(group)],
+        )
+        .await;
+    let mut want = vec![web.name.clone(), db.name.clone(), stopped.name.clone()];
+    want.sort();
+    assert_eq!(members, json!(want));
+
+    // Fold with the keyboard (Tab lands on the header's button; Enter presses it).
+    let toggle = format!("#container-table tbody tr.group-row[data-group=\"{group}\"] button");
+    browser
+        .js(
+            "document.querySelector(arguments[0]).focus(); return true;",
+            vec![json!(toggle)],
+        )
+        .await;
+    browser
+        .client
+        .active_element()
+        .await
+        .unwrap()
+        .send_keys("\u{E007}")
+        .await
+        .unwrap();
+    browser
+        .wait_for(
+            "the project folded",
+            SECONDS_10,
+            "const b = document.querySelector(arguments[0]); \
+             return b && b.getAttribute('aria-expanded') === 'false' && document.activeElement === b && \
+               !document.querySelector('#container-table tbody tr[data-name=\"' + arguments[1] + '\"]');",
+            vec![json!(toggle), json!(web.name)],
+        )
+        .await;
+    browser
+        .client
+        .active_element()
+        .await
+        .unwrap()
+        .send_keys("\u{E007}")
+        .await
+        .unwrap();
+    cell_is(&browser, &web.name, "state", "running", SECONDS_10).await;
+
+    // The limited container's memory graph carries its 64 MiB limit; the disk graph its two rates.
+    open_with_keyboard(&browser, &db.name).await;
+    let limit = browser
+        .wait_for(
+            "the 64 MiB limit line",
+            SECONDS_10,
+            "const c = Chart.getChart('chart-container-memory'); const l = c.data.datasets[1]; \
+             return l.data.length >= 2 && l.borderDash.length > 0 ? l.data.map(p => p.y) : null;",
+            vec![],
+        )
+        .await;
+    assert!(
+        limit.as_array().unwrap().iter().all(|y| y == 64.0),
+        "{limit}"
+    );
+    let disk = browser
+        .js(
+            "return Chart.getChart('chart-container-disk').data.datasets.map(d => d.label);",
+            vec![],
+        )
+        .await;
+    assert_eq!(disk, json!(["read", "write"]));
+    // No Grafana URL configured: no link.
+    assert_eq!(
+        browser
+            .js(
+                "return document.getElementById('detail-grafana').hidden;",
+                vec![]
+            )
+            .await,
+        json!(true)
+    );
+    let errors = browser
+        .js("return window.clustermon.state.errors;", vec![])
+        .await;
+    assert_eq!(errors, json!([]), "errors on the page");
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_list_shows_a_die_with_its_exit_code_a_restart_and_health() {
+    require_docker();
+    let stack = Stack::start();
+    // Healthy, then it exits 3 and Docker restarts it once.
+    let flaky = Container::run(
+        &[
+            "--restart",
+            "on-failure:1",
+            "--health-cmd",
+            "true",
+            "--health-interval",
+            "1s",
+        ],
+        "sleep 4; exit 3",
+    );
+    let browser = Browser::start(1400, 1500).await;
+    browser
+        .client
+        .goto(&stack.dashboard.url("/"))
+        .await
+        .unwrap();
+    cell_is(&browser, &flaky.name, "state", "running", SECONDS_10).await;
+    open_with_keyboard(&browser, &flaky.name).await;
+    let events = browser
+        .wait_for(
+            "die (exit code 3), restart #1 and healthy in the event list",
+            Duration::from_secs(30),
+            "const items = [...document.querySelectorAll('#detail-events li')].map(li => \
+               li.dataset.kind + ':' + li.querySelector('.detail').textContent); \
+             return items.includes('die:exit code 3') && items.includes('restart:restart #1') && \
+               items.includes('health:healthy') ? items : null;",
+            vec![],
+        )
+        .await;
+    // Newest first: Docker restarted it once after its first exit (seen as the restart), and
+    // its second exit is the last word; a stopped container's health is not news.
+    let items: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let position = |what: &str| items.iter().position(|i| *i == what).unwrap();
+    assert!(
+        position("die:exit code 3") < position("restart:restart #1"),
+        "{items:?}"
+    );
+    assert!(
+        !items[..position("die:exit code 3")]
+            .iter()
+            .any(|i| i.starts_with("health:")),
+        "{items:?}"
+    );
+    // The same list from the endpoint, by name.
+    let body = common::json_body(&testkit::get(
+        &stack
+            .dashboard
+            .url(&format!("/events/containers/{}", flaky.name)),
+    ));
+    assert!(body["events"].as_array().unwrap().len() >= 3, "{body}");
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn page_opened_with_docker_api_starting_shows_every_running_container_within_a_sample() {
+    require_docker();
+    let running: Vec<Container> = (0..3).map(|_| Container::run(&[], "sleep 300")).collect();
+    // docker-api, the dashboard and the page start together: no wait for docker-api's list.
+    let port = testkit::free_port();
+    let _docker_api = testkit::ServiceProcess::start(
+        common::docker_api_binary(),
+        &[
+            format!("--web.listen-address=127.0.0.1:{port}"),
+            "--stats.interval=1s".into(),
+            "--log.level=warn".into(),
+        ],
+        port,
+    );
+    let dashboard = start_dashboard(&format!("http://127.0.0.1:{port}"), &[]);
+    let browser = Browser::start(1200, 900).await;
+    browser.client.goto(&dashboard.url("/")).await.unwrap();
+    for c in &running {
+        cell_is(
+            &browser,
+            &c.name,
+            "state",
+            "running",
+            Duration::from_secs(20),
+        )
+        .await;
+    }
+    // For each: the sample in which the stream first carried it, and the sample count when the
+    // table first showed it running. The table may trail by at most the one sample whose
+    // disagreement made the page ask the list again.
+    let seen = browser
+        .js(
+            "const s = window.clustermon.state; \
+             return arguments[0].map(id => [s.firstInStream.get(id), s.firstInTable.get(id)]);",
+            vec![json!(running
+                .iter()
+                .map(|c| c.id.clone())
+                .collect::<Vec<_>>())],
+        )
+        .await;
+    for (pair, c) in seen.as_array().unwrap().iter().zip(&running) {
+        let (stream, table) = (pair[0].as_u64(), pair[1].as_u64());
+        let (Some(stream), Some(table)) = (stream, table) else {
+            panic!("{}: stream {stream:?}, table {table:?}", c.name);
+        };
+        assert!(
+            table <= stream + 1,
+            "{} ran in the stream from sample {stream} but in the table only from {table}",
+            c.name
+        );
+    }
+    // And after that the header and the table agree.
+    browser
+        .wait_for(
+            "the header's running count equal to the table's",
+            SECONDS_10,
+            "const a = window.clustermon.state.aggregate; \
+             const rows = window.clustermon.state.containers.filter(c => c.state === 'running').length; \
+             return a && a.running === rows && parseInt(document.getElementById('sum-running').textContent, 10) === rows;",
+            vec![],
+        )
+        .await;
+    browser.close().await;
+}
