@@ -116,7 +116,6 @@ impl Collectors {
             set.record_collector(NAMESPACE, c.name, elapsed, ok);
         }
         crate::build_info(&mut set);
-        crate::process::collect(&mut set);
         set
     }
 

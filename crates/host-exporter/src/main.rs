@@ -8,7 +8,6 @@ use metrics_core::{Failure, Launch, MetricSet, Server, Service};
 mod collector;
 mod config;
 mod exporter;
-mod process;
 
 use config::Config;
 use exporter::HostExporter;

@@ -14,6 +14,7 @@ pub mod launch;
 pub mod logging;
 pub mod metric;
 pub mod process;
+pub mod process_extra;
 pub mod refused;
 pub mod scrape;
 pub mod secret;

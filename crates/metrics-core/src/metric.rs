@@ -24,6 +24,7 @@ pub enum Kind {
     Gauge,
     Untyped,
     Summary,
+    Histogram,
 }
 
 impl Kind {
@@ -33,6 +34,7 @@ impl Kind {
             Kind::Gauge => "gauge",
             Kind::Untyped => "untyped",
             Kind::Summary => "summary",
+            Kind::Histogram => "histogram",
         }
     }
 }
@@ -132,6 +134,34 @@ impl MetricSet {
             write_series(out, name, labels, &common, Some(("quantile", &q)));
             write_value(out, *v);
         }
+        write_series(out, &format!("{name}_sum"), labels, &common, None);
+        write_value(out, sum);
+        write_series(out, &format!("{name}_count"), labels, &common, None);
+        write_value(out, count as f64);
+    }
+
+    /// Adds a histogram sample from cumulative `(upper bound, count)` buckets read elsewhere
+    /// (e.g. Redis' `LATENCY HISTOGRAM`); the `+Inf` bucket is `count`.
+    pub fn histogram(
+        &mut self,
+        name: &str,
+        help: &str,
+        labels: &[(&str, &str)],
+        buckets: &[(f64, u64)],
+        sum: f64,
+        count: u64,
+    ) {
+        let i = self.family(Kind::Histogram, name, help);
+        let common = self.common.clone();
+        let out = &mut self.families[i].samples;
+        let bucket = format!("{name}_bucket");
+        for (le, n) in buckets {
+            let le = format_value(*le);
+            write_series(out, &bucket, labels, &common, Some(("le", &le)));
+            write_value(out, *n as f64);
+        }
+        write_series(out, &bucket, labels, &common, Some(("le", "+Inf")));
+        write_value(out, count as f64);
         write_series(out, &format!("{name}_sum"), labels, &common, None);
         write_value(out, sum);
         write_series(out, &format!("{name}_count"), labels, &common, None);
@@ -545,6 +575,26 @@ mod tests {
             "# HELP g h\n# TYPE g gauge\ng{datname=\"app\",server=\"db:5432\"} 1\n\
              # HELP s h\n# TYPE s summary\ns{server=\"db:5432\",quantile=\"0.5\"} 2\n\
              s_sum{server=\"db:5432\"} 3\ns_count{server=\"db:5432\"} 4\n"
+        );
+    }
+
+    #[test]
+    fn histograms_end_with_inf_sum_and_count() {
+        let mut set = MetricSet::new();
+        set.histogram(
+            "h_usec",
+            "H.",
+            &[("cmd", "get")],
+            &[(2.0, 3), (4.0, 5)],
+            11.5,
+            6,
+        );
+        assert_eq!(
+            text(&set),
+            "# HELP h_usec H.\n# TYPE h_usec histogram\n\
+             h_usec_bucket{cmd=\"get\",le=\"2\"} 3\nh_usec_bucket{cmd=\"get\",le=\"4\"} 5\n\
+             h_usec_bucket{cmd=\"get\",le=\"+Inf\"} 6\nh_usec_sum{cmd=\"get\"} 11.5\n\
+             h_usec_count{cmd=\"get\"} 6\n"
         );
     }
 

@@ -6,7 +6,8 @@ use prometheus::process_collector::ProcessCollector;
 use crate::MetricSet;
 
 /// Reads `/proc/self` on each scrape for `process_cpu_seconds_total`, `process_resident_memory_bytes`,
-/// `process_open_fds` and friends, the same families the Go client exports.
+/// `process_open_fds` and friends, the same families the Go client exports (the ones the
+/// `prometheus` crate lacks come from [`crate::process_extra`]).
 pub struct ProcessMetrics {
     collector: ProcessCollector,
 }
@@ -20,6 +21,7 @@ impl ProcessMetrics {
 
     pub fn collect_into(&self, set: &mut MetricSet) {
         set.extend_families(self.collector.collect());
+        crate::process_extra::collect_into(set);
     }
 }
 
