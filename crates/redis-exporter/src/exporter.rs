@@ -1,6 +1,6 @@
 //! The scrape: one reused connection per Redis (a redis-rs `MultiplexedConnection`), one pipelined
-//! round trip for `INFO ALL`, `CONFIG GET`, `SLOWLOG` and `LATENCY LATEST`, then the checked
-//! keys; a Redis that cannot be read is `redis_up 0`, logged once per change of its error.
+//! round trip for `INFO ALL`, `CONFIG GET`, `SLOWLOG`, `LATENCY LATEST` and `LATENCY HISTOGRAM`,
+//! then the checked keys; a Redis that cannot be read is `redis_up 0`, logged once per change of its error.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -473,11 +473,18 @@ fn snapshot_pipeline() -> redis::Pipeline {
     pipe.cmd("SLOWLOG").arg("LEN");
     pipe.cmd("SLOWLOG").arg("GET").arg(1);
     pipe.cmd("LATENCY").arg("LATEST");
+    pipe.cmd("LATENCY").arg("HISTOGRAM");
     pipe
 }
 
 /// One `CONFIG GET` each: Redis before 7 takes a single parameter.
-const CONFIG_SETTINGS: &[&str] = &["maxmemory", "maxclients", "io-threads", "databases"];
+const CONFIG_SETTINGS: &[&str] = &[
+    "maxmemory",
+    "maxclients",
+    "io-threads",
+    "databases",
+    "client-output-buffer-limit",
+];
 
 async fn read_snapshot(
     conn: &mut MultiplexedConnection,
@@ -524,6 +531,9 @@ async fn read_snapshot(
     snapshot.slowlog_last = answers.next().and_then(replies::slowlog_get);
     if let Some(reply) = answers.next() {
         snapshot.latency_spikes = replies::latency_latest(reply);
+    }
+    if let Some(reply) = answers.next() {
+        snapshot.latency_histograms = replies::latency_histogram(reply);
     }
 
     if !lists.patterns.is_empty() || !lists.single.is_empty() {

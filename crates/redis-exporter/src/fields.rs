@@ -1,8 +1,8 @@
 //! Which plain `INFO` fields become which redis_exporter metric, and of which type.
 //!
-//! The names follow oliver006/redis_exporter: its gauge and counter maps as of v1.7x, with the
-//! types Debian's v1.45 package exposes where the two disagree (`expired_time_cap_reached_total`
-//! is a gauge there), so dashboards and the parity test see the same families.
+//! The names and types follow oliver006/redis_exporter 1.69 (Debian 13's package, which the
+//! parity test runs beside us): its gauge and counter maps, so dashboards see the same families.
+//! (Debian 12's 1.45 had `expired_time_cap_reached_total` as a gauge; 1.69 has a counter.)
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -20,6 +20,8 @@ pub fn lookup(key: &str) -> Option<(&'static str, Kind)> {
         "uptime_in_seconds" => ("uptime_in_seconds", G),
         "process_id" => ("process_id", G),
         "io_threads_active" => ("io_threads_active", G),
+        "hz" => ("hz", G),
+        "configured_hz" => ("configured_hz", G),
         // Clients
         "connected_clients" => ("connected_clients", G),
         "blocked_clients" => ("blocked_clients", G),
@@ -81,7 +83,7 @@ pub fn lookup(key: &str) -> Option<(&'static str, Kind)> {
         "active_defrag_misses" => ("defrag_misses", G),
         "active_defrag_key_hits" => ("defrag_key_hits", G),
         "active_defrag_key_misses" => ("defrag_key_misses", G),
-        "expired_time_cap_reached_count" => ("expired_time_cap_reached_total", G),
+        "expired_time_cap_reached_count" => ("expired_time_cap_reached_total", C),
         // Persistence
         "loading" => ("loading_dump_file", G),
         "async_loading" => ("async_loading", G),

@@ -4,13 +4,20 @@
 
 use redis::Value;
 
-use crate::snapshot::{LatencySpike, SlowlogEntry};
+use crate::snapshot::{CommandHistogram, LatencySpike, SlowlogEntry};
 
 /// Most `CONFIG GET` pairs kept from one reply (each exported setting is asked for alone).
 pub const MAX_CONFIG_PAIRS: usize = 16;
 
 /// Most `LATENCY LATEST` events kept (Redis knows about twenty kinds).
 pub const MAX_LATENCY_EVENTS: usize = 64;
+
+/// Most commands kept from `LATENCY HISTOGRAM` (Redis 7.0 knows about 380 commands and
+/// subcommands, and lists only those called since its start or `CONFIG RESETSTAT`).
+pub const MAX_HISTOGRAM_COMMANDS: usize = 1024;
+
+/// Most buckets kept per command (Redis' are powers of two microseconds: about 40 cover a day).
+pub const MAX_HISTOGRAM_BUCKETS: usize = 64;
 
 /// Parses one RESP reply from raw bytes (for fuzzing and tests); `None` when it does not parse.
 pub fn parse_resp(bytes: &[u8]) -> Option<Value> {
@@ -79,6 +86,58 @@ pub fn latency_latest(reply: Value) -> Vec<LatencySpike> {
         .collect()
 }
 
+/// `LATENCY HISTOGRAM`: per command `calls` and `histogram_usec`, the latter cumulative
+/// `bucket, calls` pairs; `[cmd, [..], ...]` in RESP2, maps in RESP3. A command whose entry is
+/// not of that shape is left out, as are buckets that are not numbers.
+pub fn latency_histogram(reply: Value) -> Vec<CommandHistogram> {
+    let Some(commands) = pairs(&reply) else {
+        return Vec::new();
+    };
+    commands
+        .into_iter()
+        .filter_map(|(cmd, details)| {
+            let mut calls = None;
+            let mut buckets = Vec::new();
+            for (key, value) in pairs(details)? {
+                match text(key)?.as_str() {
+                    "calls" => calls = count(value),
+                    "histogram_usec" => {
+                        buckets = pairs(value)?
+                            .into_iter()
+                            .filter_map(|(le, n)| Some((int(le)?, count(n)?)))
+                            .take(MAX_HISTOGRAM_BUCKETS)
+                            .collect();
+                    }
+                    _ => {}
+                }
+            }
+            Some(CommandHistogram {
+                cmd: text(cmd)?,
+                calls: calls?,
+                buckets,
+            })
+        })
+        .take(MAX_HISTOGRAM_COMMANDS)
+        .collect()
+}
+
+/// The `(key, value)` pairs of a RESP2 flat array or a RESP3 map.
+fn pairs(v: &Value) -> Option<Vec<(&Value, &Value)>> {
+    match v {
+        Value::Array(items) => Some(items.chunks_exact(2).map(|kv| (&kv[0], &kv[1])).collect()),
+        Value::Map(items) => Some(items.iter().map(|(k, v)| (k, v)).collect()),
+        _ => None,
+    }
+}
+
+/// A count: a non-negative whole number.
+fn count(v: &Value) -> Option<u64> {
+    match v {
+        Value::Int(n) => u64::try_from(*n).ok(),
+        other => text(other)?.trim().parse().ok(),
+    }
+}
+
 /// A string, status or integer reply as text.
 pub fn text(v: &Value) -> Option<String> {
     match v {
@@ -140,6 +199,87 @@ mod tests {
                 latest_millis: 15.0
             }]
         );
+    }
+
+    fn bulk(s: &str) -> Value {
+        Value::BulkString(s.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn latency_histograms_in_both_protocols() {
+        // What Redis 7.0 answered here after 51 SETs and one slow EVAL.
+        let resp2 = Value::Array(vec![
+            bulk("set"),
+            Value::Array(vec![
+                bulk("calls"),
+                Value::Int(51),
+                bulk("histogram_usec"),
+                Value::Array([2, 23, 4, 48, 8, 50, 16, 51].map(Value::Int).to_vec()),
+            ]),
+            bulk("eval"),
+            Value::Array(vec![
+                bulk("calls"),
+                Value::Int(1),
+                bulk("histogram_usec"),
+                Value::Array(vec![Value::Int(16908), Value::Int(1)]),
+            ]),
+        ]);
+        let expected = vec![
+            CommandHistogram {
+                cmd: "set".into(),
+                calls: 51,
+                buckets: vec![(2.0, 23), (4.0, 48), (8.0, 50), (16.0, 51)],
+            },
+            CommandHistogram {
+                cmd: "eval".into(),
+                calls: 1,
+                buckets: vec![(16908.0, 1)],
+            },
+        ];
+        assert_eq!(latency_histogram(resp2), expected);
+        let resp3 = Value::Map(vec![(
+            bulk("eval"),
+            Value::Map(vec![
+                (Value::SimpleString("calls".into()), Value::Int(1)),
+                (
+                    Value::SimpleString("histogram_usec".into()),
+                    Value::Map(vec![(Value::Int(16908), Value::Int(1))]),
+                ),
+            ]),
+        )]);
+        assert_eq!(latency_histogram(resp3), expected[1..].to_vec());
+    }
+
+    #[test]
+    fn hostile_latency_histograms_are_capped_or_ignored() {
+        let buckets: Vec<Value> = (0..1000).map(Value::Int).collect();
+        let entry = Value::Array(vec![
+            bulk("calls"),
+            Value::Int(5),
+            bulk("histogram_usec"),
+            Value::Array(buckets),
+        ]);
+        let mut many = Vec::new();
+        for i in 0..5000 {
+            many.push(bulk(&format!("c{i}")));
+            many.push(entry.clone());
+        }
+        let read = latency_histogram(Value::Array(many));
+        assert_eq!(read.len(), MAX_HISTOGRAM_COMMANDS);
+        assert_eq!(read[0].buckets.len(), MAX_HISTOGRAM_BUCKETS);
+        // Negative calls, a missing count, a wrong shape, an error reply (Redis 6).
+        let negative = Value::Array(vec![
+            bulk("get"),
+            Value::Array(vec![bulk("calls"), Value::Int(-1)]),
+            bulk("set"),
+            Value::Array(vec![bulk("histogram_usec"), Value::Array(vec![])]),
+            bulk("del"),
+            Value::Int(3),
+        ]);
+        assert_eq!(latency_histogram(negative), Vec::new());
+        let redis6 = parse_resp(b"-ERR unknown subcommand 'HISTOGRAM'\r\n").unwrap();
+        assert!(matches!(redis6, Value::ServerError(_)));
+        assert_eq!(latency_histogram(redis6), Vec::new());
     }
 
     #[test]

@@ -23,6 +23,8 @@ pub struct Snapshot {
     pub slowlog_last: Option<Option<SlowlogEntry>>,
     /// `LATENCY LATEST`.
     pub latency_spikes: Vec<LatencySpike>,
+    /// `LATENCY HISTOGRAM` (Redis 7; empty before, where the command is unknown).
+    pub latency_histograms: Vec<CommandHistogram>,
     /// The keys asked for with `--check-keys` / `--check-single-keys`.
     pub keys: Vec<KeyStat>,
 }
@@ -41,6 +43,16 @@ pub struct LatencySpike {
     pub latest_millis: f64,
 }
 
+/// One command's latency distribution from `LATENCY HISTOGRAM`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandHistogram {
+    /// As Redis names it (`get`, `config|get`).
+    pub cmd: String,
+    pub calls: u64,
+    /// Cumulative `(upper bound in microseconds, calls)` pairs, as Redis reports them.
+    pub buckets: Vec<(f64, u64)>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct KeyStat {
     pub db: u32,
@@ -52,6 +64,8 @@ pub struct KeyStat {
     pub value: Option<f64>,
     /// The value of a (short) string key that does not.
     pub text: Option<String>,
+    /// `MEMORY USAGE` of a key that exists, in bytes.
+    pub memory: Option<f64>,
 }
 
 /// How the metrics are named and which optional ones are wanted.
@@ -97,6 +111,20 @@ impl<'a> Writer<'a> {
         self.set.counter(&self.name, help, labels, value);
     }
 
+    pub fn histogram(
+        &mut self,
+        name: &str,
+        help: &str,
+        labels: &[(&str, &str)],
+        buckets: &[(f64, u64)],
+        sum: f64,
+        count: u64,
+    ) {
+        self.full(name);
+        self.set
+            .histogram(&self.name, help, labels, buckets, sum, count);
+    }
+
     pub fn summary(
         &mut self,
         name: &str,
@@ -118,7 +146,14 @@ pub fn write_metrics(snapshot: &Snapshot, naming: &Naming, now: f64, set: &mut M
     let mut w = Writer::new(set, &naming.namespace);
     let info = info::parse(&snapshot.info);
     let db_count = database_count(snapshot, &info);
-    write_info(&info, naming, db_count, now, &mut w);
+    write_info(
+        &info,
+        naming,
+        db_count,
+        now,
+        &snapshot.latency_histograms,
+        &mut w,
+    );
     if let Some(cluster) = &snapshot.cluster_info {
         let mut help = String::new();
         for entry in info::parse(cluster).entries() {
@@ -165,6 +200,14 @@ pub fn write_metrics(snapshot: &Snapshot, naming: &Naming, now: f64, set: &mut M
         if let Some(value) = key.value {
             w.gauge("key_value", "The value of \"key\"", &labels, value);
         }
+        if let Some(bytes) = key.memory {
+            w.gauge(
+                "key_memory_usage_bytes",
+                "The memory usage of \"key\" in bytes",
+                &labels,
+                bytes,
+            );
+        }
         if let Some(text) = &key.text {
             w.gauge(
                 "key_value_as_string",
@@ -195,11 +238,19 @@ fn database_count(snapshot: &Snapshot, info: &Info<'_>) -> u32 {
         .map_or(16, |n: u32| n.min(MAX_DATABASES))
 }
 
-fn write_info(info: &Info<'_>, naming: &Naming, db_count: u32, now: f64, w: &mut Writer<'_>) {
+fn write_info(
+    info: &Info<'_>,
+    naming: &Naming,
+    db_count: u32,
+    now: f64,
+    histograms: &[CommandHistogram],
+    w: &mut Writer<'_>,
+) {
     let mut master_host = "";
     let mut master_port = "";
     let mut dbs_seen = vec![false; db_count as usize];
-    // cmd -> (calls, usec) for the latency summaries, whose percentiles come later in INFO.
+    // cmd -> (calls, usec) for the latency summaries, whose percentiles come later in INFO, and
+    // for the sums of the latency histograms.
     let mut command_totals: HashMap<&str, (f64, f64)> = HashMap::new();
     let mut percentiles: Vec<(&str, Vec<(f64, f64)>)> = Vec::new();
     let mut help = String::with_capacity(64);
@@ -335,6 +386,20 @@ fn write_info(info: &Info<'_>, naming: &Naming, db_count: u32, now: f64, w: &mut
         }
     }
 
+    // As redis_exporter: the buckets and count from `LATENCY HISTOGRAM`, the sum from INFO's
+    // commandstats (0 for a command INFO does not list yet).
+    for h in histograms {
+        let usec = command_totals.get(h.cmd.as_str()).map_or(0.0, |t| t.1);
+        w.histogram(
+            "commands_latencies_usec",
+            "A histogram of latencies per command",
+            &[("cmd", h.cmd.as_str())],
+            &h.buckets,
+            usec,
+            h.calls,
+        );
+    }
+
     let mut name = String::new();
     for (index, seen) in dbs_seen.iter().enumerate() {
         if !seen {
@@ -371,6 +436,7 @@ fn write_info(info: &Info<'_>, naming: &Naming, db_count: u32, now: f64, w: &mut
             ("tcp_port", get("tcp_port")),
             ("run_id", get("run_id")),
             ("process_id", get("process_id")),
+            ("master_replid", get("master_replid")),
         ],
         1.0,
     );
@@ -493,6 +559,10 @@ fn is_metric_name(s: &str) -> bool {
 /// `config_maxmemory`, `config_maxclients` and `config_io_threads`, as redis_exporter names them.
 fn write_config(config: &[(String, String)], w: &mut Writer<'_>) {
     for (key, value) in config {
+        if key == "client-output-buffer-limit" {
+            write_output_buffer_limits(value, w);
+            continue;
+        }
         let name = match key.as_str() {
             "maxmemory" => "config_maxmemory",
             "maxclients" => "config_maxclients",
@@ -502,6 +572,33 @@ fn write_config(config: &[(String, String)], w: &mut Writer<'_>) {
         if let Ok(v) = value.parse::<f64>() {
             w.gauge(name, &format!("{name} metric"), &[], v);
         }
+    }
+}
+
+/// `client-output-buffer-limit`, `<class> <hard bytes> <soft bytes> <soft seconds>` per class
+/// (`normal`, `slave`, `pubsub`): as redis_exporter, the two limits per class and how long the
+/// soft one may be exceeded. A class whose figures are not numbers is left out.
+fn write_output_buffer_limits(value: &str, w: &mut Writer<'_>) {
+    let words: Vec<&str> = value.split_ascii_whitespace().collect();
+    for class in words.chunks_exact(4) {
+        let numbers: Option<Vec<f64>> = class[1..].iter().map(|n| n.parse().ok()).collect();
+        let Some([hard, soft, seconds]) = numbers.as_deref() else {
+            continue;
+        };
+        for (limit, bytes) in [("hard", hard), ("soft", soft)] {
+            w.gauge(
+                "config_client_output_buffer_limit_bytes",
+                "The configured buffer limits per class",
+                &[("class", class[0]), ("limit", limit)],
+                *bytes,
+            );
+        }
+        w.gauge(
+            "config_client_output_buffer_limit_overcome_seconds",
+            "How long for buffer limits per class to be exceeded before replicas are dropped",
+            &[("class", class[0]), ("limit", "soft")],
+            *seconds,
+        );
     }
 }
 

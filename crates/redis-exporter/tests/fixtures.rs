@@ -8,7 +8,9 @@ mod common;
 use std::collections::BTreeMap;
 
 use metrics_core::MetricSet;
-use redis_exporter::snapshot::{self, KeyStat, LatencySpike, Naming, SlowlogEntry, Snapshot};
+use redis_exporter::snapshot::{
+    self, CommandHistogram, KeyStat, LatencySpike, Naming, SlowlogEntry, Snapshot,
+};
 use testkit::Family;
 
 const MASTER: &str = include_str!("fixtures/info-all-redis-7.0-master.txt");
@@ -61,7 +63,7 @@ fn primary_plain_fields_are_renamed_typed_and_scaled_like_redis_exporter() {
     );
     assert_eq!(value(&f, "redis_latest_fork_seconds", &[]), 0.000827);
     assert_eq!(f["redis_commands_processed_total"].kind, "counter");
-    assert_eq!(f["redis_expired_time_cap_reached_total"].kind, "gauge");
+    assert_eq!(f["redis_expired_time_cap_reached_total"].kind, "counter");
     assert_eq!(f["redis_cpu_user_seconds_total"].kind, "counter");
     assert_eq!(value(&f, "redis_cluster_enabled", &[]), 0.0);
     // Human-readable duplicates and unmapped fields are not exported.
@@ -170,6 +172,7 @@ fn primary_reports_its_replica_and_instance_info() {
     assert_eq!(
         info.label_names().into_iter().collect::<Vec<_>>(),
         [
+            "master_replid",
             "maxmemory_policy",
             "os",
             "process_id",
@@ -185,10 +188,13 @@ fn primary_reports_its_replica_and_instance_info() {
         info.value(&[
             ("role", "master"),
             ("redis_version", "7.0.15"),
-            ("redis_mode", "standalone")
+            ("redis_mode", "standalone"),
+            ("master_replid", "c415644341dd14bb2893190f8e61152f1e2d0734")
         ]),
         Some(1.0)
     );
+    assert_eq!(value(&f, "redis_hz", &[]), 10.0);
+    assert_eq!(value(&f, "redis_configured_hz", &[]), 10.0);
     assert!(!f.contains_key("redis_slave_info"));
 }
 
@@ -228,6 +234,10 @@ fn config_slowlog_latency_and_keys() {
             ("maxmemory".into(), "104857600".into()),
             ("maxclients".into(), "10000".into()),
             ("io-threads".into(), "1".into()),
+            (
+                "client-output-buffer-limit".into(),
+                "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60".into(),
+            ),
         ],
         slowlog_length: Some(1.0),
         slowlog_last: Some(Some(SlowlogEntry {
@@ -239,6 +249,20 @@ fn config_slowlog_latency_and_keys() {
             last: 1_795_568_899.0,
             latest_millis: 15.0,
         }],
+        // What `LATENCY HISTOGRAM` answered for the fixture's commands; `bitop` is not in its
+        // commandstats.
+        latency_histograms: vec![
+            CommandHistogram {
+                cmd: "set".into(),
+                calls: 3,
+                buckets: vec![(4.0, 1), (8.0, 3)],
+            },
+            CommandHistogram {
+                cmd: "bitop".into(),
+                calls: 1,
+                buckets: vec![(2.0, 1)],
+            },
+        ],
         keys: vec![
             KeyStat {
                 db: 0,
@@ -246,6 +270,7 @@ fn config_slowlog_latency_and_keys() {
                 size: 2.0,
                 value: Some(42.0),
                 text: None,
+                memory: Some(56.0),
             },
             KeyStat {
                 db: 3,
@@ -253,6 +278,7 @@ fn config_slowlog_latency_and_keys() {
                 size: 5.0,
                 value: None,
                 text: None,
+                memory: Some(120.0),
             },
             KeyStat {
                 db: 0,
@@ -260,6 +286,7 @@ fn config_slowlog_latency_and_keys() {
                 size: 5.0,
                 value: None,
                 text: Some("hello".into()),
+                memory: None,
             },
         ],
     };
@@ -310,6 +337,72 @@ fn config_slowlog_latency_and_keys() {
         ),
         1.0
     );
+    // MEMORY USAGE, where it answered.
+    assert_eq!(
+        value(
+            &f,
+            "redis_key_memory_usage_bytes",
+            &[("db", "db3"), ("key", "list \"x\"")]
+        ),
+        120.0
+    );
+    assert!(f["redis_key_memory_usage_bytes"]
+        .value(&[("key", "greeting")])
+        .is_none());
+    // client-output-buffer-limit: both limits per class, the soft one's time.
+    let limit = |class: &str, limit: &str| {
+        value(
+            &f,
+            "redis_config_client_output_buffer_limit_bytes",
+            &[("class", class), ("limit", limit)],
+        )
+    };
+    assert_eq!(limit("normal", "hard"), 0.0);
+    assert_eq!(limit("slave", "hard"), 268_435_456.0);
+    assert_eq!(limit("pubsub", "soft"), 8_388_608.0);
+    assert_eq!(
+        f["redis_config_client_output_buffer_limit_bytes"]
+            .samples
+            .len(),
+        6
+    );
+    let overcome = &f["redis_config_client_output_buffer_limit_overcome_seconds"];
+    assert_eq!(overcome.samples.len(), 3);
+    assert_eq!(
+        overcome.value(&[("class", "slave"), ("limit", "soft")]),
+        Some(60.0)
+    );
+    // The latency histogram: buckets and count from LATENCY HISTOGRAM, the sum from INFO's
+    // commandstats (usec), 0 for a command INFO does not list.
+    let latencies = &f["redis_commands_latencies_usec"];
+    assert_eq!(latencies.kind, "histogram");
+    let bucket = |cmd: &str, le: &str| {
+        latencies.samples.iter().find_map(|s| {
+            (s.name == "redis_commands_latencies_usec_bucket"
+                && s.labels["cmd"] == cmd
+                && s.labels["le"] == le)
+                .then_some(s.value)
+        })
+    };
+    assert_eq!(bucket("set", "4"), Some(1.0));
+    assert_eq!(bucket("set", "8"), Some(3.0));
+    assert_eq!(bucket("set", "+Inf"), Some(3.0));
+    assert_eq!(bucket("bitop", "+Inf"), Some(1.0));
+    let sum_and_count = |cmd: &str| {
+        let of = |name: &str| {
+            latencies
+                .samples
+                .iter()
+                .find(|s| s.name == name && s.labels["cmd"] == cmd)
+                .map(|s| s.value)
+        };
+        (
+            of("redis_commands_latencies_usec_sum"),
+            of("redis_commands_latencies_usec_count"),
+        )
+    };
+    assert_eq!(sum_and_count("set"), (Some(21.0), Some(3.0)));
+    assert_eq!(sum_and_count("bitop"), (Some(0.0), Some(1.0)));
     let complaints = common::promtool_complaints(&text, "redis");
     assert!(complaints.is_empty(), "{complaints:#?}");
 }

@@ -10,11 +10,13 @@ pub mod client;
 pub mod docker;
 pub mod exposition;
 pub mod http;
+pub mod netns;
 pub mod node_parity;
 pub mod postgres;
 pub mod process;
 pub mod prometheus;
 pub mod redis;
+pub mod upstream;
 pub mod wait;
 pub mod workspace;
 
