@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use actix_web::http::{header, Method, StatusCode};
 use actix_web::web::Bytes;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use serde_json::json;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
@@ -293,7 +293,28 @@ async fn forward_request(
     )
     .await
     .map_err(|_| timed_out())??;
+    if req.extensions().contains::<crate::access::Anonymous>() {
+        return Ok(builder.body(without_labels(&body, docker_api)?));
+    }
     Ok(builder.body(body))
+}
+
+/// A JSON answer without any `labels` (for the public mode's anonymous requests); an answer
+/// that is not JSON is not passed on to them.
+fn without_labels(body: &Bytes, docker_api: &DockerApi) -> Result<Bytes, ForwardError> {
+    if body.is_empty() {
+        return Ok(body.clone());
+    }
+    let unreadable = |e: serde_json::Error| ForwardError::Unreachable {
+        upstream: "docker-api",
+        url: docker_api.shown.clone(),
+        reason: format!("answered something other than JSON: {e}"),
+    };
+    let mut value: serde_json::Value = serde_json::from_slice(body).map_err(unreadable)?;
+    crate::access::strip_labels(&mut value);
+    serde_json::to_vec(&value)
+        .map(Bytes::from)
+        .map_err(unreadable)
 }
 
 /// Counts the outcome of a request to an upstream.
