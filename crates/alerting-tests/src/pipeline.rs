@@ -13,10 +13,11 @@ use std::time::Duration;
 
 use serde_json::Value;
 use tempfile::TempDir;
+use testkit::prometheus::{start_alertmanager, start_prometheus, Prometheus};
 use testkit::ServiceProcess;
 
+use crate::alertmanager_config::write_fast_alertmanager_config;
 use crate::paths;
-use crate::processes::{start_alertmanager, start_prometheus, write_fast_alertmanager_config};
 use crate::rules::with_for_duration;
 use crate::webhook::WebhookReceiver;
 
@@ -65,16 +66,9 @@ impl AlertPipeline {
 
     /// How many rules Prometheus loaded.
     pub fn loaded_rules(&self) -> Result<usize, String> {
-        let reply = testkit::http::get_with(
-            &self.prometheus.url("/api/v1/rules"),
-            &[],
-            Duration::from_secs(10),
-        )?;
-        let rules: Value = serde_json::from_str(&reply.body).map_err(|e| e.to_string())?;
-        Ok(rules["data"]["groups"]
-            .as_array()
-            .into_iter()
-            .flatten()
+        Ok(Prometheus::plain(self.prometheus_url())
+            .rule_groups()?
+            .iter()
             .map(|g| g["rules"].as_array().map_or(0, Vec::len))
             .sum())
     }

@@ -6,7 +6,7 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -64,16 +64,19 @@ impl WebhookReceiver {
 
     /// Waits up to `limit` for a notification that `wanted` accepts, and returns it.
     pub fn wait_for(&self, limit: Duration, wanted: impl Fn(&Value) -> bool) -> Option<Value> {
-        let start = Instant::now();
-        loop {
-            if let Some(found) = self.notifications().into_iter().find(|n| wanted(n)) {
-                return Some(found);
-            }
-            if start.elapsed() > limit {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        testkit::wait::until_every(
+            "a wanted notification",
+            limit,
+            Duration::from_millis(100),
+            || {
+                let all = self.notifications();
+                let count = all.len();
+                all.into_iter()
+                    .find(|n| wanted(n))
+                    .ok_or_else(|| format!("{count} notifications, none wanted"))
+            },
+        )
+        .ok()
     }
 }
 

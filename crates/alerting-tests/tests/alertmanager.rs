@@ -4,13 +4,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use alerting_tests::http::post_json;
+use alerting_tests::alertmanager_config::write_fast_alertmanager_config;
 use alerting_tests::paths;
-use alerting_tests::processes::{start_alertmanager, write_fast_alertmanager_config};
 use alerting_tests::webhook::WebhookReceiver;
 use serde_json::{json, Value};
+use testkit::prometheus::{start_alertmanager, Alertmanager};
 
 fn amtool(args: &[&str]) -> (bool, String) {
     let amtool = testkit::require_command("amtool", "prometheus-alertmanager");
@@ -190,8 +190,7 @@ fn real_alertmanager_inhibits_symptoms_of_a_down_service() {
         ),
         alert(json!({"alertname": "ContainerDown", "severity": "critical", "name": "cluster-db"})),
     ]);
-    let reply = post_json(&format!("{base}/api/v2/alerts"), &alerts).unwrap();
-    assert_eq!(reply.status, 200, "{}", reply.body);
+    Alertmanager::plain(&base).post_alerts(&alerts).unwrap();
 
     let suppressed = |labels: &Value| {
         let name = labels["alertname"].as_str().unwrap_or_default();
@@ -207,35 +206,32 @@ fn real_alertmanager_inhibits_symptoms_of_a_down_service() {
     // ContainerDown{cluster-api} inhibits HighMemoryUsage{cluster-api} while being inhibited
     // itself (the exporter job cadvisor is down): inhibition does not chain in Alertmanager, an
     // inhibited source still inhibits.
-    let start = Instant::now();
-    let states = loop {
-        let states = alert_states(&base);
-        let settled = states.len() == 12
-            && states.iter().all(|(labels, state)| {
-                state
-                    == if suppressed(labels) {
-                        "suppressed"
-                    } else {
-                        "active"
-                    }
-            });
-        if settled || start.elapsed() > Duration::from_secs(20) {
-            break states;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    for (labels, state) in &states {
-        let expected = if suppressed(labels) {
+    let expected = |labels: &Value| {
+        if suppressed(labels) {
             "suppressed"
         } else {
             "active"
-        };
-        assert_eq!(
-            state,
-            expected,
-            "{labels} is {state}; all: {states:#?}\nlog:\n{}",
-            am.logs()
-        );
+        }
+    };
+    let settled = testkit::wait::until(
+        "12 alerts, each active or suppressed as the inhibition rules say",
+        Duration::from_secs(20),
+        || {
+            let states = alert_states(&base);
+            let wrong: Vec<String> = states
+                .iter()
+                .filter(|(labels, state)| state != expected(labels))
+                .map(|(labels, state)| format!("{labels} is {state}"))
+                .collect();
+            if states.len() == 12 && wrong.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("{} alerts; wrong: {wrong:#?}", states.len()))
+            }
+        },
+    );
+    if let Err(timeout) = settled {
+        panic!("{timeout}\nlog:\n{}", am.logs());
     }
 
     // The active ones reach the webhook; the suppressed ones never do.
@@ -248,17 +244,22 @@ fn real_alertmanager_inhibits_symptoms_of_a_down_service() {
                 .any(|a| a["labels"]["alertname"] == name)
         })
     };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !(webhook_saw("PostgreSQLDown") && webhook_saw("HighMemoryUsage"))
-        && Instant::now() < deadline
-    {
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    assert!(
-        webhook_saw("PostgreSQLDown"),
-        "no PostgreSQLDown notification; log:\n{}",
-        am.logs()
+    let notified = testkit::wait::until(
+        "PostgreSQLDown and HighMemoryUsage notifications at the webhook",
+        Duration::from_secs(20),
+        || {
+            let seen = (
+                webhook_saw("PostgreSQLDown"),
+                webhook_saw("HighMemoryUsage"),
+            );
+            testkit::wait::check(seen == (true, true), || {
+                format!("(PostgreSQLDown, HighMemoryUsage) seen: {seen:?}")
+            })
+        },
     );
+    if let Err(timeout) = notified {
+        panic!("{timeout}\nlog:\n{}", am.logs());
+    }
     std::thread::sleep(Duration::from_secs(3));
     for notification in webhook.notifications() {
         for alert in notification["alerts"].as_array().unwrap() {

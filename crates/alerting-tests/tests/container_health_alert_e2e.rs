@@ -14,27 +14,21 @@
 //! workspace if they are not built yet.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use alerting_tests::http::prometheus_query;
 use alerting_tests::paths;
 use alerting_tests::pipeline::{matching_alerts, AlertPipeline};
 use testkit::docker::Container;
+use testkit::prometheus::Prometheus;
 use testkit::{free_port, ServiceProcess};
 
-fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(
-            start.elapsed() < limit,
-            "{what} did not happen within {limit:?}"
-        );
-        std::thread::sleep(Duration::from_millis(250));
+/// Whether `query` gives at least one series; `Err` says what Prometheus gave instead.
+fn has_series(prom: &str, query: &str) -> Result<(), String> {
+    match Prometheus::plain(prom).query(query) {
+        Ok(r) if !r.is_empty() => Ok(()),
+        Ok(_) => Err(format!("no series for {query}")),
+        Err(e) => Err(e),
     }
-}
-
-fn has_series(prom: &str, query: &str) -> bool {
-    prometheus_query(prom, query).is_ok_and(|r| !r.is_empty())
 }
 
 #[test]
@@ -83,11 +77,12 @@ fn unhealthy_container_fires_service_health_check_failing_and_resolves() {
 
     // Healthy, as both exporters see it.
     let limit = Duration::from_secs(60);
-    wait_until(limit, "the container healthy in Prometheus", || {
+    testkit::wait::expect("the container healthy in Prometheus", limit, || {
         has_series(
             &prom,
             &format!(r#"container_health_state{{name="{name}"}} == 1"#),
-        ) && has_series(
+        )?;
+        has_series(
             &prom,
             &format!(r#"docker_container_health_status{{name="{name}", health="healthy"}} == 1"#),
         )
@@ -125,22 +120,18 @@ fn unhealthy_container_fires_service_health_check_failing_and_resolves() {
         format!("Container {name} is unhealthy").as_str()
     );
     assert_eq!(firing["receiver"], "webhook");
-    assert!(
-        has_series(
-            &prom,
-            &format!(r#"container_health_state{{name="{name}"}} == 0"#)
-        ),
-        "{}",
-        logs()
-    );
-    assert!(
-        has_series(
-            &prom,
-            &format!(r#"docker_container_health_status{{name="{name}", health="unhealthy"}} == 1"#)
-        ),
-        "{}",
-        logs()
-    );
+    if let Err(e) = has_series(
+        &prom,
+        &format!(r#"container_health_state{{name="{name}"}} == 0"#),
+    ) {
+        panic!("{e}\n{}", logs());
+    }
+    if let Err(e) = has_series(
+        &prom,
+        &format!(r#"docker_container_health_status{{name="{name}", health="unhealthy"}} == 1"#),
+    ) {
+        panic!("{e}\n{}", logs());
+    }
 
     // Repair it: the resolved notification arrives.
     container.exec("touch /ok");

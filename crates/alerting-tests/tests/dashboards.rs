@@ -7,10 +7,9 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use alerting_tests::dashboards::{load, panel_queries, panels, variable_selectors};
-use alerting_tests::http::prometheus_query;
 use alerting_tests::paths;
-use alerting_tests::processes::start_prometheus;
 use serde_json::Value;
+use testkit::prometheus::{start_prometheus, Prometheus};
 use testkit::ServiceProcess;
 
 fn provisioned_datasource() -> serde_yaml::Value {
@@ -202,13 +201,13 @@ fn empty_prometheus(dir: &Path) -> ServiceProcess {
 fn every_panel_and_variable_query_parses_in_prometheus() {
     let dir = tempfile::tempdir().unwrap();
     let prometheus = empty_prometheus(dir.path());
-    let base = prometheus.url("");
+    let api = Prometheus::plain(prometheus.url(""));
     let mut failures = Vec::new();
     let mut checked = 0;
     for (file, dashboard) in all_dashboards() {
         for query in panel_queries(&dashboard) {
             checked += 1;
-            if let Err(e) = prometheus_query(&base, &query.runnable()) {
+            if let Err(e) = api.query(&query.runnable()) {
                 failures.push(format!(
                     "{file} panel {} {:?}: {e}\n  {}",
                     query.panel_id,
@@ -219,7 +218,7 @@ fn every_panel_and_variable_query_parses_in_prometheus() {
         }
         for (name, selector) in variable_selectors(&dashboard) {
             checked += 1;
-            if let Err(e) = prometheus_query(&base, &selector) {
+            if let Err(e) = api.query(&selector) {
                 failures.push(format!("{file} variable {name}: {e}\n  {selector}"));
             }
         }

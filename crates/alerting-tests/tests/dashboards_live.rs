@@ -10,15 +10,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use alerting_tests::dashboards::{load, panel_queries, variable_selectors};
-use alerting_tests::http::prometheus_query;
 use alerting_tests::paths;
 use alerting_tests::pipeline::AlertPipeline;
-use alerting_tests::processes::start_prometheus;
 use testkit::docker::Container;
 use testkit::postgres::PgCluster;
+use testkit::prometheus::{start_prometheus, Prometheus};
 use testkit::redis::start_redis;
 use testkit::{free_port, ServiceProcess};
 
@@ -41,25 +40,23 @@ fn prometheus_scraping(dir: &Path, job: &str, target: &str) -> ServiceProcess {
 fn assert_every_query_returns_data(base: &str, file: &str) {
     let dashboard = load(&paths::dashboards_dir().join(file)).unwrap();
     let queries = panel_queries(&dashboard);
-    let start = Instant::now();
-    loop {
-        let empty: Vec<String> = queries
-            .iter()
-            .map(|q| (format!("{:?}", q.panel_title), q.runnable()))
-            .chain(variable_selectors(&dashboard))
-            .filter(|(_, query)| prometheus_query(base, query).map_or(true, |r| r.is_empty()))
-            .map(|(what, query)| format!("{what}: {query}"))
-            .collect();
-        if empty.is_empty() {
-            return;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "{file}: queries without data:\n{}",
-            empty.join("\n")
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    let api = Prometheus::plain(base);
+    testkit::wait::expect(
+        &format!("every query of {file} to return data"),
+        Duration::from_secs(30),
+        || {
+            let empty: Vec<String> = queries
+                .iter()
+                .map(|q| (format!("{:?}", q.panel_title), q.runnable()))
+                .chain(variable_selectors(&dashboard))
+                .filter(|(_, query)| api.query(query).map_or(true, |r| r.is_empty()))
+                .map(|(what, query)| format!("{what}: {query}"))
+                .collect();
+            testkit::wait::check(empty.is_empty(), || {
+                format!("queries without data:\n{}", empty.join("\n"))
+            })
+        },
+    );
 }
 
 fn redis_exporter(redis_port: u16) -> ServiceProcess {

@@ -11,25 +11,14 @@
 //! builds `redis-exporter` from this workspace if it is not built yet.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use alerting_tests::http::prometheus_query;
 use alerting_tests::paths;
 use alerting_tests::pipeline::{matching_alerts, AlertPipeline};
 use alerting_tests::rules::alert_rules;
+use testkit::prometheus::Prometheus;
 use testkit::redis::start_redis;
 use testkit::{free_port, ServiceProcess};
-
-fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(
-            start.elapsed() < limit,
-            "{what} did not happen within {limit:?}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
 
 #[test]
 fn redis_down_fires_reaches_the_webhook_and_resolves() {
@@ -48,7 +37,7 @@ fn redis_down_fires_reaches_the_webhook_and_resolves() {
     );
     let instance = format!("127.0.0.1:{exporter_port}");
     let pipeline = AlertPipeline::start(&[("redis", &instance)]).unwrap();
-    let prom = pipeline.prometheus_url();
+    let prom = Prometheus::plain(pipeline.prometheus_url());
     // Every alert of every rule file (the seed's 14 and any added since, e.g. swarm_alerts.yml).
     let written: usize = paths::yaml_files(&paths::alert_rules_dir())
         .iter()
@@ -66,12 +55,13 @@ fn redis_down_fires_reaches_the_webhook_and_resolves() {
     );
 
     // Redis up and scraped: no RedisDown, not even pending.
-    wait_until(Duration::from_secs(30), "redis_up 1 in Prometheus", || {
-        prometheus_query(&prom, "redis_up == 1").is_ok_and(|r| !r.is_empty())
+    testkit::wait::expect("redis_up 1 in Prometheus", Duration::from_secs(30), || {
+        let up = prom.query("redis_up == 1")?;
+        testkit::wait::check(!up.is_empty(), || "no series for redis_up == 1".into())
     });
     std::thread::sleep(Duration::from_secs(4));
     assert!(
-        prometheus_query(&prom, r#"ALERTS{alertname="RedisDown"}"#)
+        prom.query(r#"ALERTS{alertname="RedisDown"}"#)
             .unwrap()
             .is_empty(),
         "RedisDown is pending or firing while Redis is up"
@@ -144,5 +134,5 @@ fn redis_down_fires_reaches_the_webhook_and_resolves() {
     let alert = matching_alerts(&resolved, "RedisDown", "resolved", &[])[0];
     assert_eq!(alert["labels"]["severity"], "critical");
     assert_ne!(alert["endsAt"], "0001-01-01T00:00:00Z", "{alert}");
-    assert!(prometheus_query(&prom, "redis_up == 1").is_ok_and(|r| !r.is_empty()));
+    assert!(prom.query("redis_up == 1").is_ok_and(|r| !r.is_empty()));
 }

@@ -75,25 +75,7 @@ impl Upstream {
         match self {
             Upstream::Debian12 => Ok(require_command(package, package)),
             Upstream::Current => {
-                let root = std::env::var_os("UPSTREAM_CURRENT_ROOT")
-                    .map(PathBuf::from)
-                    .or_else(|| {
-                        let cache = std::env::var_os("XDG_CACHE_HOME")
-                            .map(PathBuf::from)
-                            .or_else(|| {
-                                std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache"))
-                            })?;
-                        Some(cache.join("upstream-trixie/root"))
-                    })
-                    .context("neither UPSTREAM_CURRENT_ROOT nor HOME is set")?;
-                let path = root.join("usr/bin").join(package);
-                if !path.is_file() {
-                    bail!(
-                        "{} not found: run `bash scripts/install-upstream-current` first",
-                        path.display()
-                    );
-                }
-                Ok(path)
+                testkit::upstream::current_program(package).map_err(anyhow::Error::msg)
             }
         }
     }

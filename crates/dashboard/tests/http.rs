@@ -331,16 +331,13 @@ fn alerts_come_from_alertmanager_when_configured() {
     .unwrap();
     let data = dir.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
-    let alertmanager = alerting_tests::processes::start_alertmanager(&config, &data);
-    let reply = alerting_tests::http::post_json(
-        &alertmanager.url("/api/v2/alerts"),
-        &json!([{
+    let alertmanager = testkit::prometheus::start_alertmanager(&config, &data);
+    testkit::prometheus::Alertmanager::plain(alertmanager.url(""))
+        .post_alerts(&json!([{
             "labels": {"alertname": "DashboardTestAlert", "severity": "critical"},
             "annotations": {"summary": "raised by the dashboard test"},
-        }]),
-    )
-    .unwrap();
-    assert_eq!(reply.status, 200, "{}", reply.body);
+        }]))
+        .unwrap();
     let dashboard = start_dashboard(
         &format!("http://127.0.0.1:{dead}"),
         &[&format!("--alertmanager.url={}", alertmanager.url(""))],

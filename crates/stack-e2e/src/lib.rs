@@ -5,13 +5,12 @@
 //! default (HTTPS with the stack's CA, basic auth): the checks log in as the web user
 //! `prometheus` with the password files `scripts/stack secrets` wrote.
 
-pub mod client;
-
 use std::path::Path;
 
 use serde_json::Value;
+use testkit::prometheus::{Prometheus, Target};
 
-pub use client::{Client, Credentials};
+pub use testkit::{Client, Credentials};
 
 /// The alert rule groups of `prometheus/alerts/rules.yml`, with their rule counts (the seed's).
 pub const RULE_GROUPS: &[(&str, usize)] = &[
@@ -192,62 +191,30 @@ impl Stack {
         problems
     }
 
+    /// The stack's Prometheus, asked through the stack's client.
+    pub fn prometheus_api(&self) -> Prometheus {
+        Prometheus::new(&self.prometheus, self.client.clone())
+    }
+
     /// Prometheus' active targets (`/api/v1/targets`).
     pub fn targets(&self) -> Result<Vec<Target>, String> {
-        let data = self.api("/api/v1/targets?state=active")?;
-        let list = data["activeTargets"]
-            .as_array()
-            .ok_or("no activeTargets in the answer")?;
-        Ok(list
-            .iter()
-            .map(|t| Target {
-                job: t["labels"]["job"].as_str().unwrap_or("").to_string(),
-                instance: t["labels"]["instance"].as_str().unwrap_or("").to_string(),
-                health: t["health"].as_str().unwrap_or("").to_string(),
-                last_error: t["lastError"].as_str().unwrap_or("").to_string(),
-            })
-            .collect())
+        self.prometheus_api().targets()
     }
 
     /// Runs an instant query; returns how many series it gave.
     pub fn query(&self, promql: &str) -> Result<usize, String> {
-        let data = self.api(&format!("/api/v1/query?query={}", percent_encode(promql)))?;
-        data["result"]
-            .as_array()
-            .map(Vec::len)
-            .ok_or_else(|| "no result in the answer".to_string())
+        self.prometheus_api().query(promql).map(|r| r.len())
     }
 
     /// Instant query returning the first series' value.
     pub fn query_value(&self, promql: &str) -> Result<Option<f64>, String> {
-        let data = self.api(&format!("/api/v1/query?query={}", percent_encode(promql)))?;
-        Ok(data["result"][0]["value"][1]
-            .as_str()
-            .and_then(|v| v.parse().ok()))
+        self.prometheus_api().query_value(promql)
     }
 
     /// GETs a Prometheus API path and returns its `data`.
     pub fn api(&self, path: &str) -> Result<Value, String> {
-        let url = format!("{}{path}", self.prometheus);
-        let response = self.client.get(&url)?;
-        let body: Value = serde_json::from_str(&response.body)
-            .map_err(|e| format!("{url}: HTTP {}, not JSON: {e}", response.status))?;
-        if body["status"] != "success" {
-            return Err(format!(
-                "{url}: HTTP {}: {}",
-                response.status, body["error"]
-            ));
-        }
-        Ok(body["data"].clone())
+        self.prometheus_api().api(path)
     }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Target {
-    pub job: String,
-    pub instance: String,
-    pub health: String,
-    pub last_error: String,
 }
 
 fn check_exporter(client: &Client, exporter: &Exporter) -> Result<(), String> {
@@ -274,12 +241,12 @@ fn check_exporter(client: &Client, exporter: &Exporter) -> Result<(), String> {
 pub fn target_problems(targets: &[Target]) -> Vec<String> {
     let mut problems: Vec<String> = targets
         .iter()
-        .filter(|t| t.health != "up")
+        .filter(|t| !t.is_up())
         .map(|t| {
             format!(
                 "target {} ({}) is {}{}",
-                t.job,
-                t.instance,
+                t.job(),
+                t.label("instance"),
                 if t.health.is_empty() { "?" } else { &t.health },
                 if t.last_error.is_empty() {
                     String::new()
@@ -290,7 +257,7 @@ pub fn target_problems(targets: &[Target]) -> Vec<String> {
         })
         .collect();
     for job in REQUIRED_JOBS {
-        if !targets.iter().any(|t| t.job == *job) {
+        if !targets.iter().any(|t| t.job() == *job) {
             problems.push(format!("no target for scrape job {job}"));
         }
     }
@@ -315,38 +282,20 @@ pub fn rule_problems(rules: &Value) -> Vec<String> {
         .collect()
 }
 
-/// Percent-encodes a query parameter value (everything but RFC 3986's unreserved characters).
-pub fn percent_encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() * 3);
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn percent_encode_escapes_promql() {
-        assert_eq!(
-            percent_encode(r#"up{job="x"}[5m] * 100"#),
-            "up%7Bjob%3D%22x%22%7D%5B5m%5D%20%2A%20100"
-        );
-    }
 
     #[test]
     fn down_target_and_missing_job_are_reported() {
         let mut targets: Vec<Target> = REQUIRED_JOBS
             .iter()
             .map(|job| Target {
-                job: job.to_string(),
-                instance: format!("{job}:1"),
+                labels: [("job", job.to_string()), ("instance", format!("{job}:1"))]
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect(),
+                scrape_url: format!("https://{job}:1/metrics"),
                 health: "up".into(),
                 last_error: String::new(),
             })
@@ -354,7 +303,7 @@ mod tests {
         assert!(target_problems(&targets).is_empty());
         targets[0].health = "down".into();
         targets[0].last_error = "connection refused".into();
-        let removed = targets.pop().unwrap().job;
+        let removed = targets.pop().unwrap().job().to_string();
         let problems = target_problems(&targets);
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert!(problems[0].contains("is down: connection refused"));

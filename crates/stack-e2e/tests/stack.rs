@@ -140,22 +140,9 @@ fn docker(args: &[&str]) {
     assert_success(&format!("docker {}", args.join(" ")), &out);
 }
 
-/// Polls `check` every 500 ms until it returns Ok or `limit` passes; returns the time it took.
-fn wait_for(
-    what: &str,
-    limit: Duration,
-    mut check: impl FnMut() -> Result<(), String>,
-) -> Duration {
-    let start = Instant::now();
-    loop {
-        match check() {
-            Ok(()) => return start.elapsed(),
-            Err(e) if start.elapsed() >= limit => {
-                panic!("{what}: not within {limit:?}: {e}")
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(500)),
-        }
-    }
+/// Waits (testkit::wait) until `check` is Ok; returns the time it took.
+fn wait_for(what: &str, limit: Duration, check: impl FnMut() -> Result<(), String>) -> Duration {
+    testkit::wait::expect_timed(what, limit, check).1
 }
 
 fn metric(stack: &Stack, service: &str, name: &str) -> Result<f64, String> {
@@ -177,7 +164,7 @@ fn target_health(stack: &Stack, job: &str) -> Result<String, String> {
     let targets = stack.targets()?;
     targets
         .iter()
-        .find(|t| t.job == job)
+        .find(|t| t.job() == job)
         .map(|t| t.health.clone())
         .ok_or_else(|| format!("no target for job {job}"))
 }
@@ -565,10 +552,8 @@ fn secure_defaults(project: &Project, stack: &Stack, env: &[(String, String)], c
 
     // Every target is scraped over TLS but docker-api and Alertmanager (basic auth over HTTP:
     // the dashboard reads them and has no HTTPS client yet).
-    let targets = stack.api("/api/v1/targets?state=active").unwrap();
-    for t in targets["activeTargets"].as_array().into_iter().flatten() {
-        let job = t["labels"]["job"].as_str().unwrap_or_default();
-        let url = t["scrapeUrl"].as_str().unwrap_or_default();
+    for t in stack.targets().unwrap() {
+        let (job, url) = (t.job(), &t.scrape_url);
         let plain_ok = ["docker-api", "alertmanager"].contains(&job);
         assert!(
             url.starts_with("https://") || plain_ok,

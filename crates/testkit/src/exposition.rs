@@ -43,6 +43,15 @@ impl Family {
     }
 }
 
+/// The value on the line of `series` written exactly as the exporter writes it (name, then
+/// labels in its order: `up`, `refused_total{reason="x"}`); `None` when no line has it.
+pub fn sample_value(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|v| v.strip_prefix(' ')))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+}
+
 /// Parses an exposition into families keyed by name. Samples without a `# TYPE` line form an
 /// `untyped` family of their own name.
 pub fn parse(text: &str) -> Result<BTreeMap<String, Family>, String> {
@@ -171,6 +180,15 @@ fn parse_sample(line: &str) -> Result<Sample, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sample_value_finds_the_exact_series_only() {
+        let text = "a_total{r=\"x\"} 3\na 1 1700000000\nab 9\n";
+        assert_eq!(sample_value(text, "a"), Some(1.0));
+        assert_eq!(sample_value(text, r#"a_total{r="x"}"#), Some(3.0));
+        assert_eq!(sample_value(text, "a_total"), None);
+        assert_eq!(sample_value(text, "b"), None);
+    }
 
     #[test]
     fn parses_families_labels_and_summaries() {

@@ -52,6 +52,61 @@ pub fn get(url: &str) -> Response {
     get_with(url, &[], Duration::from_secs(30)).unwrap_or_else(|e| panic!("GET {url}: {e}"))
 }
 
+/// Opens a long-lived GET of `path` on `127.0.0.1:port` from the address `source` (another
+/// address on 127/8 counts as another client for per-address caps), with `headers`; returns the
+/// status once the response head arrived, and the connection, left unread. Status 0: the
+/// connection closed before a whole head came.
+pub fn open_stream(
+    port: u16,
+    source: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, TcpStream) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let stream = runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+        let from = format!("{source}:0").parse().expect("a source address");
+        socket
+            .bind(from)
+            .unwrap_or_else(|e| panic!("bind {source}: {e}"));
+        let target = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        socket
+            .connect(target)
+            .await
+            .and_then(|s| s.into_std())
+            .unwrap_or_else(|e| panic!("connect {target} from {source}: {e}"))
+    });
+    stream.set_nonblocking(false).expect("blocking socket");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("read timeout");
+    let mut s = stream;
+    let mut head = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes())
+        .unwrap_or_else(|e| panic!("send GET {path}: {e}"));
+    let mut answer = Vec::new();
+    let mut byte = [0u8; 1];
+    while !answer.ends_with(b"\r\n\r\n") {
+        match s.read(&mut byte) {
+            Ok(1) => answer.push(byte[0]),
+            _ => break,
+        }
+    }
+    let status = String::from_utf8_lossy(&answer)
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, s)
+}
+
 /// Percent-encodes everything but RFC 3986's unreserved characters (for a query parameter or a
 /// form field).
 pub fn percent_encode(text: &str) -> String {

@@ -14,10 +14,12 @@ use crate::client::Client;
 use crate::http::{form, Response};
 use crate::{free_port, require_command, wait, ServiceProcess};
 
-/// One active target: its labels, health (`up`, `down`, `unknown`) and last scrape error.
+/// One active target: its labels, scrape URL, health (`up`, `down`, `unknown`) and last scrape
+/// error.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Target {
     pub labels: BTreeMap<String, String>,
+    pub scrape_url: String,
     pub health: String,
     pub last_error: String,
 }
@@ -64,9 +66,19 @@ impl Prometheus {
         api_data(&url, &self.client.get(&url)?)
     }
 
-    /// An instant query; the `data.result` vector.
+    /// An instant query (POSTed as a form, so a long query needs no long URL); the
+    /// `data.result` vector, or Prometheus' error (`bad_data: ...` for a query that does not
+    /// parse).
     pub fn query(&self, promql: &str) -> Result<Vec<Value>, String> {
-        let data = self.api(&format!("/api/v1/query?{}", form(&[("query", promql)])))?;
+        let url = format!("{}/api/v1/query", self.base);
+        let body = form(&[("query", promql)]);
+        let response = self.client.request(
+            "POST",
+            &url,
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            body.as_bytes(),
+        )?;
+        let data = api_data(&url, &response).map_err(|e| format!("{e} (query {promql})"))?;
         data["result"]
             .as_array()
             .cloned()
@@ -92,6 +104,7 @@ impl Prometheus {
             .iter()
             .map(|t| Target {
                 labels: string_map(&t["labels"]),
+                scrape_url: string(&t["scrapeUrl"]),
                 health: string(&t["health"]),
                 last_error: string(&t["lastError"]),
             })

@@ -42,11 +42,30 @@ pub fn until<T, E: fmt::Display>(
     until_deadline(what, Instant::now() + limit, probe)
 }
 
+/// [`until`] asking every `interval` instead (a probe that is itself heavy, such as 60 queries).
+pub fn until_every<T, E: fmt::Display>(
+    what: &str,
+    limit: Duration,
+    interval: Duration,
+    probe: impl FnMut() -> Result<T, E>,
+) -> Result<T, Timeout> {
+    poll(what, Instant::now() + limit, interval, probe)
+}
+
 /// [`until`] with an absolute deadline (several waits sharing one budget, or a deadline that
 /// started before the wait, such as "within 60 s of the deploy"). The probe runs at least once.
 pub fn until_deadline<T, E: fmt::Display>(
     what: &str,
     deadline: Instant,
+    probe: impl FnMut() -> Result<T, E>,
+) -> Result<T, Timeout> {
+    poll(what, deadline, POLL_EVERY, probe)
+}
+
+fn poll<T, E: fmt::Display>(
+    what: &str,
+    deadline: Instant,
+    interval: Duration,
     mut probe: impl FnMut() -> Result<T, E>,
 ) -> Result<T, Timeout> {
     let start = Instant::now();
@@ -66,7 +85,7 @@ pub fn until_deadline<T, E: fmt::Display>(
             }
             Err(_) => {
                 let left = deadline.saturating_duration_since(Instant::now());
-                std::thread::sleep(POLL_EVERY.min(left));
+                std::thread::sleep(interval.min(left));
             }
         }
     }
@@ -79,6 +98,17 @@ pub fn expect<T, E: fmt::Display>(
     probe: impl FnMut() -> Result<T, E>,
 ) -> T {
     until(what, limit, probe).unwrap_or_else(|timeout| panic!("{timeout}"))
+}
+
+/// [`expect`], returning how long the wait took besides.
+pub fn expect_timed<T, E: fmt::Display>(
+    what: &str,
+    limit: Duration,
+    probe: impl FnMut() -> Result<T, E>,
+) -> (T, Duration) {
+    let start = Instant::now();
+    let value = expect(what, limit, probe);
+    (value, start.elapsed())
 }
 
 /// A probe's answer from a condition: `Ok(())` when `done`, else `Err(seen())`.

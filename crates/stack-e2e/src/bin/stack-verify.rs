@@ -10,7 +10,7 @@
 //! `CLUSTERMON_INSECURE=1`) over plain HTTP.
 
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use stack_e2e::Stack;
 
@@ -39,10 +39,21 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let deadline = Instant::now() + wait;
-    loop {
-        let problems = stack.problems();
-        if problems.is_empty() {
+    let verified = testkit::wait::until_every(
+        "the stack to have no problem",
+        wait,
+        Duration::from_secs(2),
+        || {
+            let problems = stack.problems();
+            if problems.is_empty() {
+                Ok(())
+            } else {
+                Err(Problems(problems))
+            }
+        },
+    );
+    match verified {
+        Ok(()) => {
             println!(
                 "stack OK: {} exporters up, every Prometheus target UP, {} rule groups loaded, \
                  the seed's {} queries return data",
@@ -50,16 +61,25 @@ fn main() -> ExitCode {
                 stack_e2e::RULE_GROUPS.len(),
                 stack.seed_queries().len()
             );
-            return ExitCode::SUCCESS;
+            ExitCode::SUCCESS
         }
-        if Instant::now() >= deadline {
-            eprintln!("stack NOT OK ({} problems):", problems.len());
-            for p in problems {
-                eprintln!("  - {p}");
-            }
-            return ExitCode::FAILURE;
+        Err(timeout) => {
+            eprintln!("stack NOT OK: {timeout}");
+            ExitCode::FAILURE
         }
-        std::thread::sleep(Duration::from_secs(2));
+    }
+}
+
+/// The stack's problems, one per line, as the wait's last seen value.
+struct Problems(Vec<String>);
+
+impl std::fmt::Display for Problems {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} problems:", self.0.len())?;
+        for p in &self.0 {
+            write!(f, "\n  - {p}")?;
+        }
+        Ok(())
     }
 }
 

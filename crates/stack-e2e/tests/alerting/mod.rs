@@ -23,7 +23,7 @@ use alerting_tests::paths;
 use alerting_tests::pipeline::matching_alerts;
 use alerting_tests::webhook::WebhookReceiver;
 use serde_json::Value;
-use stack_e2e::{percent_encode, Stack};
+use stack_e2e::Stack;
 use testkit::docker::Container;
 
 /// Where the stack's Alertmanager finds the test's webhook receiver (host.docker.internal:9095).
@@ -94,37 +94,37 @@ pub fn assert_every_panel_query_returns_data(stack: &Stack, limit: Duration) {
         "only {} dashboard queries found in grafana/dashboards",
         queries.len()
     );
-    let start = Instant::now();
-    loop {
-        let failing: Vec<String> = queries
-            .iter()
-            .filter_map(|(what, query)| match stack.query(query) {
-                Ok(0) => Some(format!("{what}: no series: {query}")),
-                Ok(_) => None,
-                Err(e) => Some(format!("{what}: {e}: {query}")),
+    let all_answer = testkit::wait::until_every(
+        "every dashboard query to return data from the stack's Prometheus",
+        limit,
+        Duration::from_secs(5),
+        || {
+            let failing: Vec<String> = queries
+                .iter()
+                .filter_map(|(what, query)| match stack.query(query) {
+                    Ok(0) => Some(format!("{what}: no series: {query}")),
+                    Ok(_) => None,
+                    Err(e) => Some(format!("{what}: {e}: {query}")),
+                })
+                .collect();
+            testkit::wait::check(failing.is_empty(), || {
+                format!(
+                    "{} of {} return nothing:\n{}",
+                    failing.len(),
+                    queries.len(),
+                    failing.join("\n")
+                )
             })
-            .collect();
-        if failing.is_empty() {
-            eprintln!(
-                "all {} dashboard queries returned data ({:.1?} of waiting)",
-                queries.len(),
-                start.elapsed()
-            );
-            return;
-        }
-        assert!(
-            start.elapsed() < limit,
-            "{} of {} dashboard queries returned nothing from the stack's Prometheus after {limit:?}{}:\n{}",
-            failing.len(),
-            queries.len(),
-            match stack.api("/api/v1/status/buildinfo") {
-                Ok(_) => String::new(),
-                Err(e) => format!(" (Prometheus itself does not answer: {e})"),
-            },
-            failing.join("\n")
-        );
-        std::thread::sleep(Duration::from_secs(5));
+        },
+    );
+    if let Err(timeout) = all_answer {
+        let prometheus = match stack.api("/api/v1/status/buildinfo") {
+            Ok(_) => String::new(),
+            Err(e) => format!(" (Prometheus itself does not answer: {e})"),
+        };
+        panic!("{timeout}{prometheus}");
     }
+    eprintln!("all {} dashboard queries returned data", queries.len());
 }
 
 /// An alert the drill expects: its name and the labels that identify it.
@@ -202,9 +202,10 @@ pub fn alert_drills(stack: &Stack, alerting: &Alerting, redis: &str, checked: &C
         .targets()
         .expect("Prometheus targets")
         .into_iter()
-        .find(|t| t.job == "redis")
+        .find(|t| t.job() == "redis")
         .expect("a redis target")
-        .instance;
+        .label("instance")
+        .to_string();
     let redis_down = Expected {
         alertname: "RedisDown",
         labels: vec![
@@ -307,33 +308,35 @@ fn wait_for_notifications(
     limit: Duration,
     diagnostics: &[String],
 ) -> Vec<(Value, Value)> {
-    let start = Instant::now();
-    loop {
-        let found: Vec<Option<(Value, Value)>> = expected
-            .iter()
-            .map(|e| e.received(webhook, origin, status))
-            .collect();
-        if found.iter().all(Option::is_some) {
-            return found.into_iter().flatten().collect();
-        }
-        if start.elapsed() >= limit {
+    let arrived = testkit::wait::until_every(
+        &format!("a {status} notification from {origin} for each expected alert"),
+        limit,
+        Duration::from_secs(1),
+        || {
+            let found: Vec<Option<(Value, Value)>> = expected
+                .iter()
+                .map(|e| e.received(webhook, origin, status))
+                .collect();
             let missing: Vec<String> = expected
                 .iter()
                 .zip(&found)
                 .filter(|(_, f)| f.is_none())
                 .map(|(e, _)| format!("{} {:?}", e.alertname, e.labels))
                 .collect();
-            panic!(
-                "no {status} notification from {origin} within {limit:?} for: {}\n\
-                 webhook received:\n{}\n\
-                 the stack's Prometheus has:\n{}",
-                missing.join(", "),
-                received_summary(webhook),
-                prometheus_summary(stack, diagnostics)
-            );
-        }
-        std::thread::sleep(Duration::from_secs(1));
-    }
+            if missing.is_empty() {
+                Ok(found.into_iter().flatten().collect())
+            } else {
+                Err(format!("none yet for {}", missing.join(", ")))
+            }
+        },
+    );
+    arrived.unwrap_or_else(|timeout| {
+        panic!(
+            "{timeout}\nwebhook received:\n{}\nthe stack's Prometheus has:\n{}",
+            received_summary(webhook),
+            prometheus_summary(stack, diagnostics)
+        )
+    })
 }
 
 /// The notification came from the webhook route and the alert has exactly `label_keys`, severity
@@ -395,12 +398,11 @@ fn prometheus_summary(stack: &Stack, queries: &[String]) -> String {
         .iter()
         .map(|q| {
             let answer = stack
-                .api(&format!("/api/v1/query?query={}", percent_encode(q)))
-                .map(|data| {
-                    let series: Vec<String> = data["result"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
+                .prometheus_api()
+                .query(q)
+                .map(|result| {
+                    let series: Vec<String> = result
+                        .iter()
                         .map(|s| format!("{} = {}", s["metric"], s["value"][1]))
                         .collect();
                     if series.is_empty() {
