@@ -185,7 +185,7 @@ pub fn host_allowed(hosts: &[String], value: &str) -> bool {
     name.parse::<IpAddr>().is_ok()
         || name == "localhost"
         || name.ends_with(".localhost")
-        || hosts.iter().any(|h| *h == name)
+        || hosts.contains(&name)
 }
 
 /// Paths of the login form, open to everyone.
