@@ -139,14 +139,11 @@ impl Exporter for ContainerExporter {
             &[],
             started.elapsed().as_secs_f64(),
         );
-        metrics_core::process::build_info(
+        metrics_core::build_info::BUILD.export(
             &mut set,
             "container_exporter_build_info",
             SERVICE.name,
-            &[
-                ("version", SERVICE.version),
-                ("cgroup", self.reader.cgroup_version().as_str()),
-            ],
+            &[("cgroup", self.reader.cgroup_version().as_str())],
         );
         Ok(set)
     }

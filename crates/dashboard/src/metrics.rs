@@ -87,6 +87,12 @@ impl Exporter for DashboardExporter {
             &[],
             self.docker_api.streams.load(Ordering::Relaxed) as f64,
         );
+        metrics_core::build_info::BUILD.export(
+            &mut set,
+            "dashboard_build_info",
+            "the dashboard",
+            &[],
+        );
         Ok(set)
     }
 

@@ -59,6 +59,12 @@ impl Exporter for DockerApiExporter {
             history as f64,
         );
         set.extend_families(self.api.http.registry.gather());
+        metrics_core::build_info::BUILD.export(
+            &mut set,
+            "docker_api_build_info",
+            "docker-api",
+            &[],
+        );
         Ok(set)
     }
 

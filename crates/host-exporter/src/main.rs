@@ -19,23 +19,10 @@ const SERVICE: Service = Service {
     env_prefix: "HOST_EXPORTER",
 };
 
-/// `node_exporter_build_info`, with node_exporter's label names; `goversion` carries the rustc
-/// version this binary was built with and `tags` its cargo features.
+/// `node_exporter_build_info`, with node_exporter's label names (metrics-core's build info:
+/// `goversion` carries the rustc version this binary was built with).
 pub(crate) fn build_info(set: &mut MetricSet) {
-    metrics_core::process::build_info(
-        set,
-        "node_exporter_build_info",
-        "host-exporter",
-        &[
-            ("branch", env!("HOST_EXPORTER_GIT_BRANCH")),
-            ("goarch", std::env::consts::ARCH),
-            ("goos", std::env::consts::OS),
-            ("goversion", env!("HOST_EXPORTER_RUSTC_VERSION")),
-            ("revision", env!("HOST_EXPORTER_GIT_REVISION")),
-            ("tags", env!("HOST_EXPORTER_FEATURES")),
-            ("version", env!("CARGO_PKG_VERSION")),
-        ],
-    );
+    metrics_core::build_info::BUILD.export(set, "node_exporter_build_info", "host-exporter", &[]);
 }
 
 // The HTTP workers run their own runtimes; the main one only waits for signals.

@@ -7,8 +7,10 @@
 
 pub mod auth;
 pub mod blocking;
+pub mod build_info;
 pub mod cli;
 pub mod config;
+pub mod go_tls_names;
 pub mod healthcheck;
 pub mod launch;
 pub mod logging;

@@ -1,4 +1,4 @@
-//! The exporter's own `process_*` metrics and a `*_build_info` gauge.
+//! The exporter's own `process_*` metrics (the build-info gauge is in [`crate::build_info`]).
 
 use prometheus::core::Collector;
 use prometheus::process_collector::ProcessCollector;
@@ -29,14 +29,4 @@ impl Default for ProcessMetrics {
     fn default() -> Self {
         Self::new()
     }
-}
-
-/// `{name}` gauge with value 1 carrying version labels, e.g. `node_exporter_build_info`.
-pub fn build_info(set: &mut MetricSet, name: &str, what: &str, labels: &[(&str, &str)]) {
-    set.gauge(
-        name,
-        &format!("A metric with a constant '1' value labeled by version, revision, branch, and the toolchain from which {what} was built."),
-        labels,
-        1.0,
-    );
 }

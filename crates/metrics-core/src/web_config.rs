@@ -256,7 +256,7 @@ impl TlsServerConfig {
             ));
         }
         for suite in &self.cipher_suites {
-            if crate::tls::cipher_suite(suite).is_none() {
+            if crate::go_tls_names::cipher_suite(suite).is_none() {
                 return Err((
                     "tls_server_config.cipher_suites",
                     format!("unknown cipher: {suite}"),
@@ -264,7 +264,7 @@ impl TlsServerConfig {
             }
         }
         for curve in &self.curve_preferences {
-            if crate::tls::curve(curve).is_none() {
+            if crate::go_tls_names::curve(curve).is_none() {
                 return Err((
                     "tls_server_config.curve_preferences",
                     format!("unknown or unsupported curve: {curve}"),

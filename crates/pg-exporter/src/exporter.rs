@@ -575,27 +575,12 @@ fn seconds_since_epoch() -> f64 {
         .unwrap_or(0.0)
 }
 
-/// `postgres_exporter_build_info`, with upstream's label names.
+/// `postgres_exporter_build_info`, with upstream's label names (metrics-core's build info).
 fn build_info(set: &mut MetricSet) {
-    let arch = match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "386",
-        other => other,
-    };
-    set.gauge(
+    metrics_core::build_info::BUILD.export(
+        set,
         "postgres_exporter_build_info",
-        "A metric with a constant '1' value labeled by version, revision, branch, goversion from which postgres_exporter was built, and the goos and goarch for the build.",
-        &[
-            ("version", env!("CARGO_PKG_VERSION")),
-            ("revision", "pg-exporter"),
-            ("branch", ""),
-            ("goversion", concat!("rust", env!("CARGO_PKG_RUST_VERSION"))),
-            ("goos", std::env::consts::OS),
-            ("goarch", arch),
-            // Go build tags; upstream's builds without any say "unknown".
-            ("tags", "unknown"),
-        ],
-        1.0,
+        "postgres_exporter",
+        &[],
     );
 }

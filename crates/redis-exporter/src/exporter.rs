@@ -316,20 +316,16 @@ impl RedisExporter {
             &[],
             self.bad_requests.load(Ordering::Relaxed) as f64,
         );
+        // redis_exporter's own label names, filled from metrics-core's build info.
+        let build = &metrics_core::build_info::BUILD;
         w.gauge(
             "exporter_build_info",
             "redis exporter build_info",
             &[
-                ("version", env!("CARGO_PKG_VERSION")),
-                (
-                    "commit_sha",
-                    option_env!("CLUSTERMON_COMMIT").unwrap_or("unknown"),
-                ),
-                (
-                    "build_date",
-                    option_env!("CLUSTERMON_BUILD_DATE").unwrap_or("unknown"),
-                ),
-                ("golang_version", "none (rust)"),
+                ("version", build.version),
+                ("commit_sha", build.revision),
+                ("build_date", build.date),
+                ("golang_version", build.rustc),
             ],
             1.0,
         );
