@@ -12,6 +12,7 @@ pub mod exposition;
 pub mod http;
 pub mod netns;
 pub mod node_parity;
+pub mod parity;
 pub mod postgres;
 pub mod process;
 pub mod prometheus;

@@ -5,7 +5,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use crate::{Family, Sample};
 
@@ -16,47 +15,15 @@ pub type Families = BTreeMap<String, Family>;
 /// silently (bumping it is an edit here and in the install script).
 pub const PINNED_VERSION: &str = "1.9.0";
 
-/// Where `scripts/install-upstream-current` unpacks Debian 13's exporters
-/// (`UPSTREAM_CURRENT_ROOT`, else `~/.cache/upstream-trixie/root`).
-pub fn upstream_current_root() -> PathBuf {
-    if let Some(root) = std::env::var_os("UPSTREAM_CURRENT_ROOT") {
-        return root.into();
-    }
-    let cache = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(|| panic!("neither HOME nor XDG_CACHE_HOME is set"));
-    cache.join("upstream-trixie/root")
-}
+pub use crate::upstream::version_line;
 
 /// node_exporter 1.9.0 and its `--version` line; panics naming the script when it is missing
 /// or another version is there.
 pub fn current_node_exporter() -> (PathBuf, String) {
-    let binary = upstream_current_root().join("usr/bin/prometheus-node-exporter");
-    assert!(
-        binary.is_file(),
-        "this test needs node_exporter {PINNED_VERSION} at {}: run `scripts/install-upstream-current` \
-         (or set UPSTREAM_CURRENT_ROOT to where it unpacked Debian 13's exporters)",
-        binary.display()
-    );
-    let version = version_line(&binary);
-    assert!(
-        version.contains(&format!("version {PINNED_VERSION} ")),
-        "{} is not node_exporter {PINNED_VERSION} but {version:?}: run `scripts/install-upstream-current`",
-        binary.display()
-    );
-    (binary, version)
-}
-
-/// The first line `BINARY --version` prints (on stdout or stderr).
-pub fn version_line(binary: &Path) -> String {
-    let out = Command::new(binary)
-        .arg("--version")
-        .output()
-        .unwrap_or_else(|e| panic!("run {} --version: {e}", binary.display()));
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    text.lines().next().unwrap_or("").trim().to_string()
+    crate::upstream::pinned_program(
+        "prometheus-node-exporter",
+        &format!("version {PINNED_VERSION} "),
+    )
 }
 
 /// The textfile both exporters read (`--collector.textfile.directory`, as `batch.prom`).

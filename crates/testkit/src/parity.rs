@@ -7,7 +7,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use crate::node_parity::{upstream_current_root, version_line};
 use crate::Family;
 
 /// Families by name, as [`crate::parse_exposition`] gives them.
@@ -18,20 +17,7 @@ pub type Families = BTreeMap<String, Family>;
 /// (so a newer package never changes a result silently). `pinned` is matched as written:
 /// redis_exporter prints `Redis Metrics Exporter 1.69.0-1` where the others print `version X `.
 pub fn current_upstream(package: &str, pinned: &str) -> (PathBuf, String) {
-    let binary = upstream_current_root().join("usr/bin").join(package);
-    assert!(
-        binary.is_file(),
-        "this test needs {package} {pinned} at {}: run `scripts/install-upstream-current` \
-         (or set UPSTREAM_CURRENT_ROOT to where it unpacked Debian 13's exporters)",
-        binary.display()
-    );
-    let version = version_line(&binary);
-    assert!(
-        version.contains(pinned),
-        "{} is not version {pinned} but {version:?}: run `scripts/install-upstream-current`",
-        binary.display()
-    );
-    (binary, version)
+    crate::upstream::pinned_program(package, pinned)
 }
 
 /// How one crate's comparison is set up.

@@ -32,15 +32,16 @@ pub fn current_program(name: &str) -> Result<PathBuf, String> {
     }
 }
 
-/// Debian 13's program `name` and its `--version` line, which must name `version` (the pinned
-/// release: a newer package must not change a result silently); panics saying what to run.
-pub fn pinned_program(name: &str, version: &str) -> (PathBuf, String) {
+/// Debian 13's program `name` and its `--version` line, which must contain `pinned` as written
+/// (`version 1.9.0 `; redis_exporter prints `Redis Metrics Exporter 1.69.0-1`): a newer package
+/// must not change a result silently. Panics saying what to run.
+pub fn pinned_program(name: &str, pinned: &str) -> (PathBuf, String) {
     let binary =
-        current_program(name).unwrap_or_else(|e| panic!("this test needs {name} {version}: {e}"));
+        current_program(name).unwrap_or_else(|e| panic!("this test needs {name} {pinned}: {e}"));
     let line = version_line(&binary);
     assert!(
-        line.contains(&format!("version {version} ")),
-        "{} is not version {version} but {line:?}: run `scripts/install-upstream-current`",
+        line.contains(pinned),
+        "{} is not {pinned:?} but {line:?}: run `scripts/install-upstream-current`",
         binary.display()
     );
     (binary, line)

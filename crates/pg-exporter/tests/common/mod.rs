@@ -25,5 +25,8 @@ pub const PINNED_UPSTREAM: &str = "0.17.1";
 /// postgres_exporter 0.17.1 and its `--version` line; panics naming the install script when it
 /// is missing or another version is there.
 pub fn current_postgres_exporter() -> (std::path::PathBuf, String) {
-    testkit::upstream::pinned_program("prometheus-postgres-exporter", PINNED_UPSTREAM)
+    testkit::upstream::pinned_program(
+        "prometheus-postgres-exporter",
+        &format!("version {PINNED_UPSTREAM} "),
+    )
 }
