@@ -16,7 +16,8 @@ pub struct Config {
     pub web: WebConfig,
     pub log: LogConfig,
     pub path: PathConfig,
-    /// Which collectors run, by name (`--collector.X` / `--no-collector.X`).
+    /// Collectors switched on or off explicitly, by name (`--collector.X` / `--no-collector.X`);
+    /// the others run when they are enabled by default and `collector.disable_defaults` is off.
     pub collectors: BTreeMap<String, bool>,
     /// Per-collector settings (`--collector.X.setting`).
     pub collector: CollectorSettings,
@@ -33,10 +34,7 @@ impl Default for Config {
             },
             log: LogConfig::default(),
             path: PathConfig::default(),
-            collectors: collector::ALL
-                .iter()
-                .map(|c| (c.name.to_string(), c.enabled_by_default))
-                .collect(),
+            collectors: BTreeMap::new(),
             collector: CollectorSettings::default(),
         }
     }
@@ -75,6 +73,8 @@ impl Default for PathConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CollectorSettings {
+    /// `--collector.disable-defaults`: only the collectors enabled explicitly run.
+    pub disable_defaults: bool,
     pub filesystem: FilesystemSettings,
     pub netdev: DeviceFilterSettings,
     pub diskstats: DeviceFilterSettings,
@@ -90,6 +90,7 @@ pub struct CollectorSettings {
 impl Default for CollectorSettings {
     fn default() -> Self {
         Self {
+            disable_defaults: false,
             filesystem: FilesystemSettings::default(),
             netdev: DeviceFilterSettings::default(),
             diskstats: DeviceFilterSettings {
@@ -239,6 +240,10 @@ pub fn args() -> Vec<Arg> {
         path_arg("path.rootfs", "rootfs mountpoint"),
         // node_exporter spells this one with a dot.
         path_arg("path.udev_data", "udev data path").long("path.udev.data"),
+        Arg::new("collector.disable_defaults")
+            .long("collector.disable-defaults")
+            .action(ArgAction::SetTrue)
+            .help("Set all collectors to disabled by default (only those enabled with --collector.<name> run)"),
         text_arg(
             "collector.filesystem.mount_points_exclude",
             "Regexp of mount points to exclude for the filesystem collector",

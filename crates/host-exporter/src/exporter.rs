@@ -38,7 +38,7 @@ impl HostExporter {
                     .collectors
                     .get(c.name)
                     .copied()
-                    .unwrap_or(c.enabled_by_default)
+                    .unwrap_or(c.enabled_by_default && !config.collector.disable_defaults)
             })
             .collect();
         Ok(Self {

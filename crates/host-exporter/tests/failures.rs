@@ -160,6 +160,25 @@ fn disabled_collectors_do_not_run() {
 }
 
 #[test]
+fn disable_defaults_runs_only_the_collectors_enabled_explicitly() {
+    let exporter = start(&[
+        "--collector.disable-defaults".to_string(),
+        "--collector.loadavg".to_string(),
+        "--collector.meminfo".to_string(),
+    ]);
+    let body = testkit::get(&exporter.url("/metrics")).body;
+    assert_eq!(collectors_that_ran(&body), ["loadavg", "meminfo"]);
+    assert!(body.contains("node_load1 "), "{body}");
+    assert!(body.contains("node_memory_MemTotal_bytes "), "{body}");
+    assert!(!body.contains("node_cpu_seconds_total"), "{body}");
+    // Nothing enabled: only the exporter's own families.
+    let none = start(&["--collector.disable-defaults".to_string()]);
+    let body = testkit::get(&none.url("/metrics")).body;
+    assert!(!body.contains("node_scrape_collector_success{"), "{body}");
+    assert!(body.contains("node_exporter_build_info"), "{body}");
+}
+
+#[test]
 fn conflicting_or_broken_filters_exit_with_code_2() {
     let bin = env!("CARGO_BIN_EXE_host-exporter");
     for args in [
