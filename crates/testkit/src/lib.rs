@@ -10,6 +10,7 @@ pub mod client;
 pub mod docker;
 pub mod exposition;
 pub mod http;
+pub mod lab_check;
 pub mod netns;
 pub mod node_parity;
 pub mod parity;

@@ -3,20 +3,14 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Instant;
 
 use anyhow::Context;
 use swarm_e2e::checks;
 use swarm_e2e::lab::Lab;
+use testkit::lab_check::{self, check};
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("swarm-check: FAIL: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    lab_check::exit("swarm-check", run())
 }
 
 fn run() -> anyhow::Result<()> {
@@ -39,23 +33,5 @@ fn run() -> anyhow::Result<()> {
     })?;
     check(&format!("loss of {}'s engine", lost.name), || {
         checks::node_loss(&lab, lost)
-    })?;
-    Ok(())
-}
-
-fn check(name: &str, body: impl FnOnce() -> anyhow::Result<String>) -> anyhow::Result<()> {
-    let started = Instant::now();
-    println!("check: {name} ...");
-    let result = body().with_context(|| format!("check {name}"));
-    let took = started.elapsed().as_secs_f64();
-    match result {
-        Ok(detail) => {
-            println!("check: {name}: ok in {took:.1}s: {detail}");
-            Ok(())
-        }
-        Err(e) => {
-            println!("check: {name}: FAILED after {took:.1}s");
-            Err(e)
-        }
-    }
+    })
 }
