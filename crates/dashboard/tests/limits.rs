@@ -6,52 +6,34 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::net::{TcpListener, TcpStream};
+use std::time::Duration;
 
 use common::{docker_api_binary, json_body, start_dashboard};
 use testkit::docker::{require_docker, Container};
+use testkit::exposition::sample_value;
+use testkit::netns::{Program, SmallBufferNetns};
 use testkit::{free_port, get};
 
 /// Opens the event stream through the dashboard from `source` (an address on 127/8); returns
 /// the status once the response head arrived, and the connection, left unread.
 fn open_stream(port: u16, source: &str) -> (u16, TcpStream) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let mut s = runtime.block_on(async {
-        let socket = tokio::net::TcpSocket::new_v4().unwrap();
-        socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
-        let target: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        socket.connect(target).await.unwrap().into_std().unwrap()
-    });
-    s.set_nonblocking(false).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s.write_all(b"GET /api/stats/stream HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n")
-        .unwrap();
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        match s.read(&mut byte) {
-            Ok(1) => head.push(byte[0]),
-            _ => break,
-        }
-    }
-    let status = String::from_utf8_lossy(&head)
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (status, s)
+    testkit::http::open_stream(
+        port,
+        source,
+        "/api/stats/stream",
+        &[("Accept", "text/event-stream")],
+    )
 }
 
-fn metric(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series).and_then(|v| v.strip_prefix(' ')))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0.0)
+/// The stream and refusal series of a metrics page, for failure messages.
+fn stream_lines(metrics: &str) -> String {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("dashboard_") || l.starts_with("docker_api_"))
+        .filter(|l| l.contains("stream") || l.contains("refused"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[test]
@@ -78,31 +60,34 @@ fn relayed_streams_are_capped_per_address_and_in_total() {
     assert_eq!(over, 503, "a fourth stream in all");
     let metrics = get(&dashboard.url("/metrics")).body;
     assert_eq!(
-        metric(&metrics, "dashboard_event_streams"),
-        3.0,
+        sample_value(&metrics, "dashboard_event_streams"),
+        Some(3.0),
         "{metrics}"
     );
     for reason in ["relay_streams_per_address", "relay_streams"] {
         let series = format!("dashboard_requests_refused_total{{reason=\"{reason}\"}}");
-        assert_eq!(metric(&metrics, &series), 1.0, "{series}\n{metrics}");
+        assert_eq!(
+            sample_value(&metrics, &series),
+            Some(1.0),
+            "{series}\n{metrics}"
+        );
     }
     // Refused browsers cost docker-api nothing: it serves the three relayed streams only.
     let upstream = get(&docker_api.url("/metrics")).body;
-    assert_eq!(metric(&upstream, "docker_api_stream_clients"), 3.0);
+    assert_eq!(
+        sample_value(&upstream, "docker_api_stream_clients"),
+        Some(3.0)
+    );
     // A browser that leaves gives its places back.
     drop(first);
-    let start = Instant::now();
-    loop {
-        let (status, _s) = open_stream(port, "127.0.0.1");
-        if status == 200 {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "the closed stream's place was not given back (last status {status})"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    testkit::wait::expect(
+        "the closed stream's place given back",
+        Duration::from_secs(20),
+        || match open_stream(port, "127.0.0.1") {
+            (200, _) => Ok(()),
+            (status, _) => Err(format!("status {status}")),
+        },
+    );
 }
 
 #[test]
@@ -140,10 +125,11 @@ fn an_answer_past_the_byte_cap_is_a_502_without_reading_it_all() {
     let metrics = get(&dashboard.url("/metrics")).body;
     // At least the forwarded answer (the scrape's own probe of /health may add one).
     assert!(
-        metric(
+        sample_value(
             &metrics,
             "dashboard_requests_refused_total{reason=\"upstream_body_too_large\"}"
-        ) >= 1.0,
+        )
+        .is_some_and(|v| v >= 1.0),
         "{metrics}"
     );
 }
@@ -190,146 +176,52 @@ fn an_upstream_password_never_shows_in_bodies_health_or_logs() {
 /// docker-api and the dashboard in a network namespace of their own with TCP buffers of a few
 /// KiB (on the host's loopback a browser that never reads absorbs megabytes first).
 struct Isolated {
-    child: Child,
-    port: u16,
-    docker_api_port: u16,
-    log: std::path::PathBuf,
-    /// Where the shell wrote docker-api's pid (it runs in the background of the namespace).
-    docker_api_pid: std::path::PathBuf,
+    netns: SmallBufferNetns,
 }
 
 impl Isolated {
+    const PORT: u16 = 3000;
+    const DOCKER_API_PORT: u16 = 3001;
+
     fn start(dashboard_args: &[&str]) -> Self {
-        let ok = Command::new("unshare")
-            .args(["-n", "true"])
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(
-            ok,
-            "this test needs root and unshare(1) to make a network namespace"
+        let docker_api = Program::new(
+            docker_api_binary(),
+            &[
+                format!("--web.listen-address=127.0.0.1:{}", Self::DOCKER_API_PORT),
+                "--stats.interval=500ms".into(),
+                "--api.heartbeat=1s".into(),
+            ],
         );
-        let (port, docker_api_port) = (3000, 3001);
-        let log =
-            std::env::temp_dir().join(format!("dashboard-isolated-{}.log", std::process::id()));
-        let docker_api_pid =
-            std::env::temp_dir().join(format!("dashboard-isolated-{}.pid", std::process::id()));
-        let script = format!(
-            "ip link set lo up && sysctl -qw net.ipv4.tcp_wmem='4096 8192 8192' net.ipv4.tcp_rmem='4096 8192 8192' && \
-             {docker_api} --web.listen-address=127.0.0.1:{docker_api_port} --stats.interval=500ms --api.heartbeat=1s & \
-             echo $! > {pid} && exec \"$0\" \"$@\"",
-            docker_api = docker_api_binary().display(),
-            pid = docker_api_pid.display()
-        );
-        let child = Command::new("unshare")
-            .args(["-n", "sh", "-c", &script, env!("CARGO_BIN_EXE_dashboard")])
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg(format!(
-                "--docker-api.url=http://127.0.0.1:{docker_api_port}"
-            ))
-            .args(dashboard_args)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let isolated = Self {
-            child,
-            port,
-            docker_api_port,
-            log,
-            docker_api_pid,
-        };
-        let start = Instant::now();
-        while isolated.curl(&[
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-            &isolated.url("/api/containers"),
-        ]) != "200"
-        {
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "docker-api and the dashboard did not come up in their namespace; log:\n{}",
-                isolated.logs()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        let mut args = vec![
+            format!("--web.listen-address=127.0.0.1:{}", Self::PORT),
+            format!(
+                "--docker-api.url=http://127.0.0.1:{}",
+                Self::DOCKER_API_PORT
+            ),
+        ];
+        args.extend(dashboard_args.iter().map(|a| a.to_string()));
+        let dashboard = Program::new(env!("CARGO_BIN_EXE_dashboard"), &args);
+        let netns = SmallBufferNetns::start("dashboard", &[docker_api], &dashboard);
+        let isolated = Self { netns };
+        isolated
+            .netns
+            .wait_ready(&isolated.url("/api/containers"), Duration::from_secs(30));
         isolated
     }
 
     fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
+        format!("http://127.0.0.1:{}{path}", Self::PORT)
     }
 
     fn docker_api_url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.docker_api_port)
+        format!("http://127.0.0.1:{}{path}", Self::DOCKER_API_PORT)
     }
 
-    fn logs(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn netns(&self) -> String {
-        format!("--net=/proc/{}/ns/net", self.child.id())
-    }
-
-    fn curl(&self, args: &[&str]) -> String {
-        let out = Command::new("nsenter")
-            .arg(self.netns())
-            .args(["curl", "-s", "-m", "5"])
-            .args(args)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// A browser in the namespace that opens the event stream and never reads a byte.
-    fn silent_browser(&self) -> Child {
-        Command::new("nsenter")
-            .arg(self.netns())
-            .args([
-                "bash",
-                "-c",
-                &format!(
-                    "exec 3<>/dev/tcp/127.0.0.1/{}; printf 'GET /api/stats/stream HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n' >&3; exec sleep 600",
-                    self.port
-                ),
-            ])
-            .spawn()
-            .unwrap()
-    }
-
+    /// Waits until `check` holds on the metrics page at `url`.
     fn wait(&self, what: &str, url: &str, limit: Duration, check: impl Fn(&str) -> bool) {
-        let start = Instant::now();
-        loop {
-            let text = self.curl(&[url]);
-            if check(&text) {
-                return;
-            }
-            assert!(
-                start.elapsed() < limit,
-                "{what}: not within {limit:?}; last:\n{}\nlog:\n{}",
-                text.lines()
-                    .filter(|l| l.starts_with("dashboard_") || l.starts_with("docker_api_"))
-                    .collect::<Vec<_>>()
-                    .join("\n"),
-                self.logs()
-            );
-            std::thread::sleep(Duration::from_millis(250));
-        }
-    }
-}
-
-impl Drop for Isolated {
-    fn drop(&mut self) {
-        // docker-api was started in the background by the shell that became the dashboard.
-        if let Ok(pid) = std::fs::read_to_string(&self.docker_api_pid) {
-            let _ = Command::new("kill").arg(pid.trim()).status();
-        }
-        let _ = std::fs::remove_file(&self.docker_api_pid);
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.log);
+        self.netns.wait_body(what, url, limit, |m| {
+            testkit::wait::check(check(m), || stream_lines(m))
+        });
     }
 }
 
@@ -339,24 +231,26 @@ fn a_relay_whose_browser_stops_reading_is_dropped_and_closes_docker_apis_stream(
     // Frames of a few KiB fill the namespace's small buffers within seconds.
     let _containers: Vec<Container> = (0..6).map(|_| Container::run(&[], "sleep 600")).collect();
     let isolated = Isolated::start(&["--docker-api.stream-write-deadline=2s"]);
-    let mut browser = isolated.silent_browser();
+    let mut browser = isolated
+        .netns
+        .silent_client(Isolated::PORT, "/api/stats/stream");
     let metrics = isolated.url("/metrics");
     isolated.wait(
         "one relayed stream",
         &metrics,
         Duration::from_secs(15),
-        |m| metric(m, "dashboard_event_streams") == 1.0,
+        |m| sample_value(m, "dashboard_event_streams") == Some(1.0),
     );
     isolated.wait(
         "the relay dropped",
         &metrics,
         Duration::from_secs(120),
         |m| {
-            metric(m, "dashboard_event_streams") == 0.0
-                && metric(
+            sample_value(m, "dashboard_event_streams") == Some(0.0)
+                && sample_value(
                     m,
                     "dashboard_requests_refused_total{reason=\"relay_write_deadline\"}",
-                ) == 1.0
+                ) == Some(1.0)
         },
     );
     // The relay's end closed its stream on docker-api, freeing the slot there too.

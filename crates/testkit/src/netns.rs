@@ -55,15 +55,16 @@ impl SmallBufferNetns {
         let pid_files: Vec<PathBuf> = (0..background.len())
             .map(|i| std::env::temp_dir().join(format!("{stem}-{i}.pid")))
             .collect();
-        let mut script = String::from(SETUP);
+        // The buffers are set before anything starts; each background program's own pid is kept.
+        let mut script = format!("{SETUP} || exit 1; ");
         for (program, pid_file) in background.iter().zip(&pid_files) {
             script.push_str(&format!(
-                " && {} & echo $! > {}",
+                "{} & echo $! > {}; ",
                 shell_words(program),
                 quote(&pid_file.to_string_lossy())
             ));
         }
-        script.push_str(" && exec \"$0\" \"$@\"");
+        script.push_str("exec \"$0\" \"$@\"");
         let main = Command::new("unshare")
             .args(["-n", "sh", "-c", &script])
             .arg(&main.path)
