@@ -1,5 +1,6 @@
 //! Settings, with every default in one place, and the flags that set them.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Arg;
@@ -76,6 +77,12 @@ pub struct DockerApiConfig {
     /// The largest answer forwarded from docker-api (and read from Alertmanager), in bytes; a
     /// longer one is a 502.
     pub max_body_bytes: u64,
+    /// The CA certificate (PEM) docker-api's certificate is checked with; needed for https://.
+    pub ca_file: Option<PathBuf>,
+    /// Basic-auth user for docker-api (with `password_file`).
+    pub username: String,
+    /// The file holding that user's password.
+    pub password_file: Option<PathBuf>,
 }
 
 impl Default for DockerApiConfig {
@@ -88,6 +95,9 @@ impl Default for DockerApiConfig {
             max_streams_per_address: 8,
             stream_write_deadline: Duration::from_secs(30),
             max_body_bytes: 16 * 1024 * 1024,
+            ca_file: None,
+            username: String::new(),
+            password_file: None,
         }
     }
 }
@@ -99,6 +109,12 @@ pub struct AlertmanagerConfig {
     pub url: String,
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
+    /// The CA certificate (PEM) Alertmanager's certificate is checked with; needed for https://.
+    pub ca_file: Option<PathBuf>,
+    /// Basic-auth user for Alertmanager (with `password_file`).
+    pub username: String,
+    /// The file holding that user's password.
+    pub password_file: Option<PathBuf>,
 }
 
 impl Default for AlertmanagerConfig {
@@ -106,6 +122,9 @@ impl Default for AlertmanagerConfig {
         Self {
             url: String::new(),
             timeout: Duration::from_secs(5),
+            ca_file: None,
+            username: String::new(),
+            password_file: None,
         }
     }
 }
@@ -113,9 +132,17 @@ impl Default for AlertmanagerConfig {
 impl Config {
     /// Rejects settings that cannot work, naming the key.
     pub fn check(&self) -> Result<(), String> {
-        check_url("docker_api.url", &self.docker_api.url)?;
+        check_url(
+            "docker_api.url",
+            &self.docker_api.url,
+            self.docker_api.ca_file.is_some(),
+        )?;
         if !self.alertmanager.url.is_empty() {
-            check_url("alertmanager.url", &self.alertmanager.url)?;
+            check_url(
+                "alertmanager.url",
+                &self.alertmanager.url,
+                self.alertmanager.ca_file.is_some(),
+            )?;
         }
         self.prometheus.check()?;
         self.grafana.check()?;
@@ -144,15 +171,23 @@ impl Config {
     }
 }
 
-fn check_url(key: &str, url: &str) -> Result<(), String> {
+fn check_url(key: &str, url: &str, has_ca: bool) -> Result<(), String> {
     // The URL may carry a password: messages show it redacted.
     let shown = redact_url(url);
     let parsed =
         reqwest::Url::parse(url).map_err(|e| format!("{key}: {shown:?} is not a URL: {e}"))?;
-    if parsed.scheme() != "http" {
-        return Err(format!(
-            "{key}: only http:// URLs are supported, not {shown:?}"
-        ));
+    match (parsed.scheme(), has_ca) {
+        ("http", _) | ("https", true) => {}
+        ("https", false) => {
+            return Err(format!(
+                "{key}: an https:// URL needs the CA file its certificate is checked with (ca_file)"
+            ))
+        }
+        _ => {
+            return Err(format!(
+                "{key}: only http:// and https:// URLs are supported, not {shown:?}"
+            ))
+        }
     }
     if parsed.query().is_some() || parsed.fragment().is_some() {
         return Err(format!("{key}: {shown:?} must have no query or fragment"));
@@ -193,6 +228,30 @@ pub fn args() -> Vec<Arg> {
             .long("docker-api.max-body-bytes")
             .value_name("BYTES")
             .help("The largest answer forwarded from docker-api or read from Alertmanager; more is a 502"),
+        Arg::new("docker_api.ca_file")
+            .long("docker-api.ca-file")
+            .value_name("FILE")
+            .help("CA certificate (PEM) docker-api's TLS certificate is checked with (for https://)"),
+        Arg::new("docker_api.username")
+            .long("docker-api.username")
+            .value_name("USER")
+            .help("Basic-auth user for docker-api (with --docker-api.password-file)"),
+        Arg::new("docker_api.password_file")
+            .long("docker-api.password-file")
+            .value_name("FILE")
+            .help("File holding the basic-auth password for docker-api"),
+        Arg::new("alertmanager.ca_file")
+            .long("alertmanager.ca-file")
+            .value_name("FILE")
+            .help("CA certificate (PEM) Alertmanager's TLS certificate is checked with (for https://)"),
+        Arg::new("alertmanager.username")
+            .long("alertmanager.username")
+            .value_name("USER")
+            .help("Basic-auth user for Alertmanager (with --alertmanager.password-file)"),
+        Arg::new("alertmanager.password_file")
+            .long("alertmanager.password-file")
+            .value_name("FILE")
+            .help("File holding the basic-auth password for Alertmanager"),
         Arg::new("alertmanager.url")
             .long("alertmanager.url")
             .value_name("URL")
@@ -221,6 +280,10 @@ mod tests {
     fn rejects_https_and_urls_with_a_query() {
         let mut config = Config::default();
         config.docker_api.url = "https://docker-api:3001".into();
+        assert!(config.check().unwrap_err().contains("ca_file"));
+        config.docker_api.ca_file = Some("/etc/ca.pem".into());
+        assert_eq!(config.check(), Ok(()));
+        config.docker_api.url = "ftp://docker-api:3001".into();
         assert!(config.check().is_err());
         config.docker_api.url = "http://docker-api:3001/?x=1".into();
         assert!(config.check().is_err());

@@ -272,6 +272,18 @@ async fn forward_request(
         .map_err(unreachable)?;
     let status =
         StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    // docker-api refusing this service is a configuration fault here, not the browser's: a 401
+    // passed on would read as "your session ended" to the page.
+    if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+        return Err(ForwardError::Unreachable {
+            upstream: "docker-api",
+            url: docker_api.shown.clone(),
+            reason: format!(
+                "it refused the dashboard's credentials (HTTP {}); see docker_api.username and docker_api.password_file",
+                status.as_u16()
+            ),
+        });
+    }
     let content_type = response
         .headers()
         .get(reqwest::header::CONTENT_TYPE)

@@ -13,6 +13,7 @@ pub mod history;
 pub mod login;
 pub mod metrics;
 pub mod session;
+pub mod upstream;
 
 use std::sync::atomic::AtomicI64;
 use std::sync::Arc;
@@ -37,13 +38,9 @@ pub const SERVICE: Service = Service {
     env_prefix: "DASHBOARD",
 };
 
+/// The client of upstreams without credentials of their own (Prometheus' history).
 fn client(config: &Config) -> anyhow::Result<reqwest::Client> {
-    reqwest::Client::builder()
-        // Upstreams are on the stack's network: a proxy from the environment would be wrong.
-        .no_proxy()
-        .connect_timeout(config.docker_api.timeout)
-        .pool_idle_timeout(std::time::Duration::from_secs(30))
-        .user_agent(concat!("clustermon-dashboard/", env!("CARGO_PKG_VERSION")))
+    upstream::base_builder(config.docker_api.timeout)
         .build()
         .context("cannot build the HTTP client")
 }
@@ -66,11 +63,7 @@ fn access_parts(
         config.access.session_lifetime,
         config.access.max_sessions,
     ));
-    let access = access::Access::new(
-        &config.access,
-        &config.web.listen_address,
-        sessions.clone(),
-    );
+    let access = access::Access::new(&config.access, &config.web.listen_address, sessions.clone());
     let gate: Arc<dyn metrics_core::auth::Gate> = Arc::new(access);
     let login = login::Login {
         sessions,
@@ -87,7 +80,15 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let docker_api = web::Data::new(DockerApi {
         shown: redact_url(&docker_api_base),
         base: docker_api_base,
-        client: client.clone(),
+        client: upstream::client(
+            upstream::base_builder(config.docker_api.timeout),
+            &upstream::UpstreamAccess {
+                section: "docker_api",
+                ca_file: config.docker_api.ca_file.as_deref(),
+                username: &config.docker_api.username,
+                password_file: config.docker_api.password_file.as_deref(),
+            },
+        )?,
         timeout: config.docker_api.timeout,
         stream_idle_timeout: config.docker_api.stream_idle_timeout,
         outcomes: Outcomes::default(),
@@ -104,7 +105,15 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let alertmanager = web::Data::new(Alertmanager {
         shown: redact_url(&alertmanager_base),
         base: alertmanager_base,
-        client: client.clone(),
+        client: upstream::client(
+            upstream::base_builder(config.docker_api.timeout),
+            &upstream::UpstreamAccess {
+                section: "alertmanager",
+                ca_file: config.alertmanager.ca_file.as_deref(),
+                username: &config.alertmanager.username,
+                password_file: config.alertmanager.password_file.as_deref(),
+            },
+        )?,
         timeout: config.alertmanager.timeout,
         outcomes: Outcomes::default(),
         max_body_bytes,

@@ -287,7 +287,7 @@ fn event_stream_is_streamed_through_not_buffered() {
     let mut stream = TcpStream::connect(("127.0.0.1", stack.dashboard.port)).unwrap();
     stream
         .write_all(
-            b"GET /api/stats/stream HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\nAccept-Encoding: gzip\r\n\r\n",
+            b"GET /api/stats/stream HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\nAccept-Encoding: gzip\r\n\r\n",
         )
         .unwrap();
     let (headers, arrivals) = read_frames(&mut stream, 3, Duration::from_secs(10));
