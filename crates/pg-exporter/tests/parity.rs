@@ -2,7 +2,7 @@
 //! `scripts/install-upstream-current` unpacks), both scraping one real PostgreSQL with a few
 //! databases and tables, an active replication slot, an open transaction and a held lock.
 //!
-//! Both ways: a family upstream exports that we lack fails unless it is on
+//! Both ways (`testkit::parity`): a family upstream exports that we lack fails unless it is on
 //! [`CANNOT_APPEAR_HERE`]; a family we export that upstream lacks fails unless README.md lists
 //! it (with why) under "Families postgres_exporter 0.17 does not have". Types, label names and
 //! series must agree; values too where they cannot move (exact), grow (upstream's reading lies
@@ -16,6 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{current_postgres_exporter, start_ours};
+use testkit::parity::{self, Rules};
 use testkit::postgres::{HeldSession, PgCluster};
 use testkit::{free_port, get, parse_exposition, Family, ServiceProcess};
 
@@ -195,57 +196,6 @@ fn series(family: &Family) -> Series {
         .collect()
 }
 
-/// The families README.md lists as ours only.
-fn readme_listed() -> String {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let start = readme
-        .find(README_SECTION)
-        .unwrap_or_else(|| panic!("README.md has no section {README_SECTION:?}"));
-    let rest = &readme[start + README_SECTION.len()..];
-    let end = rest.find("\n#").unwrap_or(rest.len());
-    rest[..end].to_string()
-}
-
-/// Type and label names of every family on both sides, and families on one side only.
-fn family_differences(theirs: &Families, mine: &Families) -> Vec<String> {
-    let mut problems = Vec::new();
-    let excused: BTreeSet<&str> = CANNOT_APPEAR_HERE.iter().map(|(n, _)| *n).collect();
-    for (name, family) in theirs.iter().filter(|(n, _)| compared(n)) {
-        let Some(ours) = mine.get(name) else {
-            if !excused.contains(name.as_str()) {
-                problems.push(format!("missing family {name} ({})", family.kind));
-            }
-            continue;
-        };
-        if ours.kind != family.kind {
-            problems.push(format!(
-                "{name}: type {} (upstream {})",
-                ours.kind, family.kind
-            ));
-        }
-        if ours.label_names() != family.label_names() {
-            problems.push(format!(
-                "{name}: labels {:?} (upstream {:?})",
-                ours.label_names(),
-                family.label_names()
-            ));
-        }
-    }
-    let listed = readme_listed();
-    for name in mine
-        .keys()
-        .filter(|n| compared(n) && !theirs.contains_key(*n))
-    {
-        if !listed.contains(&format!("`{name}`")) {
-            problems.push(format!(
-                "{name}: upstream does not have it and README.md does not list it under {README_SECTION:?}"
-            ));
-        }
-    }
-    problems
-}
-
 /// Series and values of the families both export.
 fn value_differences(before: &Families, theirs: &Families, after: &Families) -> Vec<String> {
     let mut problems = Vec::new();
@@ -387,7 +337,14 @@ fn parity_with_postgres_exporter_0_17_both_ways() {
     assert_eq!(theirs["pg_locks_count"].value(&share_lock), Some(1.0));
     assert_eq!(after["pg_locks_count"].value(&share_lock), Some(1.0));
 
-    let mut problems = family_differences(&theirs, &after);
+    let readme = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+    let rules = Rules {
+        ignored_prefixes: &NOT_COMPARED_PREFIXES,
+        cannot_appear_here: CANNOT_APPEAR_HERE,
+        readme: &readme,
+        readme_section: README_SECTION,
+    };
+    let mut problems = parity::family_differences(&theirs, &after, &rules);
     problems.extend(value_differences(&before, &theirs, &after));
     problems.extend(session_differences(&before, &theirs, &after));
     assert!(
