@@ -93,9 +93,20 @@ fn versioned_label(label: &str, program: &std::path::Path) -> String {
                 String::from_utf8_lossy(&o.stdout),
                 String::from_utf8_lossy(&o.stderr)
             );
-            text.split_whitespace()
-                .skip_while(|w| *w != "version")
+            // `node_exporter, version 1.9.0 ...`; redis_exporter logs `... Exporter 1.69.0-1 ...`.
+            let words: Vec<&str> = text.split_whitespace().collect();
+            let after_version = words
+                .iter()
+                .skip_while(|w| **w != "version")
                 .nth(1)
+                .copied();
+            let first_number = || {
+                words.iter().copied().find(|w| {
+                    w.split('.').count() >= 3 && w.starts_with(|c: char| c.is_ascii_digit())
+                })
+            };
+            after_version
+                .or_else(first_number)
                 .map(|v| v.trim_start_matches('v').to_string())
         });
     match version {
