@@ -171,10 +171,12 @@ async fn page_shows_containers_health_and_live_cpu() {
         )
         .await;
 
-    // Sorting by CPU puts the burner first; the filter narrows to one name.
+    // Sorting by CPU puts the burner first (grouping off: other compose projects on this host
+    // would come first); the filter narrows to one name.
     browser
         .js(
-            "document.querySelector('th[data-col=cpu] button').click(); return true;",
+            "const g = document.getElementById('group-toggle'); if (g.checked) g.click(); \
+             document.querySelector('th[data-col=cpu] button').click(); return true;",
             vec![],
         )
         .await;
@@ -420,7 +422,8 @@ async fn cluster_mode_shows_each_node_and_a_node_row_filters_the_table() {
     assert_eq!(rows.as_array().unwrap().len(), 3, "{rows}");
 
     // Selecting node-b's row (keyboard) narrows the table to node-b's containers; again clears.
-    let visible_nodes = "return [...document.querySelectorAll('#container-table tbody tr')] \
+    let visible_nodes =
+        "return [...document.querySelectorAll('#container-table tbody tr[data-id]')] \
          .map(tr => tr.querySelector('td[data-col=node]').textContent);";
     browser
         .js(
@@ -682,6 +685,109 @@ async fn event_list_shows_a_die_with_its_exit_code_a_restart_and_health() {
             .url(&format!("/events/containers/{}", flaky.name)),
     ));
     assert!(body["events"].as_array().unwrap().len() >= 3, "{body}");
+    browser.close().await;
+}
+
+/// A loopback proxy to docker-api at `upstream` that answers the page's first container list
+/// with no containers at all (what docker-api answered for ~2 s after its start before
+/// it waited for its first listing: issue #22) and passes everything else through, the event
+/// stream included. Returns its port.
+async fn proxy_with_a_stale_first_list(upstream: u16) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let stale_sent = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    tokio::spawn(async move {
+        while let Ok((mut browser_side, _)) = listener.accept().await {
+            let stale_sent = stale_sent.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if browser_side.read(&mut byte).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let line = String::from_utf8_lossy(&head)
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+                // The page's list (the dashboard's own event log asks without this header).
+                let from_page = String::from_utf8_lossy(&head)
+                    .to_ascii_lowercase()
+                    .contains("accept: application/json");
+                if line.starts_with("GET /api/containers?all=true ")
+                    && from_page
+                    && !stale_sent.swap(true, std::sync::atomic::Ordering::SeqCst)
+                {
+                    let body = r#"{"node":"stale","count":0,"containers":[]}"#;
+                    let answer = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = browser_side.write_all(answer.as_bytes()).await;
+                    return;
+                }
+                let Ok(mut docker_api) =
+                    tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
+                else {
+                    return;
+                };
+                // One request per connection, so that every request passes the check above.
+                head.truncate(head.len() - 2);
+                head.extend_from_slice(b"connection: close\r\n\r\n");
+                if docker_api.write_all(&head).await.is_ok() {
+                    let _ = tokio::io::copy_bidirectional(&mut browser_side, &mut docker_api).await;
+                }
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_container_list_is_asked_again_within_a_sample() {
+    require_docker();
+    let running: Vec<Container> = (0..3).map(|_| Container::run(&[], "sleep 300")).collect();
+    let docker_api_port = testkit::free_port();
+    let _docker_api = start_docker_api(docker_api_port);
+    let proxy = proxy_with_a_stale_first_list(docker_api_port).await;
+    let dashboard = start_dashboard(&format!("http://127.0.0.1:{proxy}"), &[]);
+    let browser = Browser::start(1200, 900).await;
+    browser.client.goto(&dashboard.url("/")).await.unwrap();
+    for c in &running {
+        cell_is(
+            &browser,
+            &c.name,
+            "state",
+            "running",
+            Duration::from_secs(20),
+        )
+        .await;
+    }
+    // The page's first list was empty while the stream counted these containers: the first
+    // sample that disagreed made it ask again, so the table trails the stream by at most that
+    // one sample (without asking again it waited for its 10 s refresh).
+    let seen = browser
+        .js(
+            "const s = window.clustermon.state; \
+             return {relists: s.relists, pairs: arguments[0].map(id => [s.firstInStream.get(id), s.firstInTable.get(id)])};",
+            vec![json!(running.iter().map(|c| c.id.clone()).collect::<Vec<_>>())],
+        )
+        .await;
+    assert!(seen["relists"].as_u64().unwrap() >= 1, "{seen}");
+    for (pair, c) in seen["pairs"].as_array().unwrap().iter().zip(&running) {
+        let (Some(stream), Some(table)) = (pair[0].as_u64(), pair[1].as_u64()) else {
+            panic!("{}: {pair}", c.name);
+        };
+        assert!(
+            table <= stream + 1,
+            "{} ran in the stream from sample {stream} but in the table only from {table}",
+            c.name
+        );
+    }
     browser.close().await;
 }
 
