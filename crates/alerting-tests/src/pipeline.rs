@@ -153,3 +153,28 @@ fn prometheus_config(alertmanager: &str, jobs: &[(&str, &str)]) -> String {
     }
     config
 }
+
+/// The one firing alert named `alertname` whose labels include `labels` in a notification of the
+/// webhook route, labelled with exactly `keys`, severity critical and the `summary`; panics
+/// saying which of these fails.
+pub fn assert_one_critical_alert<'a>(
+    notification: &'a Value,
+    alertname: &str,
+    labels: &[(&str, &str)],
+    keys: &[&str],
+    summary: &str,
+) -> &'a Value {
+    let alerts = matching_alerts(notification, alertname, "firing", labels);
+    assert_eq!(alerts.len(), 1, "{notification}");
+    let alert = alerts[0];
+    let mut names: Vec<&str> = alert["labels"]
+        .as_object()
+        .map(|m| m.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    names.sort_unstable();
+    assert_eq!(names, keys, "{alert}");
+    assert_eq!(alert["labels"]["severity"], "critical", "{alert}");
+    assert_eq!(alert["annotations"]["summary"], summary, "{alert}");
+    assert_eq!(notification["receiver"], "webhook", "{notification}");
+    alert
+}

@@ -17,7 +17,7 @@
 use std::time::Duration;
 
 use alerting_tests::paths;
-use alerting_tests::pipeline::{matching_alerts, AlertPipeline};
+use alerting_tests::pipeline::{assert_one_critical_alert, AlertPipeline};
 use testkit::docker::Container;
 use testkit::prometheus::Prometheus;
 use testkit::{free_port, ServiceProcess};
@@ -103,23 +103,13 @@ fn unhealthy_container_fires_service_health_check_failing_and_resolves() {
                 logs()
             )
         });
-    let alerts = matching_alerts(
+    assert_one_critical_alert(
         &firing,
         "ServiceHealthCheckFailing",
-        "firing",
         &[("name", &name)],
+        &["alertname", "name", "severity"],
+        &format!("Container {name} is unhealthy"),
     );
-    assert_eq!(alerts.len(), 1, "{firing}");
-    let labels = alerts[0]["labels"].as_object().unwrap();
-    let mut keys: Vec<&str> = labels.keys().map(String::as_str).collect();
-    keys.sort_unstable();
-    assert_eq!(keys, ["alertname", "name", "severity"], "{}", alerts[0]);
-    assert_eq!(labels["severity"], "critical");
-    assert_eq!(
-        alerts[0]["annotations"]["summary"],
-        format!("Container {name} is unhealthy").as_str()
-    );
-    assert_eq!(firing["receiver"], "webhook");
     if let Err(e) = has_series(
         &prom,
         &format!(r#"container_health_state{{name="{name}"}} == 0"#),

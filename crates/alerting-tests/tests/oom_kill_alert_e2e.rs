@@ -17,7 +17,7 @@
 use std::time::Duration;
 
 use alerting_tests::paths;
-use alerting_tests::pipeline::{matching_alerts, AlertPipeline};
+use alerting_tests::pipeline::{assert_one_critical_alert, AlertPipeline};
 use testkit::docker::Container;
 use testkit::prometheus::Prometheus;
 use testkit::wait::{check, expect};
@@ -72,18 +72,13 @@ fn oom_killed_container_fires_container_oom_killed_and_resolves() {
                 logs()
             )
         });
-    let alerts = matching_alerts(&firing, "ContainerOOMKilled", "firing", &[("name", &name)]);
-    assert_eq!(alerts.len(), 1, "{firing}");
-    let labels = alerts[0]["labels"].as_object().unwrap();
-    let mut keys: Vec<&str> = labels.keys().map(String::as_str).collect();
-    keys.sort_unstable();
-    assert_eq!(keys, ["alertname", "name", "severity"], "{}", alerts[0]);
-    assert_eq!(labels["severity"], "critical");
-    assert_eq!(
-        alerts[0]["annotations"]["summary"],
-        format!("Container {name} was OOM-killed").as_str()
+    assert_one_critical_alert(
+        &firing,
+        "ContainerOOMKilled",
+        &[("name", &name)],
+        &["alertname", "name", "severity"],
+        &format!("Container {name} was OOM-killed"),
     );
-    assert_eq!(firing["receiver"], "webhook");
 
     // No more kills: a minute later the window holds none and the alert resolves.
     container.exec("touch /stop");
