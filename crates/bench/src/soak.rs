@@ -10,6 +10,10 @@
 //!
 //! `cargo build --release -p host-exporter -p pg-exporter -p redis-exporter -p container-exporter
 //!  -p docker-api -p dashboard -p bench && target/release/bench soak [--minutes 30] [--rate 50]`
+//!
+//! `--only docker-api` (repeatable) soaks some services alone; `--sample-seconds 60` prints RSS,
+//! fds and threads of each one every so often (and docker-api's `docker_api_history_bytes`), to
+//! tell a leak (growing all along) from a warm-up (growing to a plateau).
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -28,6 +32,10 @@ struct Options {
     minutes: u64,
     rate: u64,
     warmup_seconds: u64,
+    /// Services to soak; empty: all six.
+    only: Vec<String>,
+    /// Print a line of figures this often (0: only start and end).
+    sample_seconds: u64,
 }
 
 fn parse(args: impl Iterator<Item = String>) -> Result<Options> {
@@ -35,19 +43,30 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Options> {
         minutes: 30,
         rate: 50,
         warmup_seconds: 60,
+        only: Vec::new(),
+        sample_seconds: 0,
     };
     let mut args = args;
     while let Some(flag) = args.next() {
-        let value: u64 = args
+        let value = args
             .next()
-            .with_context(|| format!("{flag} needs a value"))?
+            .with_context(|| format!("{flag} needs a value"))?;
+        if flag == "--only" {
+            options.only.push(value);
+            continue;
+        }
+        let value: u64 = value
             .parse()
             .with_context(|| format!("{flag} needs a number"))?;
         match flag.as_str() {
             "--minutes" => options.minutes = value,
             "--rate" => options.rate = value.max(1),
             "--warmup-seconds" => options.warmup_seconds = value,
-            other => bail!("unknown flag {other} (soak takes --minutes, --rate, --warmup-seconds)"),
+            "--sample-seconds" => options.sample_seconds = value,
+            other => bail!(
+                "unknown flag {other} (soak takes --minutes, --rate, --warmup-seconds, --only, \
+                 --sample-seconds)"
+            ),
         }
     }
     Ok(options)
@@ -97,7 +116,11 @@ pub fn main(args: impl Iterator<Item = String>) -> Result<()> {
     let pg = PgCluster::start();
     let redis_port = free_port();
     let _redis = testkit::redis::start_redis(redis_port, work.path(), &[]);
-    let services = Arc::new(start_services(&pg, redis_port)?);
+    let services = start_services(&pg, redis_port, &options.only)?;
+    if services.is_empty() {
+        bail!("--only names none of the six services");
+    }
+    let services = Arc::new(services);
 
     let stop = Arc::new(AtomicBool::new(false));
     let mut threads = Vec::new();
@@ -111,11 +134,13 @@ pub fn main(args: impl Iterator<Item = String>) -> Result<()> {
     }
     let streams_done = Arc::new(AtomicU64::new(0));
     for name in ["docker-api", "dashboard"] {
-        let port = services
+        let Some(port) = services
             .iter()
             .find(|s| s.name == name)
             .map(|s| s.process.port)
-            .unwrap_or(0);
+        else {
+            continue;
+        };
         let stop = stop.clone();
         let done = streams_done.clone();
         threads.push(std::thread::spawn(move || {
@@ -137,6 +162,8 @@ pub fn main(args: impl Iterator<Item = String>) -> Result<()> {
     let t0 = Instant::now();
     let mut peak = start.clone();
     let total = Duration::from_secs(options.minutes * 60);
+    let mut last_sample = Instant::now();
+    print_samples(&services, 0);
     while t0.elapsed() < total {
         std::thread::sleep(Duration::from_secs(10));
         for (i, s) in services.iter().enumerate() {
@@ -144,6 +171,12 @@ pub fn main(args: impl Iterator<Item = String>) -> Result<()> {
             peak[i].rss_kib = peak[i].rss_kib.max(now.rss_kib);
             peak[i].fds = peak[i].fds.max(now.fds);
             peak[i].threads = peak[i].threads.max(now.threads);
+        }
+        if options.sample_seconds > 0
+            && last_sample.elapsed() >= Duration::from_secs(options.sample_seconds)
+        {
+            last_sample = Instant::now();
+            print_samples(&services, t0.elapsed().as_secs());
         }
     }
     let end: Vec<Resources> = services
@@ -169,7 +202,34 @@ pub fn main(args: impl Iterator<Item = String>) -> Result<()> {
     Ok(())
 }
 
-fn start_services(pg: &PgCluster, redis_port: u16) -> Result<Vec<Soaked>> {
+/// One line per service: elapsed seconds, RSS, fds, threads, and docker-api's history bytes.
+fn print_samples(services: &[Soaked], elapsed: u64) {
+    for s in services {
+        let r = resources(s.process.pid());
+        let history = if s.name == "docker-api" {
+            gauge(&s.process.url("/metrics"), "docker_api_history_bytes")
+                .map_or_else(|| "?".into(), |v| format!("{v:.0}"))
+        } else {
+            "-".into()
+        };
+        println!(
+            "sample {elapsed:>5} s {:<18} rss_kib {:>6} fds {:>3} threads {:>2} history_bytes {history}",
+            s.name, r.rss_kib, r.fds, r.threads
+        );
+    }
+}
+
+/// The value of an unlabelled gauge in a Prometheus text page.
+fn gauge(url: &str, name: &str) -> Option<f64> {
+    let page = testkit::http::get_with(url, &[], Duration::from_secs(10)).ok()?;
+    page.body
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// The six services, or those named in `only`.
+fn start_services(pg: &PgCluster, redis_port: u16, only: &[String]) -> Result<Vec<Soaked>> {
     let listen = |port: u16| format!("--web.listen-address=127.0.0.1:{port}");
     let mut out = Vec::new();
     let mut start = |name: &'static str,
@@ -178,6 +238,9 @@ fn start_services(pg: &PgCluster, redis_port: u16) -> Result<Vec<Soaked>> {
                      port: u16,
                      paths: Vec<&'static str>|
      -> Result<()> {
+        if !only.is_empty() && !only.iter().any(|o| o == name) {
+            return Ok(());
+        }
         let program = our_binary(name)?;
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let process = ServiceProcess::start_with_env(program, &args, &env, port);

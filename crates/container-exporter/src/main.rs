@@ -33,10 +33,8 @@ async fn start(config: Config) -> Started {
             .with_task_states(groups.cpu_load),
     );
     // A malformed endpoint is a usage error; a daemon or socket that is not there yet is retried.
-    match discovery::connect(&config.docker) {
-        Ok(_)
-        | Err(container_stats::Error::Docker(bollard::errors::Error::SocketNotFoundError(_))) => {}
-        Err(e) => return Err(Failure::config(format!("--docker {}", config.docker), e)),
+    if let Err(e) = discovery::connect(&config.docker) {
+        return Err(Failure::config(format!("--docker {}", config.docker), e));
     }
     let discovery = Arc::new(Discovery::start_with_procfs(
         &config.docker,
@@ -88,8 +86,11 @@ async fn start(config: Config) -> Started {
 /// never wait for it.
 async fn learn_docker_version(endpoint: String, out: Arc<RwLock<String>>) {
     loop {
-        if let Ok(docker) = discovery::connect(&endpoint) {
-            if let Ok(v) = docker.version().await {
+        if let Ok(engine) = discovery::connect(&endpoint) {
+            if let Ok(v) = engine
+                .get::<bollard::models::SystemVersion>("/version")
+                .await
+            {
                 if let Some(version) = v.version {
                     *out.write().unwrap_or_else(|p| p.into_inner()) = version;
                     return;

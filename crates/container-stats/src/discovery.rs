@@ -6,6 +6,12 @@
 //! [`ContainerInfo`]s. When the daemon goes away the cache is kept, so cgroup figures of known
 //! containers keep flowing; a stopped container's cgroup disappears and readers drop it.
 //!
+//! Every read of the daemon goes through [`EngineApi`]: each answer is capped in bytes and in
+//! time, and the event stream is cut into bounded lines, so a broken or hostile daemon (an
+//! endless body, one endless line, an answer that never comes) ends a sync with an error naming
+//! the path ([`Discovery::last_error`]) and is retried; it cannot grow memory without limit or
+//! wedge discovery.
+//!
 //! The writable layer's path comes from the inspect answer (`GraphDriver.Data.UpperDir`) or,
 //! under Docker's containerd image store, where that is empty, from the container's root mount
 //! in `/proc/<pid>/mountinfo` ([`layer_usage::upper_dir_of_process`]).
@@ -16,14 +22,21 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bollard::models::{ContainerInspectResponse, EventMessage};
-use bollard::query_parameters::{EventsOptionsBuilder, ListContainersOptionsBuilder};
-use bollard::Docker;
+use bollard::models::{ContainerInspectResponse, ContainerSummary, EventMessage};
 use futures_util::StreamExt;
 use serde::Serialize;
 use tokio::sync::{broadcast, watch};
 
+use crate::engine::{EngineApi, EngineError};
 use crate::{layer_usage, Error};
+
+/// Longest time one answer of the daemon may take (the event stream excepted).
+pub const DAEMON_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Largest answer [`connect`]'s client reads: the list of running containers is about 2 KiB
+/// per container (8,000 fit), an inspect about 10 KiB. Smaller than docker-api's own cap, as an
+/// exporter's whole footprint is a few MiB.
+pub const MAX_DISCOVERY_ANSWER_BYTES: usize = 16 * 1024 * 1024;
 
 /// What is known about one running container, cached between daemon events.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -74,22 +87,19 @@ struct Shared {
     procfs: PathBuf,
     containers: RwLock<HashMap<String, Arc<ContainerInfo>>>,
     up: AtomicBool,
+    /// Why the last sync or event stream ended.
+    last_error: RwLock<Option<String>>,
     generation: AtomicU64,
     synced: watch::Sender<bool>,
     events: broadcast::Sender<ContainerEvent>,
 }
 
-/// Connects to a Docker endpoint: `unix:///var/run/docker.sock` (or a bare socket path),
-/// `tcp://host:2375` or `http://host:2375`. Nothing is sent until the first request, but a
-/// missing socket file is an error at once.
-pub fn connect(endpoint: &str) -> Result<Docker, Error> {
-    const TIMEOUT_SECS: u64 = 10;
-    let docker = if endpoint.starts_with("tcp://") || endpoint.starts_with("http://") {
-        Docker::connect_with_http(endpoint, TIMEOUT_SECS, bollard::API_DEFAULT_VERSION)?
-    } else {
-        Docker::connect_with_unix(endpoint, TIMEOUT_SECS, bollard::API_DEFAULT_VERSION)?
-    };
-    Ok(docker)
+/// A client of the Docker endpoint: `unix:///var/run/docker.sock` (or a bare socket path),
+/// `tcp://host:2375` or `http://host:2375`, with [`DAEMON_TIMEOUT`] per answer and answers of
+/// at most [`MAX_DISCOVERY_ANSWER_BYTES`]. Nothing is sent until the first request; only a
+/// malformed endpoint is an error here.
+pub fn connect(endpoint: &str) -> Result<EngineApi, Error> {
+    Ok(EngineApi::new(endpoint, DAEMON_TIMEOUT)?.with_max_answer(MAX_DISCOVERY_ANSWER_BYTES))
 }
 
 impl Discovery {
@@ -108,12 +118,12 @@ impl Discovery {
     }
 
     /// Starts following an already configured client.
-    pub fn with_client(docker: Docker) -> Self {
-        Self::spawn(move || Ok(docker.clone()), PathBuf::from("/proc"))
+    pub fn with_client(engine: EngineApi) -> Self {
+        Self::spawn(move || Ok(engine.clone()), PathBuf::from("/proc"))
     }
 
     fn spawn(
-        connector: impl Fn() -> Result<Docker, Error> + Send + 'static,
+        connector: impl Fn() -> Result<EngineApi, Error> + Send + 'static,
         procfs: PathBuf,
     ) -> Self {
         let (synced, _) = watch::channel(false);
@@ -122,6 +132,7 @@ impl Discovery {
             procfs,
             containers: RwLock::new(HashMap::new()),
             up: AtomicBool::new(false),
+            last_error: RwLock::new(None),
             generation: AtomicU64::new(0),
             synced,
             events,
@@ -162,6 +173,12 @@ impl Discovery {
         self.shared.up.load(Ordering::Relaxed)
     }
 
+    /// Why the daemon was last found unreachable or broken (the last sync or event stream's
+    /// error), kept after it recovers; `None` until something failed.
+    pub fn last_error(&self) -> Option<String> {
+        read(&self.shared.last_error).clone()
+    }
+
     /// Increases whenever the set of containers or anything cached about one changes, so
     /// callers can keep derived data (label sets) until it moves.
     pub fn generation(&self) -> u64 {
@@ -188,7 +205,7 @@ impl Drop for Discovery {
 }
 
 /// Lists, then follows events; on any failure waits and starts over, keeping the cache.
-async fn follow(connector: impl Fn() -> Result<Docker, Error>, shared: Arc<Shared>) {
+async fn follow(connector: impl Fn() -> Result<EngineApi, Error>, shared: Arc<Shared>) {
     let mut delay = Duration::from_millis(500);
     let mut first = true;
     loop {
@@ -200,6 +217,7 @@ async fn follow(connector: impl Fn() -> Result<Docker, Error>, shared: Arc<Share
             Ok(()) => "event stream ended".to_string(),
             Err(e) => e.to_string(),
         };
+        *write(&shared.last_error) = Some(error.clone());
         if shared.up.swap(false, Ordering::Relaxed) || first {
             tracing::warn!(error = %error, "docker daemon unreachable; keeping the last known containers");
             let _ = shared.events.send(ContainerEvent::DaemonReachable(false));
@@ -213,22 +231,21 @@ async fn follow(connector: impl Fn() -> Result<Docker, Error>, shared: Arc<Share
     }
 }
 
-async fn sync_and_follow(base: &Docker, shared: &Shared) -> Result<(), Error> {
-    let docker = base.clone().negotiate_version().await?;
+async fn sync_and_follow(engine: &EngineApi, shared: &Shared) -> Result<(), Error> {
     // Events from just before the listing are replayed, so nothing that happens between the
     // listing and the subscription is missed; applying them twice is harmless.
     let since = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs().saturating_sub(1))
-        .unwrap_or(0)
-        .to_string();
-    let listed = docker
-        .list_containers(Some(ListContainersOptionsBuilder::new().all(false).build()))
-        .await?;
+        .unwrap_or(0);
+    // Paths carry no API version: the engine answers in its own.
+    let listed: Vec<ContainerSummary> = engine.get("/containers/json").await?;
     let mut fresh = HashMap::with_capacity(listed.len());
     for summary in listed {
-        let Some(id) = summary.id else { continue };
-        if let Some(info) = inspect(&docker, shared, &id).await {
+        let Some(id) = summary.id.filter(|id| is_container_id(id)) else {
+            continue;
+        };
+        if let Some(info) = inspect(engine, shared, &id).await {
             fresh.insert(id, Arc::new(info));
         }
     }
@@ -242,27 +259,38 @@ async fn sync_and_follow(base: &Docker, shared: &Shared) -> Result<(), Error> {
     }
     shared.synced.send_replace(true);
 
-    let filters = HashMap::from([("type", vec!["container"])]);
-    let mut stream = docker.events(Some(
-        EventsOptionsBuilder::new()
-            .since(&since)
-            .filters(&filters)
-            .build(),
-    ));
-    while let Some(event) = stream.next().await {
-        apply(&docker, shared, event?).await;
+    // filters={"type":["container"]}
+    let path = format!("/events?since={since}&filters=%7B%22type%22%3A%5B%22container%22%5D%7D");
+    let mut stream = Box::pin(engine.lines(&path).await?);
+    while let Some(line) = stream.next().await {
+        let event: EventMessage =
+            serde_json::from_slice(&line?).map_err(|e| EngineError::Decode {
+                path: "/events".into(),
+                reason: e.to_string(),
+            })?;
+        apply(engine, shared, event).await;
     }
     Ok(())
 }
 
-async fn apply(docker: &Docker, shared: &Shared, event: EventMessage) {
-    let Some(id) = event.actor.and_then(|a| a.id) else {
+/// What a container id from the daemon may be before it goes into a path: hex, as Docker makes
+/// them (a hostile daemon's `../..` never reaches a URL).
+fn is_container_id(id: &str) -> bool {
+    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+async fn apply(engine: &EngineApi, shared: &Shared, event: EventMessage) {
+    let Some(id) = event
+        .actor
+        .and_then(|a| a.id)
+        .filter(|id| is_container_id(id))
+    else {
         return;
     };
     let action = event.action.unwrap_or_default();
     match action.as_str() {
         "start" | "unpause" | "pause" | "rename" | "update" => {
-            match inspect(docker, shared, &id).await {
+            match inspect(engine, shared, &id).await {
                 Some(info) if is_running(&info) => upsert(shared, info),
                 _ => remove(shared, &id),
             }
@@ -285,8 +313,11 @@ fn is_running(info: &ContainerInfo) -> bool {
     info.pid.is_some()
 }
 
-async fn inspect(docker: &Docker, shared: &Shared, id: &str) -> Option<ContainerInfo> {
-    match docker.inspect_container(id, None).await {
+async fn inspect(engine: &EngineApi, shared: &Shared, id: &str) -> Option<ContainerInfo> {
+    let inspected = engine
+        .get::<ContainerInspectResponse>(&format!("/containers/{id}/json"))
+        .await;
+    match inspected {
         Ok(response) => {
             container_info(response).map(|info| with_mounted_layer(info, &shared.procfs))
         }

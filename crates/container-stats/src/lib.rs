@@ -14,6 +14,7 @@
 pub mod cgroup;
 pub mod discovery;
 pub mod docker_cli;
+pub mod engine;
 pub mod host;
 pub mod layer_usage;
 pub mod parse;
@@ -49,5 +50,5 @@ pub enum Error {
         source: parse::ParseError,
     },
     #[error("docker: {0}")]
-    Docker(#[from] bollard::errors::Error),
+    Docker(#[from] engine::EngineError),
 }

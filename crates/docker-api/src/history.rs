@@ -4,8 +4,12 @@
 //!
 //! Memory is bounded by construction: every series is a ring trimmed by time and capped by
 //! count, a point is 32 bytes, and a container that is gone is dropped once it has had no
-//! sample for `keep_removed`. With the defaults (2 s, 15 min, 24 h at 1/min) a series holds at
-//! most 451 + 1441 points, about 60 KB: 100 containers and the aggregate take about 6.1 MB.
+//! sample for `keep_removed`, or sooner when more than `max_removed` gone containers are kept
+//! (the longest gone first): without that count, a host churning short-lived containers (CI
+//! jobs) would keep one series per container started in the last `keep_removed`, however many.
+//! With the defaults (2 s, 15 min, 24 h at 1/min) a series holds at most 451 + 1441 points,
+//! about 60 KB: 100 containers and the aggregate take about 6.1 MB, and gone containers add at
+//! most 100 series more.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
@@ -41,6 +45,8 @@ pub struct Limits {
     pub long_step: Duration,
     /// How long a container that has no samples any more keeps its history.
     pub keep_removed: Duration,
+    /// How many containers that have no samples any more keep their history at once.
+    pub max_removed: usize,
 }
 
 impl Default for Limits {
@@ -51,6 +57,7 @@ impl Default for Limits {
             long_window: Duration::from_secs(24 * 3600),
             long_step: Duration::from_secs(60),
             keep_removed: Duration::from_secs(15 * 60),
+            max_removed: 100,
         }
     }
 }
@@ -227,6 +234,29 @@ impl History {
         let keep = seconds_u32(limits.keep_removed);
         self.containers
             .retain(|_, s| t.saturating_sub(s.last) <= keep);
+        self.drop_removed_over(limits.max_removed, t);
+    }
+
+    /// Keeps at most `max` series of containers without a sample at `t`: those gone longest
+    /// are dropped first.
+    fn drop_removed_over(&mut self, max: usize, t: u32) {
+        let mut gone: Vec<(u32, &str)> = self
+            .containers
+            .iter()
+            .filter(|(_, s)| s.last != t)
+            .map(|(id, s)| (s.last, id.as_str()))
+            .collect();
+        let Some(excess) = gone.len().checked_sub(max).filter(|n| *n > 0) else {
+            return;
+        };
+        gone.sort_unstable();
+        let drop: Vec<String> = gone[..excess]
+            .iter()
+            .map(|(_, id)| id.to_string())
+            .collect();
+        for id in drop {
+            self.containers.remove(&id);
+        }
     }
 
     /// The aggregate's points within `window` before `now`.
@@ -312,6 +342,7 @@ mod tests {
             long_window: Duration::from_secs(600),
             long_step: Duration::from_secs(60),
             keep_removed: Duration::from_secs(60),
+            max_removed: 3,
         }
     }
 
@@ -371,6 +402,33 @@ mod tests {
         assert!(!h.has("gone"));
         assert!(h.has("stays"));
         assert_eq!(h.aggregate(161, Duration::from_secs(60)).points.len(), 2);
+    }
+
+    #[test]
+    fn gone_containers_are_capped_in_count_oldest_first() {
+        let mut h = History::new(limits());
+        // Ten short-lived containers, one per round, each gone by the next round, all within
+        // keep_removed; one container runs throughout.
+        for i in 0..10u32 {
+            let id = format!("short{i}");
+            h.record(
+                1000 + i * 2,
+                point(0.0),
+                [("runs", point(1.0)), (id.as_str(), point(1.0))],
+            );
+        }
+        h.record(1020, point(0.0), [("runs", point(1.0))]);
+        assert_eq!(
+            h.len(),
+            1 + limits().max_removed,
+            "the running one and three gone"
+        );
+        assert!(h.has("runs"));
+        for kept in ["short7", "short8", "short9"] {
+            assert!(h.has(kept), "{kept}: the most recently gone are kept");
+        }
+        assert!(!h.has("short6"));
+        assert!(h.bytes_used() <= limits().max_bytes(2 + limits().max_removed));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Event-stream clients that stop reading, against the real binary and the real Docker engine:
 //! beyond the per-address cap they are refused at once, and one that leaves frames untaken for
-//! the write deadline is dropped, freeing its slot.
+//! the write deadline is dropped, freeing its slot, and loses its socket too: the server's
+//! `--web.write-timeout` has the kernel abort the connection, and docker-api closes its end.
 //!
 //! The write-deadline test runs docker-api in a network namespace of its own (root, `unshare`,
 //! `nsenter`) whose TCP buffers are a few KiB: on the host's loopback a client that never reads
@@ -195,6 +196,36 @@ impl Isolated {
             .unwrap()
     }
 
+    /// The socket inodes of connections accepted on docker-api's port that it holds open
+    /// (its namespace's /proc/net/tcp: local port `port`, not listening; matched to its fds).
+    /// An aborted connection leaves /proc/net/tcp at once: only its descriptor tells it is
+    /// still held, so callers keep the inodes seen while the connections were up.
+    fn accepted_sockets(&self) -> Vec<String> {
+        let pid = self.child.id();
+        let table = std::fs::read_to_string(format!("/proc/{pid}/net/tcp")).unwrap();
+        let port = format!(":{:04X}", self.port);
+        let inodes: Vec<String> = table
+            .lines()
+            .skip(1)
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            .filter(|f| f.len() > 9 && f[1].ends_with(&port) && f[3] != "0A")
+            .map(|f| format!("socket:[{}]", f[9]))
+            .collect();
+        self.held_fds()
+            .into_iter()
+            .filter(|t| inodes.contains(t))
+            .collect()
+    }
+
+    /// What docker-api's descriptors point to.
+    fn held_fds(&self) -> Vec<String> {
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
+            .unwrap()
+            .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+            .map(|t| t.to_string_lossy().into_owned())
+            .collect()
+    }
+
     fn metrics(&self) -> String {
         self.curl(&[&self.url("/metrics")])
     }
@@ -239,11 +270,18 @@ fn a_stream_client_that_stops_reading_is_dropped_after_the_write_deadline() {
         "--api.heartbeat=1s",
         "--api.max-stream-clients=2",
         "--api.stream-write-deadline=2s",
+        // Longer than the stream deadline, so that it is the stream that drops them first.
+        "--web.write-timeout=5s",
     ]);
     let mut silent: Vec<Child> = (0..2).map(|_| api.silent_client()).collect();
     api.wait_metrics("two stream clients", Duration::from_secs(15), |m| {
         metric(m, "docker_api_stream_clients") == 2.0
     });
+    let silent_sockets = api.accepted_sockets();
+    assert!(
+        silent_sockets.len() >= 2,
+        "the silent clients' connections: {silent_sockets:?}"
+    );
     let refused = api.curl(&[
         "-o",
         "/dev/null",
@@ -277,6 +315,25 @@ fn a_stream_client_that_stops_reading_is_dropped_after_the_write_deadline() {
         &api.url("/api/stats/stream"),
     ]);
     assert_eq!(accepted, "200");
+    // The silent clients are still there, not reading: docker-api must have closed its end of
+    // their connections (their slots alone coming back is not enough).
+    let start = Instant::now();
+    loop {
+        let held: Vec<String> = api
+            .held_fds()
+            .into_iter()
+            .filter(|t| silent_sockets.contains(t))
+            .collect();
+        if held.is_empty() {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "docker-api still holds {held:?} of clients that stopped reading; log:\n{}",
+            api.logs()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
     for c in &mut silent {
         let _ = c.kill();
         let _ = c.wait();

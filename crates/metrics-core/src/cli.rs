@@ -118,6 +118,14 @@ pub fn command<C: ServiceConfig>(service: &Service, args: Vec<Arg>) -> Command {
             .help(
                 "Requests served at once on the metric paths; more get 503 at once (0: no limit)",
             ),
+        Arg::new("web.write_timeout")
+            .long("web.write-timeout")
+            .value_name("DURATION")
+            .help("A connection whose client takes no data for this long is closed (0s: never)"),
+        Arg::new("web.request_header_timeout")
+            .long("web.request-header-timeout")
+            .value_name("DURATION")
+            .help("Time a client has to send a request's head; slower ones get 408 and are closed"),
         Arg::new("log.level")
             .long("log.level")
             .env(env("LOG_LEVEL"))

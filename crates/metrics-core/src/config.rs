@@ -47,6 +47,15 @@ pub struct WebConfig {
     /// The exporter-toolkit web configuration file (TLS, basic auth, headers), re-read when it
     /// changes; none: plain HTTP, no authentication.
     pub config_file: Option<PathBuf>,
+    /// A connection whose peer takes none of the data sent to it for this long (a client that
+    /// stopped reading a stream or a scrape) is closed by the kernel (`TCP_USER_TIMEOUT`), so it
+    /// gives back its socket, not only its request. 0s: no deadline.
+    #[serde(with = "humantime_serde")]
+    pub write_timeout: Duration,
+    /// Time a client has to send a request's head; slower clients (slowloris) get 408 and
+    /// their connection is closed.
+    #[serde(with = "humantime_serde")]
+    pub request_header_timeout: Duration,
 }
 
 impl WebConfig {
@@ -102,6 +111,8 @@ impl Default for WebConfig {
             workers: 2,
             max_requests: 40,
             config_file: None,
+            write_timeout: Duration::from_secs(30),
+            request_header_timeout: Duration::from_secs(5),
         }
     }
 }

@@ -21,6 +21,7 @@ pub mod refused;
 pub mod scrape;
 pub mod secret;
 pub mod server;
+mod server_conn;
 pub mod slots;
 pub mod tls;
 pub mod web_config;

@@ -19,6 +19,9 @@ use crate::process::ProcessMetrics;
 use crate::scrape::{Encoded, SingleFlight};
 use crate::{MetricSet, Scrape, ScrapeError, Service, WebConfig};
 
+/// How long an idle kept-alive connection stays open.
+const KEEP_ALIVE: Duration = Duration::from_secs(5);
+
 /// The Prometheus text exposition format.
 pub const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -157,11 +160,13 @@ impl<E: Exporter> Server<E> {
         let workers = self.web.workers.max(1);
         let protection = Protection::from_web(&self.web)?;
         let guard = protection.guard.clone();
+        let request_header_timeout = self.web.request_header_timeout;
         let server = HttpServer::new(move || {
             let mut app = App::new()
                 .wrap(Compress::default())
                 .wrap(actix_web::middleware::from_fn(crate::auth::guard))
                 .wrap_fn(answer_panics_with_500)
+                .wrap(actix_web::middleware::from_fn(crate::server_conn::track))
                 .app_data(state.clone())
                 .service(read_only("/health", get_or_head().to(health::<E>)));
             if with_landing {
@@ -182,23 +187,26 @@ impl<E: Exporter> Server<E> {
         .workers(workers)
         // Responses are small and often gzip-streamed in chunks: without TCP_NODELAY, Nagle's
         // algorithm and delayed ACKs held keep-alive scrapes for tens of milliseconds.
-        .on_connect(|conn, _| {
+        .on_connect(move |conn, data| {
             if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
                 let _ = tcp.set_nodelay(true);
             }
+            if !request_header_timeout.is_zero() {
+                crate::server_conn::watch(conn, data, KEEP_ALIVE + request_header_timeout);
+            }
         })
+        .keep_alive(KEEP_ALIVE)
+        .client_request_timeout(request_header_timeout)
         .disable_signals()
         .shutdown_timeout(10);
-        let server = match protection.tls {
-            Some(tls) => {
-                let mut bound = server;
-                for addr in &addrs {
-                    bound = bound.bind_rustls_0_23(addr, tls.clone())?;
-                }
-                bound
-            }
-            None => server.bind(&addrs[..])?,
-        };
+        let mut server = server;
+        for addr in &addrs {
+            let listener = listener(*addr, self.web.write_timeout)?;
+            server = match &protection.tls {
+                Some(tls) => server.listen_rustls_0_23(listener, tls.clone())?,
+                None => server.listen(listener)?,
+            };
+        }
         let local = server.addrs();
         let server = server.run();
         tracing::info!(service = self.service.name, version = self.service.version, address = ?local, tls = protection.tls_enabled, basic_auth = protection.basic_auth, "listening");
@@ -207,6 +215,25 @@ impl<E: Exporter> Server<E> {
             server,
         })
     }
+}
+
+/// A listening socket for `addr` whose connections carry the write deadline.
+///
+/// A client that stops reading fills its receive window; the server's writes then wait for
+/// ever, and no handler can end them: actix polls a response body only while its write buffer
+/// has room, so a body that gives up is never heard. The kernel can: with `TCP_USER_TIMEOUT`, a
+/// connection whose sent data stays unacknowledged, or whose peer's window stays zero, for
+/// `write_timeout` is aborted (Linux 5.11 and later count zero-window probes). The next write
+/// fails, actix drops the connection and its file descriptor is closed. Accepted sockets
+/// inherit the option from the listener, for plain and TLS connections alike.
+fn listener(addr: SocketAddr, write_timeout: Duration) -> io::Result<std::net::TcpListener> {
+    let listener = std::net::TcpListener::bind(addr)?;
+    if !write_timeout.is_zero() {
+        let millis = u32::try_from(write_timeout.as_millis()).unwrap_or(u32::MAX);
+        rustix::net::sockopt::set_tcp_user_timeout(&listener, millis)
+            .map_err(|e| io::Error::other(format!("setting web.write_timeout on {addr}: {e}")))?;
+    }
+    Ok(listener)
 }
 
 /// What the web configuration file (`--web.config.file`) asks of the server: the request guard
