@@ -362,8 +362,9 @@ fn hostile_server_replies_are_up_zero_and_health_keeps_answering() {
     assert_eq!(up(&f), 0.0);
 }
 
-/// Well-formed answers to the scrape's pipeline (INFO, four CONFIG GETs, SLOWLOG LEN, SLOWLOG
-/// GET, LATENCY LATEST) with absurd values: four billion databases, numbers beyond every type.
+/// Well-formed answers to the scrape's pipeline (INFO, five CONFIG GETs, SLOWLOG LEN, SLOWLOG
+/// GET, LATENCY LATEST, LATENCY HISTOGRAM) with absurd values: four billion databases, numbers
+/// beyond every type.
 fn absurd_but_well_formed_replies() -> Vec<u8> {
     let info = "# Server\r\nredis_version:7.0.0\r\nuptime_in_seconds:99999999999999999999999\r\n\
                 # Clients\r\nconnected_clients:-99999999999999999999\r\n\
@@ -374,9 +375,21 @@ fn absurd_but_well_formed_replies() -> Vec<u8> {
     let mut out = format!("${}\r\n{info}\r\n", info.len()).into_bytes();
     out.extend_from_slice(b"*0\r\n*0\r\n*0\r\n");
     out.extend_from_slice(b"*2\r\n$9\r\ndatabases\r\n$10\r\n4294967295\r\n");
+    let limits = "normal 99999999999999999999999 -1 nan slave x y z pubsub 1e999 0 0";
+    out.extend_from_slice(
+        format!(
+            "*2\r\n$26\r\nclient-output-buffer-limit\r\n${}\r\n{limits}\r\n",
+            limits.len()
+        )
+        .as_bytes(),
+    );
     out.extend_from_slice(b":9223372036854775807\r\n");
     out.extend_from_slice(b"*1\r\n*3\r\n:-9223372036854775808\r\n:0\r\n:9223372036854775807\r\n");
     out.extend_from_slice(b"*1\r\n*4\r\n$7\r\ncommand\r\n:-1\r\n:9223372036854775807\r\n:0\r\n");
+    out.extend_from_slice(
+        b"*2\r\n$3\r\nget\r\n*4\r\n$5\r\ncalls\r\n:9223372036854775807\r\n\
+          $14\r\nhistogram_usec\r\n*4\r\n:-9223372036854775808\r\n:-1\r\n:1\r\n:9223372036854775807\r\n",
+    );
     out
 }
 
@@ -395,6 +408,22 @@ fn absurd_numbers_in_well_formed_replies_are_bounded() {
         f["redis_slowlog_length"].value(&[]),
         Some(9223372036854775807.0)
     );
+    // Figures are read as floats, as every number here (1e999 is infinite, `nan` NaN); the
+    // `slave` class, whose words are not numbers, is left out.
+    let limits = &f["redis_config_client_output_buffer_limit_bytes"];
+    assert_eq!(limits.samples.len(), 4, "{limits:?}");
+    assert_eq!(
+        limits.value(&[("class", "pubsub"), ("limit", "hard")]),
+        Some(f64::INFINITY)
+    );
+    assert_eq!(limits.value(&[("class", "slave")]), None);
+    // A negative count is not a count: that bucket is dropped, the other kept.
+    let latencies = &f["redis_commands_latencies_usec"];
+    assert_eq!(
+        latencies.value(&[("cmd", "get"), ("le", "1")]),
+        Some(9223372036854775807.0)
+    );
+    assert_eq!(latencies.samples.len(), 4, "{latencies:?}");
     assert_eq!(
         get_within(&exp.url("/health"), Duration::from_secs(1)).status,
         200
