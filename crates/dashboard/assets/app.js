@@ -73,6 +73,9 @@
     return s + "s";
   }
 
+  // "15m" rather than "15m 0s", "7d" rather than "7d 0h".
+  const roundDuration = (seconds) => duration(seconds).replace(/ 0[smh]$/, "");
+
   function shortImage(image) {
     if (!image) return "";
     return image.startsWith("sha256:") ? image.slice(7, 19) : image;
@@ -421,7 +424,7 @@
   function showSource(body) {
     const from = body.source === "prometheus" ? "Prometheus" : "docker-api's memory";
     $("history-source").textContent =
-      "history from " + from + (body.step_seconds ? ", a point every " + duration(body.step_seconds) : "") +
+      "history from " + from + (body.step_seconds ? ", a point every " + roundDuration(body.step_seconds) : "") +
       (body.note ? " (" + body.note + ")" : "");
   }
 
@@ -502,7 +505,7 @@
     const events = body.events || [];
     $("events-status").textContent = events.length
       ? ""
-      : "none seen since the dashboard started (kept " + duration(body.keep_seconds) + ")";
+      : "none seen since the dashboard started (kept " + roundDuration(body.keep_seconds) + ")";
     $("detail-events").replaceChildren(
       ...events.map((e) => {
         const li = document.createElement("li");

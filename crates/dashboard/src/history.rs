@@ -23,16 +23,15 @@ pub const MAX_POINTS: u64 = 1000;
 /// [`MAX_POINTS`] is taken. Round numbers, so that a chart's points fall on whole minutes.
 const STEPS: [u64; 12] = [5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200];
 
-/// The largest password file read.
-const MAX_SECRET_BYTES: u64 = 4096;
-
 /// Where long history comes from.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PrometheusConfig {
-    /// Prometheus' base URL (http); empty: history from docker-api.
+    /// Prometheus' base URL; empty: history from docker-api.
     pub url: String,
-    /// Basic auth user, with the password read from `password_file` at each request.
+    /// The CA an `https://` URL's certificate is checked with (only that CA is trusted).
+    pub ca_file: Option<PathBuf>,
+    /// Basic auth user, with the password read from `password_file` at start.
     pub username: String,
     pub password_file: Option<PathBuf>,
     #[serde(with = "humantime_serde")]
@@ -47,6 +46,7 @@ impl Default for PrometheusConfig {
     fn default() -> Self {
         Self {
             url: String::new(),
+            ca_file: None,
             username: String::new(),
             password_file: None,
             timeout: Duration::from_secs(10),
@@ -72,10 +72,10 @@ impl PrometheusConfig {
         let shown = metrics_core::secret::redact_url(&self.url);
         let parsed = reqwest::Url::parse(&self.url)
             .map_err(|e| format!("prometheus.url: {shown:?} is not a URL: {e}"))?;
-        // The client has no TLS (as for docker-api and Alertmanager).
-        if parsed.scheme() != "http" || parsed.query().is_some() {
+        let tls_ok = parsed.scheme() == "https" && self.ca_file.is_some();
+        if !(parsed.scheme() == "http" || tls_ok) || parsed.query().is_some() {
             return Err(format!(
-                "prometheus.url: an http:// URL without a query, not {shown:?}"
+                "prometheus.url: an http:// URL (https:// with prometheus.ca_file) without a query, not {shown:?}"
             ));
         }
         if self.timeout.is_zero() || self.min_rate_window < Duration::from_secs(1) {
@@ -84,8 +84,8 @@ impl PrometheusConfig {
                     .into(),
             );
         }
-        if self.password_file.is_some() && self.username.is_empty() {
-            return Err("prometheus.password_file needs prometheus.username".into());
+        if self.password_file.is_some() == self.username.is_empty() {
+            return Err("prometheus.username and prometheus.password_file go together".into());
         }
         Ok(())
     }
@@ -112,6 +112,10 @@ pub fn args() -> Vec<Arg> {
             .long("prometheus.url")
             .value_name("URL")
             .help("Prometheus' base URL for history beyond docker-api's (empty: docker-api's history)"),
+        Arg::new("prometheus.ca_file")
+            .long("prometheus.ca-file")
+            .value_name("FILE")
+            .help("CA certificate(s) an https:// Prometheus URL is checked with"),
         Arg::new("prometheus.username")
             .long("prometheus.username")
             .value_name("USER")
@@ -119,7 +123,7 @@ pub fn args() -> Vec<Arg> {
         Arg::new("prometheus.password_file")
             .long("prometheus.password-file")
             .value_name("FILE")
-            .help("File holding the basic auth password for Prometheus (read at each request)"),
+            .help("File holding the basic auth password for Prometheus"),
         Arg::new("prometheus.timeout")
             .long("prometheus.timeout")
             .value_name("DURATION")
@@ -377,8 +381,7 @@ pub struct Prometheus {
     /// Base URL without a trailing slash; empty when not configured.
     pub base: String,
     pub shown: String,
-    pub username: String,
-    pub password_file: Option<PathBuf>,
+    /// Prometheus' own client (its CA and credentials are sent nowhere else).
     pub client: reqwest::Client,
     pub timeout: Duration,
     pub min_rate_window: Duration,
@@ -392,8 +395,6 @@ impl Prometheus {
         Self {
             shown: metrics_core::secret::redact_url(&base),
             base,
-            username: config.username.clone(),
-            password_file: config.password_file.clone(),
             client,
             timeout: config.timeout,
             min_rate_window: config.min_rate_window,
@@ -414,44 +415,19 @@ impl Prometheus {
         }
     }
 
-    async fn password(&self) -> Result<Option<String>, ForwardError> {
-        let Some(path) = &self.password_file else {
-            return Ok(None);
-        };
-        let cannot = |e: std::io::Error| {
-            self.unreachable(format!(
-                "cannot read the password file {}: {e}",
-                path.display()
-            ))
-        };
-        let length = tokio::fs::metadata(path).await.map_err(cannot)?.len();
-        if length > MAX_SECRET_BYTES {
-            return Err(self.unreachable(format!(
-                "the password file {} is over {MAX_SECRET_BYTES} bytes",
-                path.display()
-            )));
-        }
-        let text = tokio::fs::read_to_string(path).await.map_err(cannot)?;
-        Ok(Some(text.trim_end_matches(['\r', '\n']).to_string()))
-    }
-
     /// One range query: the first result's values (the queries aggregate to one series).
     async fn range_query(
         &self,
         promql: &str,
         (start, end, step): (u64, u64, u64),
-        password: Option<&str>,
     ) -> Result<Series, ForwardError> {
         let url = format!("{}/api/v1/query_range", self.base);
-        let mut request = self.client.get(&url).query(&[
+        let request = self.client.get(&url).query(&[
             ("query", promql.to_string()),
             ("start", start.to_string()),
             ("end", end.to_string()),
             ("step", step.to_string()),
         ]);
-        if !self.username.is_empty() {
-            request = request.basic_auth(&self.username, password);
-        }
         let response = request
             .send()
             .await
@@ -478,16 +454,12 @@ impl Prometheus {
         let end = now - now % step;
         let start = end.saturating_sub(range.seconds());
         let window = step.max(self.min_rate_window.as_secs());
-        let password = self.password().await?;
-        let work = queries(target, window).into_iter().map(|(series, promql)| {
-            let password = password.as_deref();
-            async move {
-                let values = self
-                    .range_query(&promql, (start, end, step), password)
-                    .await?;
+        let work = queries(target, window)
+            .into_iter()
+            .map(|(series, promql)| async move {
+                let values = self.range_query(&promql, (start, end, step)).await?;
                 Ok::<_, ForwardError>((series, values))
-            }
-        });
+            });
         let outcome =
             tokio::time::timeout(self.timeout, futures_util::future::try_join_all(work)).await;
         let answered = count(

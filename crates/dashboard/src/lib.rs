@@ -20,7 +20,6 @@ use std::sync::Arc;
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use anyhow::Context;
 use metrics_core::secret::redact_url;
 use metrics_core::server::{get_or_head, read_only};
 use metrics_core::{Server, Service};
@@ -37,13 +36,6 @@ pub const SERVICE: Service = Service {
     version: env!("CARGO_PKG_VERSION"),
     env_prefix: "DASHBOARD",
 };
-
-/// The client of upstreams without credentials of their own (Prometheus' history).
-fn client(config: &Config) -> anyhow::Result<reqwest::Client> {
-    upstream::base_builder(config.docker_api.timeout)
-        .build()
-        .context("cannot build the HTTP client")
-}
 
 /// Any path that is neither the page, an asset, `/api/*` nor a service endpoint.
 async fn not_found(req: HttpRequest) -> HttpResponse {
@@ -74,7 +66,6 @@ fn access_parts(
 
 /// Serves until SIGTERM or SIGINT.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
-    let client = client(&config)?;
     let docker_api_base = config.docker_api.url.trim_end_matches('/').to_string();
     let max_body_bytes = usize::try_from(config.docker_api.max_body_bytes).unwrap_or(usize::MAX);
     let docker_api = web::Data::new(DockerApi {
@@ -100,7 +91,6 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             max_body_bytes,
         },
     });
-    let client_for_history = client.clone();
     let alertmanager_base = config.alertmanager.url.trim_end_matches('/').to_string();
     let alertmanager = web::Data::new(Alertmanager {
         shown: redact_url(&alertmanager_base),
@@ -126,7 +116,15 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let history = web::Data::new(history::HistorySources {
         prometheus: history::Prometheus::new(
             &config.prometheus,
-            client_for_history,
+            upstream::client(
+                upstream::base_builder(config.prometheus.timeout),
+                &upstream::UpstreamAccess {
+                    section: "prometheus",
+                    ca_file: config.prometheus.ca_file.as_deref(),
+                    username: &config.prometheus.username,
+                    password_file: config.prometheus.password_file.as_deref(),
+                },
+            )?,
             max_body_bytes,
         ),
         grafana_url: config.grafana.url.clone(),

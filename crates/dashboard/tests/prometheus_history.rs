@@ -3,6 +3,8 @@
 //! the dashboard's `/history/*` answers at most 1,000 points spanning the 7 days with the
 //! backfilled values and limits, a container Docker no longer has stays reachable, and the page
 //! draws the 7-day chart in headless Chromium.
+//!
+//! `DASHBOARD_SCREENSHOT=path` makes the browser test save the page (`scripts/screenshot-dashboard`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -298,7 +300,16 @@ fn a_wrong_prometheus_password_is_a_502_that_does_not_show_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_shows_7_days_of_a_containers_cpu_with_its_limits_from_prometheus() {
     require_docker();
-    let container = Container::run(&["--memory", "256m", "--cpus", "0.5"], "sleep 300");
+    // In a compose project with a busy neighbour, as the screenshot shows it.
+    let project = format!("com.docker.compose.project=cm-shop-{}", std::process::id());
+    let container = Container::run(
+        &["--memory", "256m", "--cpus", "0.5", "--label", &project],
+        "sleep 300",
+    );
+    let _neighbour = Container::run(
+        &["--label", &project, "--cpus", "0.3"],
+        "while :; do :; done",
+    );
     let backfilled =
         backfilled_prometheus(&container.name, &format!("cm-none-{}", std::process::id()));
     let docker_api_port = free_port();
@@ -311,7 +322,7 @@ async fn browser_shows_7_days_of_a_containers_cpu_with_its_limits_from_prometheu
         &dashboard.url(&format!("/history/containers/{}?range=7d", container.name)),
         Duration::from_secs(60),
     );
-    let browser = Browser::start(1400, 1600).await;
+    let browser = Browser::start(1400, 2100).await;
     browser.client.goto(&dashboard.url("/")).await.unwrap();
     browser
         .wait_for(
@@ -374,8 +385,14 @@ async fn browser_shows_7_days_of_a_containers_cpu_with_its_limits_from_prometheu
             && grafana.contains("from=now-7d"),
         "{grafana}"
     );
-    if let Ok(path) = std::env::var("DASHBOARD_SCREENSHOT_7D") {
-        tokio::time::sleep(Duration::from_secs(2)).await;
+    if let Ok(path) = std::env::var("DASHBOARD_SCREENSHOT") {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        browser
+            .js(
+                "document.activeElement.blur(); window.scrollTo(0, 0); return true;",
+                vec![],
+            )
+            .await;
         std::fs::write(&path, browser.client.screenshot().await.unwrap()).unwrap();
         eprintln!("screenshot saved to {path}");
     }
