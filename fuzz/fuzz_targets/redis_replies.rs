@@ -1,7 +1,7 @@
 //! redis-exporter's reading of a Redis server's other replies as raw RESP bytes: `CONFIG GET`,
-//! `SLOWLOG LEN`, `SLOWLOG GET 1` and `LATENCY LATEST`, then the metric families made from
-//! them. Properties: nothing panics; what is kept is capped as documented; the served
-//! exposition parses again.
+//! `SLOWLOG LEN`, `SLOWLOG GET 1`, `LATENCY LATEST` and `LATENCY HISTOGRAM`, then the metric
+//! families made from them. Properties: nothing panics; what is kept is capped as documented;
+//! the served exposition parses again.
 #![no_main]
 
 use host_exporter_src::collector::textfile;
@@ -18,11 +18,17 @@ fuzz_target!(|data: &[u8]| {
     assert!(config.len() <= replies::MAX_CONFIG_PAIRS);
     let latency_spikes = replies::latency_latest(reply.clone());
     assert!(latency_spikes.len() <= replies::MAX_LATENCY_EVENTS);
+    let latency_histograms = replies::latency_histogram(reply.clone());
+    assert!(latency_histograms.len() <= replies::MAX_HISTOGRAM_COMMANDS);
+    assert!(latency_histograms
+        .iter()
+        .all(|h| h.buckets.len() <= replies::MAX_HISTOGRAM_BUCKETS));
     let snapshot = Snapshot {
         config,
         slowlog_length: replies::slowlog_len(reply.clone()),
         slowlog_last: replies::slowlog_get(reply),
         latency_spikes,
+        latency_histograms,
         ..Snapshot::default()
     };
     let naming = Naming {
