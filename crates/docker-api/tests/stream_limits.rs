@@ -10,58 +10,26 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::net::TcpStream;
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use common::Api;
 use testkit::docker::Container;
+use testkit::exposition::sample_value;
+use testkit::netns::{Program, SmallBufferNetns};
 
 const DOCKER: &str = "unix:///var/run/docker.sock";
 
 /// Opens the event stream from `source` (an address on 127/8) and returns the status once the
 /// response head arrived; the stream is then left unread.
 fn open_stream(port: u16, source: &str) -> (u16, TcpStream) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let stream = runtime.block_on(async {
-        let socket = tokio::net::TcpSocket::new_v4().unwrap();
-        socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
-        let target: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        socket.connect(target).await.unwrap().into_std().unwrap()
-    });
-    stream.set_nonblocking(false).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let mut s = stream;
-    s.write_all(b"GET /api/stats/stream HTTP/1.1\r\nHost: x\r\n\r\n")
-        .unwrap();
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        match s.read(&mut byte) {
-            Ok(1) => head.push(byte[0]),
-            _ => break,
-        }
-    }
-    let text = String::from_utf8_lossy(&head);
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (status, s)
+    testkit::http::open_stream(port, source, "/api/stats/stream", &[])
 }
 
+/// A series' value; a series that is not there fails the test.
 fn metric(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series).and_then(|v| v.strip_prefix(' ')))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0.0)
+    sample_value(text, series).unwrap_or_else(|| panic!("no {series} in:\n{text}"))
 }
 
 #[test]
@@ -89,69 +57,38 @@ fn stream_clients_beyond_the_per_address_cap_are_refused_at_once() {
     );
     // A client that goes away gives its place back.
     drop(first);
-    let start = Instant::now();
-    loop {
-        let (status, _s) = open_stream(port, "127.0.0.1");
-        if status == 200 {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "the closed stream's place was not given back (last status {status})"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    testkit::wait::expect(
+        "the closed stream's place given back",
+        Duration::from_secs(20),
+        || match open_stream(port, "127.0.0.1") {
+            (200, _) => Ok(()),
+            (status, _) => Err(format!("status {status}")),
+        },
+    );
 }
 
-/// docker-api in a network namespace of its own with tiny TCP buffers.
+/// docker-api in a network namespace of its own with tiny TCP buffers (testkit::netns).
 struct Isolated {
-    child: Child,
+    netns: SmallBufferNetns,
     port: u16,
-    log: std::path::PathBuf,
 }
 
 impl Isolated {
     fn start(args: &[&str]) -> Self {
-        let ok = Command::new("unshare")
-            .args(["-n", "true"])
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(
-            ok,
-            "this test needs root and unshare(1) to make a network namespace"
-        );
         let port = 3001;
-        let log =
-            std::env::temp_dir().join(format!("docker-api-isolated-{}.log", std::process::id()));
-        let script = String::from(
-            "ip link set lo up && sysctl -qw net.ipv4.tcp_wmem='4096 8192 8192' net.ipv4.tcp_rmem='4096 8192 8192' && exec \"$0\" \"$@\"",
-        );
-        let child = Command::new("unshare")
-            .args(["-n", "sh", "-c", &script, env!("CARGO_BIN_EXE_docker-api")])
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg(format!("--docker.host={DOCKER}"))
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let isolated = Self { child, port, log };
-        let start = Instant::now();
-        while isolated.curl(&[
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-            &isolated.url("/api/containers"),
-        ]) != "200"
-        {
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "docker-api did not come up in its namespace; log:\n{}",
-                isolated.logs()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        let mut all = vec![
+            format!("--web.listen-address=127.0.0.1:{port}"),
+            format!("--docker.host={DOCKER}"),
+        ];
+        all.extend(args.iter().map(|a| a.to_string()));
+        let program = Program::new(env!("CARGO_BIN_EXE_docker-api"), &all);
+        let isolated = Self {
+            netns: SmallBufferNetns::start("docker-api", &[], &program),
+            port,
+        };
+        isolated
+            .netns
+            .wait_ready(&isolated.url("/api/containers"), Duration::from_secs(30));
         isolated
     }
 
@@ -160,40 +97,17 @@ impl Isolated {
     }
 
     fn logs(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn netns(&self) -> String {
-        format!("--net=/proc/{}/ns/net", self.child.id())
+        self.netns.logs()
     }
 
     /// `curl -s ARGS` inside the namespace; its stdout.
     fn curl(&self, args: &[&str]) -> String {
-        let out = Command::new("nsenter")
-            .arg(self.netns())
-            .args(["curl", "-s", "-m", "5"])
-            .args(args)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        self.netns.curl(args)
     }
 
     /// A client in the namespace that opens the event stream and never reads a byte.
     fn silent_client(&self) -> Child {
-        let request = "GET /api/stats/stream HTTP/1.1\r\nHost: x\r\n\r\n";
-        Command::new("nsenter")
-            .arg(self.netns())
-            .args([
-                "bash",
-                "-c",
-                &format!(
-                    "exec 3<>/dev/tcp/127.0.0.1/{}; printf '{}' >&3; exec sleep 600",
-                    self.port,
-                    request.replace('\r', "\\r").replace('\n', "\\n")
-                ),
-            ])
-            .spawn()
-            .unwrap()
+        self.netns.silent_client(self.port, "/api/stats/stream")
     }
 
     /// The socket inodes of connections accepted on docker-api's port that it holds open
@@ -201,7 +115,7 @@ impl Isolated {
     /// An aborted connection leaves /proc/net/tcp at once: only its descriptor tells it is
     /// still held, so callers keep the inodes seen while the connections were up.
     fn accepted_sockets(&self) -> Vec<String> {
-        let pid = self.child.id();
+        let pid = self.netns.pid();
         let table = std::fs::read_to_string(format!("/proc/{pid}/net/tcp")).unwrap();
         let port = format!(":{:04X}", self.port);
         let inodes: Vec<String> = table
@@ -219,7 +133,7 @@ impl Isolated {
 
     /// What docker-api's descriptors point to.
     fn held_fds(&self) -> Vec<String> {
-        std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
+        std::fs::read_dir(format!("/proc/{}/fd", self.netns.pid()))
             .unwrap()
             .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
             .map(|t| t.to_string_lossy().into_owned())
@@ -230,33 +144,17 @@ impl Isolated {
         self.curl(&[&self.url("/metrics")])
     }
 
-    /// Waits until `check` holds on `/metrics`, or panics with the last text and the log.
+    /// Waits until `check` holds on `/metrics`, or panics with docker-api's series and the log.
     fn wait_metrics(&self, what: &str, limit: Duration, check: impl Fn(&str) -> bool) {
-        let start = Instant::now();
-        loop {
-            let text = self.metrics();
-            if check(&text) {
-                return;
-            }
-            assert!(
-                start.elapsed() < limit,
-                "{what}: not within {limit:?}; metrics:\n{}\nlog:\n{}",
-                text.lines()
-                    .filter(|l| l.starts_with("docker_api_"))
-                    .collect::<Vec<_>>()
-                    .join("\n"),
-                self.logs()
-            );
-            std::thread::sleep(Duration::from_millis(250));
-        }
-    }
-}
-
-impl Drop for Isolated {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.log);
+        self.netns
+            .wait_body(what, &self.url("/metrics"), limit, |text| {
+                testkit::wait::check(check(text), || {
+                    text.lines()
+                        .filter(|l| l.starts_with("docker_api_"))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                })
+            });
     }
 }
 
@@ -275,7 +173,7 @@ fn a_stream_client_that_stops_reading_is_dropped_after_the_write_deadline() {
     ]);
     let mut silent: Vec<Child> = (0..2).map(|_| api.silent_client()).collect();
     api.wait_metrics("two stream clients", Duration::from_secs(15), |m| {
-        metric(m, "docker_api_stream_clients") == 2.0
+        sample_value(m, "docker_api_stream_clients") == Some(2.0)
     });
     let silent_sockets = api.accepted_sockets();
     assert!(
@@ -294,7 +192,7 @@ fn a_stream_client_that_stops_reading_is_dropped_after_the_write_deadline() {
     api.wait_metrics(
         "the silent clients dropped",
         Duration::from_secs(120),
-        |m| metric(m, "docker_api_stream_clients") == 0.0,
+        |m| sample_value(m, "docker_api_stream_clients") == Some(0.0),
     );
     let metrics = api.metrics();
     assert_eq!(
