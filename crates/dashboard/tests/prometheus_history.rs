@@ -402,3 +402,45 @@ async fn browser_shows_7_days_of_a_containers_cpu_with_its_limits_from_prometheu
     assert_eq!(errors, json!([]), "errors on the page");
     browser.close().await;
 }
+
+#[test]
+fn without_prometheus_history_comes_from_docker_api_within_the_point_limit() {
+    require_docker();
+    let container = Container::run(&[], "while :; do :; done");
+    let docker_api_port = free_port();
+    let _docker_api = start_docker_api(docker_api_port);
+    let dashboard = start_dashboard(&format!("http://127.0.0.1:{docker_api_port}"), &[]);
+    let url = dashboard.url(&format!("/history/containers/{}?range=15m", container.name));
+    let start = Instant::now();
+    let body = loop {
+        let body = get_ok(&url, Duration::from_secs(20));
+        if series(&body, "cpu_percent")
+            .iter()
+            .any(|p| p[1].as_f64().unwrap() > 20.0)
+        {
+            break body;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no busy point in docker-api's history: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert_eq!(body["source"], "docker-api", "{body}");
+    assert!(body["series"].get("read_bytes_per_sec").is_some(), "{body}");
+    // docker-api keeps 24 h: a 7-day range gets those, and says so.
+    let week = get_ok(
+        &dashboard.url(&format!("/history/containers/{}?range=7d", container.name)),
+        Duration::from_secs(20),
+    );
+    assert!(week["note"].as_str().unwrap().contains("24 h"), "{week}");
+    assert!(series(&week, "cpu_percent").len() <= 1000);
+    let cluster = get_ok(
+        &dashboard.url("/history/cluster?range=1h"),
+        Duration::from_secs(20),
+    );
+    assert!(!series(&cluster, "memory_bytes").is_empty(), "{cluster}");
+    // docker-api's 404 for a container it never saw is passed on.
+    let missing = testkit::get(&dashboard.url("/history/containers/cm-never-there?range=1h"));
+    assert_eq!(missing.status, 404, "{}", missing.body);
+}
