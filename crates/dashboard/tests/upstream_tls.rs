@@ -52,7 +52,7 @@ fn pki() -> Pki {
 }
 
 fn until_ok(what: &str, process: &ServiceProcess, check: impl Fn() -> Result<(), String>) {
-    testkit::wait::until(what, Duration::from_secs(30), || check())
+    testkit::wait::until(what, Duration::from_secs(30), check)
         .unwrap_or_else(|e| panic!("{e}; log:\n{}", process.logs()));
 }
 
