@@ -1,0 +1,83 @@
+//! Runs the fleet checks against the lab `scripts/fleet-test` built and prints each with its
+//! timing. Usage: fleet-check LAB.json
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context;
+use fleet_e2e::central::Central;
+use fleet_e2e::checks;
+use fleet_e2e::lab::Lab;
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("fleet-check: FAIL: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
+    let path: PathBuf = std::env::args_os()
+        .nth(1)
+        .context("usage: fleet-check LAB.json")?
+        .into();
+    let lab = Lab::load(&path)?;
+    // The last host starts out of the fleet file and is added to it; the one before it is cut off.
+    let added = lab.hosts[lab.hosts.len() - 1].clone();
+    let cut = lab
+        .hosts
+        .iter()
+        .rev()
+        .find(|h| h.veth.is_some())
+        .context("no host with a link to cut")?
+        .clone();
+    let listed = &lab.hosts[..lab.hosts.len() - 1];
+    let central = Central::start(&lab, listed)?;
+    let logs = || {
+        format!(
+            "central docker-api log:\n{}\ncentral prometheus log (tail):\n{}",
+            central.docker_api.logs(),
+            tail(&central.prometheus.logs(), 30)
+        )
+    };
+    let result = (|| {
+        check(
+            "targets UP with node labels, a host added by a line",
+            || checks::targets_up_and_a_host_added(&lab, &central, &added),
+        )?;
+        check(
+            "each host's containers under its name in docker-api",
+            || checks::containers_under_each_host(&lab, &central),
+        )?;
+        check(&format!("{} cut off and back", cut.name), || {
+            checks::cut_off_and_back(&lab, &central, &cut)
+        })
+    })();
+    result.map_err(|e| anyhow::anyhow!("{e:#}\n{}", logs()))
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+fn check(name: &str, body: impl FnOnce() -> anyhow::Result<String>) -> anyhow::Result<()> {
+    let started = Instant::now();
+    println!("check: {name} ...");
+    let result = body().with_context(|| format!("check {name}"));
+    let took = started.elapsed().as_secs_f64();
+    match result {
+        Ok(detail) => {
+            println!("check: {name}: ok in {took:.1}s: {detail}");
+            Ok(())
+        }
+        Err(e) => {
+            println!("check: {name}: FAILED after {took:.1}s");
+            Err(e)
+        }
+    }
+}
