@@ -242,6 +242,28 @@ mod tests {
     }
 
     #[test]
+    fn filesystem_info_only_where_udev_names_a_filesystem() {
+        // As the Debian 13 guest's udev database has it for its root disk.
+        let ext4 = parse_udev(
+            "E:ID_FS_UUID=0d4c1c7e-5a1b-4e1e-9d0c-3f1f6f1f2a11\nE:ID_FS_VERSION=1.0\n\
+             E:ID_FS_TYPE=ext4\nE:ID_FS_USAGE=filesystem\n",
+        );
+        let bare = parse_udev("E:ID_MODEL=QEMU_HARDDISK\n");
+        let mut set = MetricSet::new();
+        filesystem_info(&mut set, "vda", &ext4);
+        filesystem_info(&mut set, "vdb", &bare);
+        assert_eq!(set.sample_count("node_disk_filesystem_info"), 1);
+        let labels = [
+            ("device", "vda"),
+            ("type", "ext4"),
+            ("usage", "filesystem"),
+            ("uuid", "0d4c1c7e-5a1b-4e1e-9d0c-3f1f6f1f2a11"),
+            ("version", "1.0"),
+        ];
+        assert_eq!(set.value("node_disk_filesystem_info", &labels), Some(1.0));
+    }
+
+    #[test]
     fn udev_properties_are_read_from_e_lines() {
         let p = parse_udev(
             "S:disk/by-id/x\nE:ID_MODEL=QEMU_HARDDISK\nE:ID_SERIAL_SHORT=123\nG:systemd\n",
