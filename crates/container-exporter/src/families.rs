@@ -15,6 +15,7 @@ use metrics_core::MetricSet;
 use crate::disk::LayerSize;
 use crate::groups::Groups;
 use crate::io_families;
+use crate::out::Out;
 
 /// Which Docker labels become `container_label_*`.
 #[derive(Debug, Clone, Default)]
@@ -70,29 +71,6 @@ pub fn base_labels(
 }
 
 /// Adds samples of one container, all with its base labels.
-pub(crate) struct Out<'a> {
-    set: &'a mut MetricSet,
-    base: Vec<(&'a str, &'a str)>,
-}
-
-impl Out<'_> {
-    pub(crate) fn gauge(&mut self, name: &str, help: &str, extra: &[(&str, &str)], v: f64) {
-        let labels = join(&self.base, extra);
-        self.set.gauge(name, help, &labels, v);
-    }
-    pub(crate) fn counter(&mut self, name: &str, help: &str, extra: &[(&str, &str)], v: f64) {
-        let labels = join(&self.base, extra);
-        self.set.counter(name, help, &labels, v);
-    }
-}
-
-fn join<'l>(base: &[(&'l str, &'l str)], extra: &[(&'l str, &'l str)]) -> Vec<(&'l str, &'l str)> {
-    let mut all = Vec::with_capacity(base.len() + extra.len());
-    all.extend_from_slice(base);
-    all.extend_from_slice(extra);
-    all
-}
-
 const NS: f64 = 1e9;
 const US: f64 = 1e6;
 
@@ -116,10 +94,7 @@ pub fn container(
     extras: Extras<'_>,
     groups: &Groups,
 ) {
-    let mut o = Out {
-        set,
-        base: base.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect(),
-    };
+    let mut o = Out::new(set, base);
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())

@@ -11,7 +11,7 @@
 use container_stats::host::HostFilesystem;
 use container_stats::{BlkioDevice, IoSplit};
 
-use crate::families::Out;
+use crate::out::Out;
 
 const NS: f64 = 1e9;
 const MS: f64 = 1e3;

@@ -9,6 +9,7 @@ pub mod families;
 pub mod groups;
 mod io_families;
 pub mod load;
+mod out;
 
 pub use config::Config;
 pub use exporter::ContainerExporter;
