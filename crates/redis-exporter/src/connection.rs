@@ -14,12 +14,28 @@ use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, ConnectionAddr, ConnectionInfo, RedisError};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::exporter::TlsFiles;
 use crate::target::Target;
 
 /// Most bytes read from one Redis during one scrape. `INFO ALL` is tens of KiB; key checks are
 /// bounded by their own limits far below this.
 pub const MAX_REPLY_BYTES: u64 = 32 << 20;
+
+/// PEM contents of the TLS files, read at start-up.
+#[derive(Clone)]
+pub struct TlsFiles {
+    pub ca_cert: Option<Vec<u8>>,
+    /// Certificate and key.
+    pub client: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl std::fmt::Debug for TlsFiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsFiles")
+            .field("ca_cert", &self.ca_cert.is_some())
+            .field("client", &self.client.is_some())
+            .finish()
+    }
+}
 
 /// What is left to read during the current scrape; shared by a target's connection and its
 /// scrapes, refilled at the start of each.

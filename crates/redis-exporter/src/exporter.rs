@@ -12,7 +12,7 @@ use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::{RedisError, Value};
 
 use crate::allowed_targets::AllowedTargets;
-use crate::connection::{self, ReplyBudget};
+use crate::connection::{self, ReplyBudget, TlsFiles};
 use crate::keys::{self, KeySpec, ScanLimits};
 use crate::replies;
 use crate::snapshot::{self, Naming, Snapshot, Writer};
@@ -66,23 +66,6 @@ const KEY_LIST_PARAMS: [&str; 2] = ["check-keys", "check-single-keys"];
 
 /// Longest error text kept for logs, `/health` and the `err` label: a server chooses it.
 const MAX_ERROR_BYTES: usize = 256;
-
-/// PEM contents of the TLS files, read at start-up.
-#[derive(Clone)]
-pub struct TlsFiles {
-    pub ca_cert: Option<Vec<u8>>,
-    /// Certificate and key.
-    pub client: Option<(Vec<u8>, Vec<u8>)>,
-}
-
-impl std::fmt::Debug for TlsFiles {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TlsFiles")
-            .field("ca_cert", &self.ca_cert.is_some())
-            .field("client", &self.client.is_some())
-            .finish()
-    }
-}
 
 pub struct RedisExporter {
     settings: Settings,

@@ -3,7 +3,8 @@ use std::sync::Arc;
 
 use metrics_core::{Failure, Launch, Server};
 use redis_exporter::allowed_targets::AllowedTargets;
-use redis_exporter::exporter::{RequestKeyChecks, TlsFiles};
+use redis_exporter::connection::TlsFiles;
+use redis_exporter::exporter::RequestKeyChecks;
 use redis_exporter::snapshot::Naming;
 use redis_exporter::target::{self, Credentials, PasswordFile, Target};
 use redis_exporter::{keys, Config, RedisExporter, Settings, SCRAPE_PATH, SERVICE};
