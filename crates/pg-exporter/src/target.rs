@@ -52,7 +52,7 @@ pub struct Session {
     /// `SELECT version()`, for `pg_static`.
     pub version_string: Arc<str>,
     /// The settings collector's last output and the `pg_conf_load_time()` it was read at.
-    pub settings_cache: Arc<std::sync::Mutex<Option<(String, crate::collectors::Out)>>>,
+    pub settings_cache: Arc<std::sync::Mutex<Option<(String, metrics_core::MetricSet)>>>,
 }
 
 impl Session {
