@@ -9,6 +9,7 @@ use serde_json::{json, Map, Value};
 
 use crate::api::Api;
 use crate::inventory::Entry;
+use crate::sampler::NOT_READY;
 
 /// Every state Docker reports; each container has one series per state, 1 for its own.
 const STATES: [&str; 7] = [
@@ -20,8 +21,6 @@ const STATES: [&str; 7] = [
     "exited",
     "dead",
 ];
-/// `/health`'s and the API's 503 reason before the first complete round.
-pub const NOT_READY: &str = "starting: the first container listing and sample are not done yet";
 const HEALTH: [&str; 4] = ["healthy", "unhealthy", "starting", "none"];
 
 pub struct DockerApiExporter {

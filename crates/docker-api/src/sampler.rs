@@ -58,6 +58,9 @@ pub struct Published {
     ready: AtomicBool,
 }
 
+/// `/health`'s and the API's 503 reason while [`Published::ready`] is false.
+pub const NOT_READY: &str = "starting: the first container listing and sample are not done yet";
+
 impl Published {
     pub fn new(history: History, source: &'static str) -> Self {
         // A handful of frames: a client that falls further behind skips to the newest.

@@ -140,7 +140,7 @@ fn live(api: &Api) -> Result<Arc<Snapshot>, JsonError> {
         .ok_or_else(|| {
             JsonError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                format!("{}; try again in a moment", crate::metrics::NOT_READY),
+                format!("{}; try again in a moment", crate::sampler::NOT_READY),
             )
         })
 }
