@@ -43,7 +43,7 @@ impl HostExporter {
             .collect();
         Ok(Self {
             inner: Arc::new(Collectors {
-                context: Context::new(config)?,
+                context: Context::new(&config.path, &config.collector)?,
                 enabled,
                 failing: Mutex::new(HashMap::new()),
             }),

@@ -280,7 +280,7 @@ mod tests {
     fn collect_from(sysfs: &Path) -> Result<MetricSet, CollectorError> {
         let mut config = Config::default();
         config.path.sysfs = sysfs.to_path_buf();
-        let context = Context::new(&config).unwrap();
+        let context = Context::new(&config.path, &config.collector).unwrap();
         let mut set = MetricSet::new();
         collect(&Host::new(&context), &mut set)?;
         Ok(set)

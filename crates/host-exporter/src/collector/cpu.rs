@@ -151,7 +151,7 @@ mod tests {
         std::fs::create_dir_all(sys.path().join("devices/system/cpu/cpufreq")).unwrap();
         let mut config = Config::default();
         config.path.sysfs = sys.path().to_path_buf();
-        let context = Context::new(&config).unwrap();
+        let context = Context::new(&config.path, &config.collector).unwrap();
         let mut set = MetricSet::new();
         online(&Host::new(&context), &mut set);
         set
@@ -192,7 +192,7 @@ mod tests {
         }
         let mut config = Config::default();
         config.path.sysfs = sys.path().to_path_buf();
-        let context = Context::new(&config).unwrap();
+        let context = Context::new(&config.path, &config.collector).unwrap();
         let mut set = MetricSet::new();
         thermal_throttles(&Host::new(&context), &mut set);
         assert_eq!(set.sample_count("node_cpu_core_throttles_total"), 2);

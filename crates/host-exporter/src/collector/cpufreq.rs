@@ -137,7 +137,7 @@ mod tests {
         let tree = sysfs_tree();
         let mut config = Config::default();
         config.path.sysfs = tree.path().to_path_buf();
-        let context = Context::new(&config).unwrap();
+        let context = Context::new(&config.path, &config.collector).unwrap();
         let mut set = MetricSet::new();
         collect(&Host::new(&context), &mut set).unwrap();
         let g = "node_cpu_scaling_governor";

@@ -210,6 +210,9 @@ pub fn collect(ctx: &Host, out: &mut MetricSet) -> Result<(), CollectorError> {
     Ok(())
 }
 
+/// node_exporter 1.9's default (1.8 added `z?` so compressed-RAM swap devices stay out too).
+pub const DEFAULT_DISKSTATS_EXCLUDE: &str = r"^(z?ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,7 +236,7 @@ mod tests {
         }
         let mut config = crate::config::Config::default();
         config.path.sysfs = sys.path().to_path_buf();
-        let context = crate::collector::Context::new(&config).unwrap();
+        let context = crate::collector::Context::new(&config.path, &config.collector).unwrap();
         let host = Host::new(&context);
         assert_eq!(rotational(&host, "sda"), "1");
         assert_eq!(rotational(&host, "nvme0n1"), "0");

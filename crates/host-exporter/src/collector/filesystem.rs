@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use metrics_core::MetricSet;
 use procfs::FromRead;
+use serde::{Deserialize, Serialize};
 
 use super::{read, CollectorError, Host};
 
@@ -313,6 +314,29 @@ fn emit(out: &mut MetricSet, m: &Mount, stat: std::io::Result<rustix::fs::StatVf
     );
 }
 
+/// node_exporter 1.9's default: pseudo and container-runtime mounts, and systemd's per-service
+/// credential mounts. Debian's package patches this to `^/(dev|proc|run|sys|mnt|media|...)`,
+/// which also hides every `/run` tmpfs, `/mnt` and `/media`; we follow upstream.
+pub const DEFAULT_MOUNT_POINTS_EXCLUDE: &str =
+    "^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FilesystemSettings {
+    pub mount_points_exclude: String,
+    pub fs_types_exclude: String,
+}
+
+impl Default for FilesystemSettings {
+    fn default() -> Self {
+        Self {
+            mount_points_exclude: DEFAULT_MOUNT_POINTS_EXCLUDE.into(),
+            fs_types_exclude: "^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|sysfs|tracefs)$"
+                .into(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -320,7 +344,7 @@ mod tests {
     use crate::config::Config;
 
     fn fixture_mounts(config: &Config) -> Vec<Mount> {
-        let context = crate::collector::Context::new(config).unwrap();
+        let context = crate::collector::Context::new(&config.path, &config.collector).unwrap();
         let ctx = Host::new(&context);
         select(&ctx, parse(&fixtures::read("proc/1/mountinfo")).unwrap())
     }

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use metrics_core::MetricSet;
+use serde::{Deserialize, Serialize};
 
 use super::{read, CollectorError, Host};
 
@@ -243,6 +244,22 @@ fn emit_backends(out: &mut MetricSet, backends: &[Backend], labels: &[&'static s
             ),
         ] {
             out.gauge(name, help, &l, *value as f64);
+        }
+    }
+}
+
+/// `collector.ipvs.backend-labels`: which labels the per-backend IPVS series carry (comma
+/// separated; backends the chosen labels do not tell apart are summed).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IpvsSettings {
+    pub backend_labels: String,
+}
+
+impl Default for IpvsSettings {
+    fn default() -> Self {
+        Self {
+            backend_labels: BACKEND_LABELS.join(","),
         }
     }
 }

@@ -12,8 +12,7 @@ use std::sync::Mutex;
 
 use metrics_core::MetricSet;
 use regex::Regex;
-
-use crate::config::Config;
+use serde::{Deserialize, Serialize};
 
 pub mod arp;
 pub mod bcache;
@@ -268,21 +267,20 @@ pub struct Context {
 }
 
 impl Context {
-    pub fn new(config: &Config) -> Result<Self, String> {
-        let c = &config.collector;
+    pub fn new(path: &PathConfig, c: &CollectorSettings) -> Result<Self, String> {
         // Giving an include pattern replaces the default exclude one, as in node_exporter.
         let diskstats_exclude = if !c.diskstats.device_include.is_empty()
-            && c.diskstats.device_exclude == crate::config::DEFAULT_DISKSTATS_EXCLUDE
+            && c.diskstats.device_exclude == diskstats::DEFAULT_DISKSTATS_EXCLUDE
         {
             ""
         } else {
             c.diskstats.device_exclude.as_str()
         };
         Ok(Self {
-            procfs: config.path.procfs.clone(),
-            sysfs: config.path.sysfs.clone(),
-            rootfs: config.path.rootfs.clone(),
-            udev_data: config.path.udev_data.clone(),
+            procfs: path.procfs.clone(),
+            sysfs: path.sysfs.clone(),
+            rootfs: path.rootfs.clone(),
+            udev_data: path.udev_data.clone(),
             mount_points_exclude: compile(
                 &c.filesystem.mount_points_exclude,
                 "collector.filesystem.mount-points-exclude",
@@ -422,6 +420,73 @@ pub fn list_dir(path: &Path) -> Result<Vec<(String, PathBuf)>, CollectorError> {
         .collect();
     out.sort();
     Ok(out)
+}
+
+/// Where the host's pseudo filesystems are (`/host/proc` and friends inside a container).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PathConfig {
+    pub procfs: PathBuf,
+    pub sysfs: PathBuf,
+    pub rootfs: PathBuf,
+    pub udev_data: PathBuf,
+}
+
+impl Default for PathConfig {
+    fn default() -> Self {
+        Self {
+            procfs: "/proc".into(),
+            sysfs: "/sys".into(),
+            rootfs: "/".into(),
+            udev_data: "/run/udev/data".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CollectorSettings {
+    /// `--collector.disable-defaults`: only the collectors enabled explicitly run.
+    pub disable_defaults: bool,
+    pub filesystem: filesystem::FilesystemSettings,
+    pub netdev: DeviceFilterSettings,
+    pub diskstats: DeviceFilterSettings,
+    pub arp: DeviceFilterSettings,
+    pub netclass: netclass::NetclassSettings,
+    pub ipvs: ipvs::IpvsSettings,
+    pub tapestats: tapestats::TapestatsSettings,
+    pub netstat: netstat::NetstatSettings,
+    pub vmstat: vmstat::VmstatSettings,
+    pub textfile: textfile::TextfileSettings,
+}
+
+impl Default for CollectorSettings {
+    fn default() -> Self {
+        Self {
+            disable_defaults: false,
+            filesystem: filesystem::FilesystemSettings::default(),
+            netdev: DeviceFilterSettings::default(),
+            diskstats: DeviceFilterSettings {
+                device_include: String::new(),
+                device_exclude: diskstats::DEFAULT_DISKSTATS_EXCLUDE.into(),
+            },
+            arp: DeviceFilterSettings::default(),
+            netclass: netclass::NetclassSettings::default(),
+            ipvs: ipvs::IpvsSettings::default(),
+            tapestats: tapestats::TapestatsSettings::default(),
+            netstat: netstat::NetstatSettings::default(),
+            vmstat: vmstat::VmstatSettings::default(),
+            textfile: textfile::TextfileSettings::default(),
+        }
+    }
+}
+
+/// `device-include` / `device-exclude` regexes (mutually exclusive; empty means unset).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeviceFilterSettings {
+    pub device_include: String,
+    pub device_exclude: String,
 }
 
 #[cfg(test)]

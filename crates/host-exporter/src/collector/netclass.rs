@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use metrics_core::MetricSet;
+use serde::{Deserialize, Serialize};
 
 use super::netlink::{format_hwaddr, Link, IFF_DORMANT};
 use super::{read_attr, CollectorError, Host};
@@ -298,6 +299,22 @@ fn emit(ctx: &Host, out: &mut MetricSet, link: &Link, fixed: &Fixed) {
         "Value is 1 if operstate is 'up', 0 otherwise.",
         up,
     );
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NetclassSettings {
+    pub ignored_devices: String,
+    pub ignore_invalid_speed: bool,
+}
+
+impl Default for NetclassSettings {
+    fn default() -> Self {
+        Self {
+            ignored_devices: "^$".into(),
+            ignore_invalid_speed: false,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! by name; procfs-core's typed `Snmp`/`Snmp6` structs cannot, and it has no `netstat` parser.
 
 use metrics_core::MetricSet;
+use serde::{Deserialize, Serialize};
 
 use super::{read, CollectorError, Host};
 
@@ -83,6 +84,23 @@ pub fn collect(ctx: &Host, out: &mut MetricSet) -> Result<(), CollectorError> {
     }
     Ok(())
 }
+
+/// `collector.netstat.fields`: which `/proc/net/{netstat,snmp,snmp6}` fields to export.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NetstatSettings {
+    pub fields: String,
+}
+
+impl Default for NetstatSettings {
+    fn default() -> Self {
+        Self {
+            fields: DEFAULT_NETSTAT_FIELDS.into(),
+        }
+    }
+}
+
+pub const DEFAULT_NETSTAT_FIELDS: &str = "^(.*_(InErrors|InErrs)|Ip_Forwarding|Ip(6|Ext)_(InOctets|OutOctets)|Icmp6?_(InMsgs|OutMsgs)|TcpExt_(Listen.*|Syncookies.*|TCPSynRetrans|TCPTimeouts|TCPOFOQueue|TCPRcvQDrop)|Tcp_(ActiveOpens|InSegs|OutSegs|OutRsts|PassiveOpens|RetransSegs|CurrEstab)|Udp6?_(InDatagrams|OutDatagrams|NoPorts|RcvbufErrors|SndbufErrors))$";
 
 #[cfg(test)]
 mod tests {

@@ -126,7 +126,7 @@ mod tests {
         let collect_here = || {
             let mut config = crate::config::Config::default();
             config.path.procfs = proc.path().to_path_buf();
-            let context = crate::collector::Context::new(&config).unwrap();
+            let context = crate::collector::Context::new(&config.path, &config.collector).unwrap();
             let mut set = MetricSet::new();
             collect(&Host::new(&context), &mut set).unwrap();
             set

@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use metrics_core::MetricSet;
+use serde::{Deserialize, Serialize};
 
 use super::{list_dir, read_attr, CollectorError, Host};
 
@@ -110,6 +111,21 @@ pub fn collect(ctx: &Host, out: &mut MetricSet) -> Result<(), CollectorError> {
         }
     }
     Ok(())
+}
+
+/// `collector.tapestats.ignored-devices`: tape drives (`st0`) not to report.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TapestatsSettings {
+    pub ignored_devices: String,
+}
+
+impl Default for TapestatsSettings {
+    fn default() -> Self {
+        Self {
+            ignored_devices: "^$".into(),
+        }
+    }
 }
 
 #[cfg(test)]

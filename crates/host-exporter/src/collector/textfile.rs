@@ -12,6 +12,7 @@ use prometheus::proto::{
     Bucket, Counter, Gauge, Histogram, LabelPair, Metric, MetricFamily, MetricType, Quantile,
     Summary, Untyped,
 };
+use serde::{Deserialize, Serialize};
 
 use super::{CollectorError, Host};
 
@@ -412,6 +413,12 @@ pub fn collect(ctx: &Host, out: &mut MetricSet) -> Result<(), CollectorError> {
         if errored { 1.0 } else { 0.0 },
     );
     Ok(())
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TextfileSettings {
+    pub directory: String,
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! reads the `name value` lines in place and only keeps the few the regex selects.
 
 use metrics_core::MetricSet;
+use serde::{Deserialize, Serialize};
 
 use super::{read, CollectorError, Host};
 
@@ -36,6 +37,23 @@ pub fn collect(ctx: &Host, out: &mut MetricSet) -> Result<(), CollectorError> {
     }
     Ok(())
 }
+
+/// `collector.vmstat.fields`: which `/proc/vmstat` fields to export.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VmstatSettings {
+    pub fields: String,
+}
+
+impl Default for VmstatSettings {
+    fn default() -> Self {
+        Self {
+            fields: DEFAULT_VMSTAT_FIELDS.into(),
+        }
+    }
+}
+
+pub const DEFAULT_VMSTAT_FIELDS: &str = "^(oom_kill|pgpg|pswp|pg.*fault).*";
 
 #[cfg(test)]
 mod tests {

@@ -240,7 +240,7 @@ mod tests {
         let tree = procfs_tree();
         let mut config = Config::default();
         config.path.procfs = tree.path().to_path_buf();
-        let context = Context::new(&config).unwrap();
+        let context = Context::new(&config.path, &config.collector).unwrap();
         let mut set = MetricSet::new();
         collect(&Host::new(&context), &mut set).unwrap();
         let state =
