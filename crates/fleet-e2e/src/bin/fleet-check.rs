@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Instant;
 
 use anyhow::Context;
 use fleet_e2e::central::Central;
@@ -11,13 +10,7 @@ use fleet_e2e::checks;
 use fleet_e2e::lab::Lab;
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("fleet-check: FAIL: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    testkit::lab_check::exit("fleet-check", run())
 }
 
 fn run() -> anyhow::Result<()> {
@@ -65,19 +58,7 @@ fn tail(text: &str, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
+/// One check, printed with its timing by testkit's lab checker; a failure names the check.
 fn check(name: &str, body: impl FnOnce() -> anyhow::Result<String>) -> anyhow::Result<()> {
-    let started = Instant::now();
-    println!("check: {name} ...");
-    let result = body().with_context(|| format!("check {name}"));
-    let took = started.elapsed().as_secs_f64();
-    match result {
-        Ok(detail) => {
-            println!("check: {name}: ok in {took:.1}s: {detail}");
-            Ok(())
-        }
-        Err(e) => {
-            println!("check: {name}: FAILED after {took:.1}s");
-            Err(e)
-        }
-    }
+    testkit::lab_check::check(name, || body().with_context(|| format!("check {name}")))
 }
