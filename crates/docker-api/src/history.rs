@@ -9,7 +9,8 @@
 //! jobs) would keep one series per container started in the last `keep_removed`, however many.
 //! With the defaults (2 s, 15 min, 24 h at 1/min) a series holds at most 451 + 1441 points,
 //! about 60 KB: 100 containers and the aggregate take about 6.1 MB, and gone containers add at
-//! most 100 series more.
+//! most 100 series more. The rings start empty and grow (doubling, capped at those counts) as
+//! points arrive, so a container that lived a few minutes costs a few hundred bytes, not 60 KB.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
@@ -104,11 +105,12 @@ struct Series {
 }
 
 impl Series {
-    /// Both rings at their full size at once: a series never reallocates.
-    fn new(limits: &Limits) -> Self {
+    /// Both rings empty: they grow as samples arrive, up to their capacity (see
+    /// [`push_trimmed`]), so a short-lived container costs what it held, not a full day's rings.
+    fn new() -> Self {
         Self {
-            fine: VecDeque::with_capacity(limits.fine_capacity()),
-            coarse: VecDeque::with_capacity(limits.coarse_capacity()),
+            fine: VecDeque::new(),
+            coarse: VecDeque::new(),
             bucket: None,
             last: 0,
         }
@@ -154,11 +156,31 @@ fn push_trimmed(ring: &mut VecDeque<Point>, p: Point, window: Duration, cap: usi
         ring.clear();
     }
     let oldest = p.t.saturating_sub(seconds_u32(window));
-    // Trim before pushing so the ring never grows past the capacity it was made with.
-    while ring.len() >= cap.max(1) || ring.front().is_some_and(|f| f.t < oldest) {
+    let cap = cap.max(1);
+    // Trim before pushing so the ring never holds more than `cap` points.
+    while ring.len() >= cap || ring.front().is_some_and(|f| f.t < oldest) {
         ring.pop_front();
     }
+    grow_towards(ring, cap);
     ring.push_back(p);
+}
+
+/// The fewest points a ring allocates room for once it holds one.
+const FIRST_ALLOCATION: usize = 8;
+
+/// Makes room for one more point when the ring is full: doubling, but never past `cap`, so
+/// `push_back` does not reallocate on its own (which would round up beyond `cap`).
+fn grow_towards(ring: &mut VecDeque<Point>, cap: usize) {
+    if ring.len() < ring.capacity() {
+        return;
+    }
+    let target = ring
+        .capacity()
+        .saturating_mul(2)
+        .max(FIRST_ALLOCATION)
+        .min(cap)
+        .max(ring.len() + 1);
+    ring.reserve_exact(target - ring.len());
 }
 
 /// Whole seconds of `d`, saturating at `u32::MAX` (points are stamped in `u32` seconds).
@@ -202,7 +224,7 @@ impl History {
     pub fn new(limits: Limits) -> Self {
         Self {
             limits,
-            aggregate: Series::new(&limits),
+            aggregate: Series::new(),
             containers: HashMap::new(),
         }
     }
@@ -225,7 +247,7 @@ impl History {
             match self.containers.get_mut(id) {
                 Some(series) => series.push(Point { t, ..p }, &limits),
                 None => {
-                    let mut series = Series::new(&limits);
+                    let mut series = Series::new();
                     series.push(Point { t, ..p }, &limits);
                     self.containers.insert(id.to_string(), series);
                 }
@@ -429,6 +451,28 @@ mod tests {
         }
         assert!(!h.has("short6"));
         assert!(h.bytes_used() <= limits().max_bytes(2 + limits().max_removed));
+    }
+
+    #[test]
+    fn rings_start_small_and_grow_to_at_most_their_capacity() {
+        let limits = limits();
+        let mut h = History::new(limits);
+        h.record(1000, point(0.0), [("a", point(1.0))]);
+        let fresh = &h.containers["a"];
+        assert!(fresh.fine.capacity() <= FIRST_ALLOCATION, "{fresh:?}");
+        assert_eq!(fresh.coarse.capacity(), 0, "no coarse step closed yet");
+        // Two hours of rounds: both rings fill to their caps (31 fine, 11 coarse) and stay.
+        for i in 1..3600 {
+            h.record(1000 + i * 2, point(0.0), [("a", point(1.0))]);
+            let s = &h.containers["a"];
+            assert!(s.fine.capacity() <= limits.fine_capacity(), "round {i}");
+            assert!(s.coarse.capacity() <= limits.coarse_capacity(), "round {i}");
+        }
+        let full = &h.containers["a"];
+        assert_eq!(full.fine.len(), limits.fine_capacity());
+        assert_eq!(full.fine.capacity(), limits.fine_capacity());
+        assert_eq!(full.coarse.len(), limits.coarse_capacity());
+        assert_eq!(full.coarse.capacity(), limits.coarse_capacity());
     }
 
     #[test]
