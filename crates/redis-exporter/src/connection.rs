@@ -1,7 +1,9 @@
-//! Connections to Redis. Plain TCP and Unix sockets are read through a per-scrape byte budget,
-//! since redis-rs buffers a reply of any announced size: a server that streams a 2 GB bulk string
-//! costs at most [`MAX_REPLY_BYTES`] of reading, then the connection fails and the scrape reports
-//! `redis_up 0`. `rediss://` goes through redis-rs' own TLS connector, without that budget.
+//! Connections to Redis. Every reply, over plain TCP, a Unix socket or `rediss://`, is read
+//! through a per-scrape byte budget, since redis-rs buffers a reply of any announced size: a
+//! server that streams a 2 GB bulk string costs at most [`MAX_REPLY_BYTES`] of reading, then the
+//! connection fails and the scrape reports `redis_up 0`. For `rediss://` the budget sits under
+//! the TLS layer (it counts the encrypted bytes read from the socket), so the handshake is done
+//! here with tokio-rustls rather than by redis-rs' own connector.
 
 use std::io;
 use std::pin::Pin;
@@ -10,9 +12,15 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use metrics_core::tls::AcceptAnyServerCert;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, ConnectionAddr, ConnectionInfo, RedisError};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::{ClientConfig, RootCertStore};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
 
 use crate::target::Target;
 
@@ -120,19 +128,28 @@ pub async fn connect(
     let connecting = async {
         match &info.addr {
             ConnectionAddr::Tcp(host, port) => {
-                let stream = tokio::net::TcpStream::connect((host.as_str(), *port)).await?;
-                // Requests are small and answered at once: do not let Nagle hold them back.
-                stream.set_nodelay(true)?;
-                budgeted(info, stream, budget, config).await
+                let stream = budgeted(tcp(host, *port).await?, budget);
+                multiplexed(info, stream, config).await
             }
             ConnectionAddr::Unix(path) => {
-                let stream = tokio::net::UnixStream::connect(path).await?;
-                budgeted(info, stream, budget, config).await
+                let stream = budgeted(tokio::net::UnixStream::connect(path).await?, budget);
+                multiplexed(info, stream, config).await
             }
-            ConnectionAddr::TcpTls { .. } => {
-                tls_client(info, tls)?
-                    .get_multiplexed_async_connection_with_config(&config)
-                    .await
+            ConnectionAddr::TcpTls {
+                host,
+                port,
+                insecure,
+                ..
+            } => {
+                let client = tls_client_config(tls, *insecure)?;
+                let name = ServerName::try_from(host.as_str())
+                    .map_err(|e| TlsSetupError(format!("server name {host:?}: {e}")))?
+                    .to_owned();
+                let stream = budgeted(tcp(host, *port).await?, budget);
+                let stream = TlsConnector::from(Arc::new(client))
+                    .connect(name, stream)
+                    .await?;
+                multiplexed(info, stream, config).await
             }
         }
     };
@@ -144,20 +161,32 @@ pub async fn connect(
     }
 }
 
-async fn budgeted<S>(
+/// A TCP connection to `host:port`.
+async fn tcp(host: &str, port: u16) -> io::Result<TcpStream> {
+    let stream = TcpStream::connect((host, port)).await?;
+    // Requests are small and answered at once: do not let Nagle hold them back.
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+/// `stream` read through `budget`, refilled for the scrape that connects.
+fn budgeted<S>(stream: S, budget: &ReplyBudget) -> Budgeted<S> {
+    budget.refill();
+    Budgeted {
+        inner: stream,
+        budget: budget.clone(),
+    }
+}
+
+/// A redis-rs connection (authenticated, database selected) over `stream`.
+async fn multiplexed<S>(
     info: &ConnectionInfo,
     stream: S,
-    budget: &ReplyBudget,
     config: AsyncConnectionConfig,
 ) -> Result<MultiplexedConnection, RedisError>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    budget.refill();
-    let stream = Budgeted {
-        inner: stream,
-        budget: budget.clone(),
-    };
     let (connection, driver) =
         MultiplexedConnection::new_with_config(&info.redis, stream, config).await?;
     // The driver ends when the connection (every clone of it) is dropped.
@@ -165,28 +194,98 @@ where
     Ok(connection)
 }
 
-fn tls_client(info: &ConnectionInfo, tls: Option<&TlsFiles>) -> Result<redis::Client, RedisError> {
-    match tls {
-        Some(files) => redis::Client::build_with_tls(
-            info.clone(),
-            redis::TlsCertificates {
-                client_tls: files.client.clone().map(|(client_cert, client_key)| {
-                    redis::ClientTlsConfig {
-                        client_cert,
-                        client_key,
-                    }
-                }),
-                root_cert: files.ca_cert.clone(),
-            },
-        ),
-        None => redis::Client::open(info.clone()),
+/// A CA or client certificate that cannot be used, or no system CA to fall back on.
+#[derive(Debug, thiserror::Error)]
+#[error("rediss:// TLS setup: {0}")]
+struct TlsSetupError(String);
+
+impl From<TlsSetupError> for RedisError {
+    fn from(e: TlsSetupError) -> Self {
+        io::Error::other(e).into()
     }
+}
+
+/// The rustls client side of `rediss://`: the server verified against the CA file, or the
+/// system's CAs without one (as redis-rs' connector did), or not at all when `insecure`
+/// (`--skip-tls-verification`, `rediss://...#insecure`); a client certificate when configured.
+fn tls_client_config(
+    tls: Option<&TlsFiles>,
+    insecure: bool,
+) -> Result<ClientConfig, TlsSetupError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsSetupError(e.to_string()))?;
+    let builder = if insecure {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyServerCert::new(provider)))
+    } else {
+        builder.with_root_certificates(roots(tls.and_then(|f| f.ca_cert.as_deref()))?)
+    };
+    let mut config = match tls.and_then(|f| f.client.as_ref()) {
+        Some((cert, key)) => {
+            let chain = CertificateDer::pem_slice_iter(cert)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| TlsSetupError(format!("client certificate: {e}")))?;
+            let key = PrivateKeyDer::from_pem_slice(key)
+                .map_err(|e| TlsSetupError(format!("client key: {e}")))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| TlsSetupError(format!("client certificate: {e}")))?
+        }
+        None => builder.with_no_client_auth(),
+    };
+    // An unverified server gets no name either, as before.
+    config.enable_sni = !insecure;
+    Ok(config)
+}
+
+/// The CA file's certificates, or the system's when there is none.
+fn roots(ca_pem: Option<&[u8]>) -> Result<RootCertStore, TlsSetupError> {
+    let mut store = RootCertStore::empty();
+    match ca_pem {
+        Some(pem) => {
+            for cert in CertificateDer::pem_slice_iter(pem) {
+                let cert = cert.map_err(|e| TlsSetupError(format!("CA certificate: {e}")))?;
+                store
+                    .add(cert)
+                    .map_err(|e| TlsSetupError(format!("CA certificate: {e}")))?;
+            }
+        }
+        None => {
+            let found = rustls_native_certs::load_native_certs();
+            if let Some(e) = found.errors.first() {
+                return Err(TlsSetupError(format!("system CA certificates: {e}")));
+            }
+            // Unparsable system certificates are skipped, as rustls' own helper does.
+            store.add_parsable_certificates(found.certs);
+        }
+    }
+    if store.is_empty() {
+        return Err(TlsSetupError(
+            "no CA certificate to verify the server with".into(),
+        ));
+    }
+    Ok(store)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use tokio::io::AsyncReadExt;
+
+    #[test]
+    fn a_ca_file_without_certificates_is_an_error_not_an_empty_trust_store() {
+        let files = TlsFiles {
+            ca_cert: Some(b"not a certificate".to_vec()),
+            client: None,
+        };
+        let error = tls_client_config(Some(&files), false).unwrap_err();
+        assert!(error.to_string().contains("no CA certificate"), "{error}");
+        // Unverified, the CA file is not needed.
+        assert!(tls_client_config(Some(&files), true).is_ok());
+    }
 
     #[tokio::test]
     async fn reads_stop_once_the_budget_is_spent_and_resume_after_a_refill() {
