@@ -475,23 +475,32 @@ async fn cluster_mode_shows_each_node_and_a_node_row_filters_the_table() {
     browser.close().await;
 }
 
-/// Opens container `name`'s graphs from the keyboard (focus its row, Enter).
+/// Opens container `name`'s graphs from the keyboard (focus its row, Enter). The table is
+/// redrawn at each sample, so a row focused just before a redraw may be gone when the key
+/// arrives (a stale element): then the row is focused again, a few times at most.
 async fn open_with_keyboard(browser: &Browser, name: &str) {
-    browser
-        .js(
-            "const tr = document.querySelector('#container-table tbody tr[data-name=\"' + arguments[0] + '\"]'); \
-             tr.focus(); return true;",
-            vec![json!(name)],
-        )
-        .await;
-    browser
-        .client
-        .active_element()
-        .await
-        .unwrap()
-        .send_keys("\u{E007}")
-        .await
-        .unwrap();
+    let mut attempts = 0;
+    loop {
+        browser
+            .js(
+                "const tr = document.querySelector('#container-table tbody tr[data-name=\"' + arguments[0] + '\"]'); \
+                 tr.focus(); return true;",
+                vec![json!(name)],
+            )
+            .await;
+        let pressed = match browser.client.active_element().await {
+            Ok(row) => row.send_keys("\u{E007}").await,
+            Err(e) => Err(e),
+        };
+        match pressed {
+            Ok(()) => break,
+            Err(e) if attempts < 5 => {
+                attempts += 1;
+                eprintln!("Enter on {name}'s row: {e}; focusing it again");
+            }
+            Err(e) => panic!("Enter on {name}'s row: {e}"),
+        }
+    }
     browser
         .wait_for(
             "the detail panel",
@@ -628,7 +637,8 @@ async fn grouped_view_sums_a_compose_project_and_folds_from_the_keyboard() {
 async fn event_list_shows_a_die_with_its_exit_code_a_restart_and_health() {
     require_docker();
     let stack = Stack::start();
-    // Healthy, then it exits 3 and Docker restarts it once.
+    // Healthy, then it exits 3 and Docker restarts it once. Ten seconds a run, so that its
+    // first health check (an exec, slow on a loaded machine) passes before it exits.
     let flaky = Container::run(
         &[
             "--restart",
@@ -638,7 +648,7 @@ async fn event_list_shows_a_die_with_its_exit_code_a_restart_and_health() {
             "--health-interval",
             "1s",
         ],
-        "sleep 4; exit 3",
+        "sleep 10; exit 3",
     );
     let browser = Browser::start(1400, 1500).await;
     browser
@@ -651,7 +661,7 @@ async fn event_list_shows_a_die_with_its_exit_code_a_restart_and_health() {
     let events = browser
         .wait_for(
             "die (exit code 3), restart #1 and healthy in the event list",
-            Duration::from_secs(30),
+            Duration::from_secs(60),
             "const items = [...document.querySelectorAll('#detail-events li')].map(li => \
                li.dataset.kind + ':' + li.querySelector('.detail').textContent); \
              return items.includes('die:exit code 3') && items.includes('restart:restart #1') && \
