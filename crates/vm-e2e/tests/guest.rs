@@ -115,6 +115,15 @@ impl Setup {
             .unwrap_or_else(|e| panic!("{}: scraping container-exporter: {e}", self.here()))
     }
 
+    /// A scrape whose collection starts after this call: a scrape joins a collection already
+    /// in flight (single-flight; the other tests scrape at the same time), which may have read
+    /// its files before the caller's own first read. The second of two scrapes starts after
+    /// the first ended, so any collection it joins began after this call.
+    fn scrape_started_now(&self) -> BTreeMap<String, testkit::Family> {
+        self.scrape();
+        self.scrape()
+    }
+
     /// Waits until container-exporter exports the container `name`.
     fn exporter_sees(&self, name: &str, limit: Duration) -> BTreeMap<String, testkit::Family> {
         self.guest.wait_for(
@@ -378,7 +387,7 @@ fn pressure_families_come_from_the_containers_v2_files() {
         for (kind, family) in [("some", "waiting"), ("full", "stalled")] {
             let name = format!("container_pressure_{resource}_{family}_seconds_total");
             let before = total(kind);
-            let ours = value(&s.scrape(), &name, &[("name", c.name.as_str())])
+            let ours = value(&s.scrape_started_now(), &name, &[("name", c.name.as_str())])
                 .unwrap_or_else(|| panic!("{}: {name} missing for {}", s.here(), c.name));
             let after = total(kind);
             assert!(
@@ -401,7 +410,7 @@ fn network_counters_come_from_the_containers_interface() {
     let read = || c.net_counter("eth0", "rx_bytes") as f64;
     let before = read();
     let ours = value(
-        &s.scrape(),
+        &s.scrape_started_now(),
         "container_network_receive_bytes_total",
         &[("name", c.name.as_str()), ("interface", "eth0")],
     )
