@@ -49,6 +49,9 @@ pub struct Client {
     tls: Option<Arc<rustls::ClientConfig>>,
     auth: Option<Credentials>,
     timeout: Duration,
+    /// The name the server's certificate is checked against (and sent as SNI) instead of the
+    /// URL's host: a service reached by an address its certificate does not name.
+    server_name: Option<String>,
 }
 
 impl std::fmt::Debug for Client {
@@ -56,6 +59,7 @@ impl std::fmt::Debug for Client {
         f.debug_struct("Client")
             .field("tls", &self.tls.is_some())
             .field("auth", &self.auth)
+            .field("server_name", &self.server_name)
             .finish()
     }
 }
@@ -73,6 +77,7 @@ impl Client {
             tls: None,
             auth: None,
             timeout: Duration::from_secs(10),
+            server_name: None,
         }
     }
 
@@ -97,6 +102,7 @@ impl Client {
             tls: Some(Arc::new(config)),
             auth,
             timeout: Duration::from_secs(10),
+            server_name: None,
         })
     }
 
@@ -112,6 +118,15 @@ impl Client {
     pub fn with_timeout(&self, timeout: Duration) -> Self {
         Self {
             timeout,
+            ..self.clone()
+        }
+    }
+
+    /// The same client checking `https://` certificates against `name` instead of the URL's
+    /// host (as Prometheus' `tls_config.server_name`).
+    pub fn with_server_name(&self, name: &str) -> Self {
+        Self {
+            server_name: Some(name.to_string()),
             ..self.clone()
         }
     }
@@ -145,10 +160,13 @@ impl Client {
             .clone()
             .ok_or_else(|| format!("{url}: this client has no CA for https"))?;
         let (authority, path) = http::split_authority(rest);
-        let host = authority
-            .rsplit_once(':')
-            .map_or(authority, |(h, _)| h)
-            .to_string();
+        let host = match &self.server_name {
+            Some(name) => name.clone(),
+            None => authority
+                .rsplit_once(':')
+                .map_or(authority, |(h, _)| h)
+                .to_string(),
+        };
         let tcp = http::connect(authority, self.timeout)?;
         let name = ServerName::try_from(host).map_err(|e| format!("{authority}: {e}"))?;
         let conn = rustls::ClientConnection::new(tls, name)
