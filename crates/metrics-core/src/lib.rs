@@ -9,6 +9,8 @@ pub mod auth;
 pub mod blocking;
 pub mod build_info;
 pub mod cli;
+#[cfg(feature = "client")]
+pub mod client;
 pub mod config;
 pub mod go_tls_names;
 pub mod healthcheck;

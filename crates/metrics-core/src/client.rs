@@ -1,0 +1,292 @@
+//! Asking another service over HTTP (feature `client`, for the services that use reqwest): the
+//! client defaults every clustermon client starts from, answers read up to a cap in bytes and
+//! in time, and reqwest's errors on one line without the URL (which may carry a password).
+//! Kept behind a feature so that the exporters that ask no HTTP service do not build reqwest.
+
+use std::error::Error as _;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::time::Instant;
+
+/// How long an idle connection to an upstream is kept for the next request.
+pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why an answer's body could not be had.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReadError {
+    /// The answer declared, or sent, more than `max` bytes; reading stopped there.
+    #[error("answer larger than {max} bytes")]
+    TooLarge { max: usize },
+    /// The deadline passed before the answer ended.
+    #[error("the answer did not end in time")]
+    TimedOut,
+    /// The connection failed or broke (the error chain, without the URL).
+    #[error("{0}")]
+    Transport(String),
+}
+
+/// The builder every client starts from: no proxy from the environment (upstreams are on the
+/// stack's own network), no redirect followed (an upstream answers itself or not at all; a
+/// redirect could point the service, and its credentials, at any address), connecting within
+/// `connect_timeout`.
+pub fn builder(connect_timeout: Duration) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(connect_timeout)
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+}
+
+/// The error and its causes on one line ("error sending request: client error (Connect): tcp
+/// connect error: Connection refused (os error 111)"), without the URL and so without any
+/// `user:password@` it holds. A cause already contained in the text so far is not repeated.
+pub fn error_chain(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// The body of `response`, read chunk by chunk and given up as soon as it passes `max` bytes; a
+/// declared length over `max` is refused before any of it is read. The caller bounds the time
+/// (or use [`read_capped_until`]).
+pub async fn read_capped(mut response: reqwest::Response, max: usize) -> Result<Bytes, ReadError> {
+    if response
+        .content_length()
+        .is_some_and(|n| usize::try_from(n).map_or(true, |n| n > max))
+    {
+        return Err(ReadError::TooLarge { max });
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| ReadError::Transport(error_chain(e)))?
+    {
+        if body.len().saturating_add(chunk.len()) > max {
+            return Err(ReadError::TooLarge { max });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Bytes::from(body))
+}
+
+/// [`read_capped`], given up with [`ReadError::TimedOut`] when `deadline` passes first (an
+/// upstream sending a byte now and then cannot hold the reader longer).
+pub async fn read_capped_until(
+    response: reqwest::Response,
+    max: usize,
+    deadline: Instant,
+) -> Result<Bytes, ReadError> {
+    tokio::time::timeout_at(deadline, read_capped(response, max))
+        .await
+        .map_err(|_| ReadError::TimedOut)?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use tokio::net::{TcpListener, TcpStream};
+
+    /// Far enough that only a reader that never stops reaches it.
+    const SAFETY: Duration = Duration::from_secs(30);
+
+    /// What the test server does after reading a request's head.
+    #[derive(Clone, Copy)]
+    enum Answer {
+        /// `Content-Length: len` and that many bytes.
+        Sized(usize),
+        /// `Content-Length: len` and nothing more, the connection held open.
+        DeclaredOnly(u64),
+        /// Chunked, exactly `len` bytes in 1000-byte chunks.
+        Chunked(usize),
+        /// Chunked, 64 KiB chunks until the client goes away.
+        Endless,
+        /// `Content-Length: 1000`, then one byte every 50 ms.
+        Trickle,
+        /// `Content-Length: 1000`, 10 bytes, then the connection closed.
+        Cut,
+        /// A redirect to another path.
+        Redirect,
+    }
+
+    /// A server on a free loopback port answering every request with `answer`.
+    async fn serve(answer: Answer) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    // Errors end the connection: the client went away, which some tests want.
+                    let _ = answer_one(stream, answer).await;
+                });
+            }
+        });
+        format!("http://{address}")
+    }
+
+    async fn answer_one(mut stream: TcpStream, answer: Answer) -> std::io::Result<()> {
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") && head.len() < 16 * 1024 {
+            if stream.read(&mut byte).await? == 0 {
+                return Ok(());
+            }
+            head.push(byte[0]);
+        }
+        let chunked = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+        match answer {
+            Answer::Sized(len) => {
+                let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {len}\r\n\r\n");
+                stream.write_all(head.as_bytes()).await?;
+                stream.write_all(&vec![b'x'; len]).await?;
+            }
+            Answer::DeclaredOnly(len) => {
+                let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {len}\r\n\r\n");
+                stream.write_all(head.as_bytes()).await?;
+                tokio::time::sleep(SAFETY * 2).await;
+            }
+            Answer::Chunked(len) => {
+                stream.write_all(chunked.as_bytes()).await?;
+                let mut left = len;
+                while left > 0 {
+                    let n = left.min(1000);
+                    write_chunk(&mut stream, n).await?;
+                    left -= n;
+                }
+                stream.write_all(b"0\r\n\r\n").await?;
+            }
+            Answer::Endless => {
+                stream.write_all(chunked.as_bytes()).await?;
+                loop {
+                    write_chunk(&mut stream, 64 * 1024).await?;
+                }
+            }
+            Answer::Trickle => {
+                let head = "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n";
+                stream.write_all(head.as_bytes()).await?;
+                for _ in 0..1000 {
+                    stream.write_all(b"x").await?;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+            Answer::Cut => {
+                let head = "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n";
+                stream.write_all(head.as_bytes()).await?;
+                stream.write_all(&[b'x'; 10]).await?;
+            }
+            Answer::Redirect => {
+                let head =
+                    "HTTP/1.1 302 Found\r\nLocation: /elsewhere\r\nContent-Length: 0\r\n\r\n";
+                stream.write_all(head.as_bytes()).await?;
+            }
+        }
+        stream.shutdown().await
+    }
+
+    async fn write_chunk(stream: &mut TcpStream, len: usize) -> std::io::Result<()> {
+        stream.write_all(format!("{len:x}\r\n").as_bytes()).await?;
+        stream.write_all(&vec![b'x'; len]).await?;
+        stream.write_all(b"\r\n").await
+    }
+
+    /// The body of a GET of `url`, read up to `max` bytes by `deadline`.
+    async fn get(url: &str, max: usize, deadline: Instant) -> Result<Bytes, ReadError> {
+        let client = builder(Duration::from_secs(5)).build().unwrap();
+        let response = client.get(url).send().await.unwrap();
+        read_capped_until(response, max, deadline).await
+    }
+
+    fn far() -> Instant {
+        Instant::now() + SAFETY
+    }
+
+    #[tokio::test]
+    async fn answers_up_to_the_cap_are_read_whole() {
+        let sized = serve(Answer::Sized(5000)).await;
+        assert_eq!(get(&sized, 5000, far()).await.unwrap().len(), 5000);
+        let chunked = serve(Answer::Chunked(5000)).await;
+        assert_eq!(get(&chunked, 5000, far()).await.unwrap().len(), 5000);
+    }
+
+    #[tokio::test]
+    async fn a_chunked_answer_one_byte_over_the_cap_is_too_large() {
+        let url = serve(Answer::Chunked(5001)).await;
+        assert_eq!(
+            get(&url, 5000, far()).await,
+            Err(ReadError::TooLarge { max: 5000 })
+        );
+    }
+
+    #[tokio::test]
+    async fn a_declared_length_over_the_cap_is_refused_before_reading() {
+        // The server never sends the body: only the declared length can end this read.
+        let url = serve(Answer::DeclaredOnly(1 << 40)).await;
+        assert_eq!(
+            get(&url, 1 << 20, far()).await,
+            Err(ReadError::TooLarge { max: 1 << 20 })
+        );
+    }
+
+    #[tokio::test]
+    async fn an_endless_answer_is_cut_at_the_cap() {
+        let url = serve(Answer::Endless).await;
+        assert_eq!(
+            get(&url, 1 << 20, far()).await,
+            Err(ReadError::TooLarge { max: 1 << 20 })
+        );
+    }
+
+    #[tokio::test]
+    async fn a_trickling_answer_ends_at_the_deadline() {
+        let url = serve(Answer::Trickle).await;
+        let deadline = Instant::now() + Duration::from_millis(300);
+        assert_eq!(get(&url, 1 << 20, deadline).await, Err(ReadError::TimedOut));
+    }
+
+    #[tokio::test]
+    async fn a_cut_connection_is_a_transport_error() {
+        let url = serve(Answer::Cut).await;
+        match get(&url, 1 << 20, far()).await {
+            Err(ReadError::Transport(text)) => assert!(!text.is_empty()),
+            other => panic!("expected a transport error, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn redirects_are_not_followed() {
+        let url = serve(Answer::Redirect).await;
+        let client = builder(Duration::from_secs(5)).build().unwrap();
+        let response = client.get(&url).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 302);
+    }
+
+    #[tokio::test]
+    async fn error_chains_name_the_cause_without_the_password() {
+        // A port that was free a moment ago: nothing listens there now.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        drop(listener);
+        let client = builder(Duration::from_secs(5)).build().unwrap();
+        let e = client
+            .get(format!("http://dashboard:s3cret@{address}/api/x"))
+            .send()
+            .await
+            .unwrap_err();
+        let text = error_chain(e);
+        assert!(!text.contains("s3cret"), "{text}");
+        assert!(!text.contains("dashboard"), "{text}");
+        assert!(text.contains("refused"), "{text}");
+    }
+}
