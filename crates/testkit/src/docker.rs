@@ -1,15 +1,23 @@
 //! Tests against the real Docker engine: a check that it answers, a tiny local image
-//! (`FROM scratch` + Debian's static busybox) and labelled containers removed on drop.
+//! (`FROM scratch` + Debian's static busybox), labelled containers removed on drop, and the
+//! host a test ran on ([`HostFacts`], [`name_host_in_failures`]) so a failure says which one.
 
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Once, OnceLock};
 
 /// The test image every crate's Docker tests run.
 pub const TEST_IMAGE: &str = "clustermon/test-busybox:1";
 
-/// Fails the test with a clear message when Docker is not reachable.
+/// Fails the test with a clear message when Docker is not reachable; from then on a failure
+/// of the test names this host ([`name_host_in_failures`]).
 pub fn require_docker() {
+    engine_answers();
+    name_host_in_failures();
+}
+
+/// Fails with a clear message when this machine's Docker is not reachable.
+fn engine_answers() {
     crate::require_command("docker", "docker.io");
     let out = Command::new("docker")
         .args(["info", "--format", "{{.ServerVersion}}"])
@@ -24,11 +32,107 @@ pub fn require_docker() {
     }
 }
 
-/// Builds [`TEST_IMAGE`] once per test binary and returns its name.
+/// What `docker info` says about an engine's host: what a failing engine check depends on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostFacts {
+    pub os: String,
+    pub kernel: String,
+    pub cgroup_version: String,
+    pub cgroup_driver: String,
+    pub storage_driver: String,
+    pub docker_version: String,
+}
+
+impl HostFacts {
+    /// `docker info` of the engine at `docker_host` (`tcp://…`; this machine's when `None`).
+    pub fn read(docker_host: Option<&str>) -> Result<Self, String> {
+        let mut docker = Command::new("timeout");
+        docker.args(["60", "docker"]);
+        if let Some(host) = docker_host {
+            docker.args(["-H", host]);
+        }
+        let out = docker
+            .args(["info", "--format", "{{json .}}"])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| format!("run docker info: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "docker info failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        let info: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .map_err(|e| format!("docker info is not JSON: {e}"))?;
+        let text = |key: &str| match &info[key] {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Null => "?".into(),
+            other => other.to_string(),
+        };
+        Ok(Self {
+            os: text("OperatingSystem"),
+            kernel: text("KernelVersion"),
+            cgroup_version: text("CgroupVersion"),
+            cgroup_driver: text("CgroupDriver"),
+            storage_driver: text("Driver"),
+            docker_version: text("ServerVersion"),
+        })
+    }
+
+    /// `WHO: Debian GNU/Linux 12 (bookworm), kernel 6.1.0, cgroup v1, cgroupfs driver,
+    /// fuse-overlayfs, Docker 20.10.24`.
+    pub fn line(&self, who: &str) -> String {
+        format!(
+            "{who}: {}, kernel {}, cgroup v{}, {} driver, {}, Docker {}",
+            self.os,
+            self.kernel,
+            self.cgroup_version,
+            self.cgroup_driver,
+            self.storage_driver,
+            self.docker_version
+        )
+    }
+}
+
+/// This machine's engine host in one line (`host: …`, see [`HostFacts::line`]), read with
+/// `docker info` once per test binary; says so when the engine did not answer.
+pub fn host_description() -> &'static str {
+    static LINE: OnceLock<String> = OnceLock::new();
+    LINE.get_or_init(|| match HostFacts::read(None) {
+        Ok(facts) => facts.line("host"),
+        Err(e) => format!("host: {} (Docker not answering: {e})", hostname()),
+    })
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "this machine".into())
+}
+
+/// Makes every later panic of this test binary (a failed assertion, in any thread) print
+/// [`host_description`] on the line before the panic message, so an engine check that fails
+/// here says which host it ran on, as vm-e2e's guest checks do. Reads `docker info` now (not
+/// while panicking: the engine may be what failed). Called by [`require_docker`], hence by
+/// every test that starts a [`Container`]; idempotent.
+pub fn name_host_in_failures() {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let line = host_description();
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            eprintln!("{line}");
+            default(info);
+        }));
+    });
+}
+
+/// Builds [`TEST_IMAGE`] once per test binary and returns its name. Leaves failures as they
+/// are: vm-e2e builds the image here for a guest whose failures name the guest.
 pub fn test_image() -> &'static str {
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
-        require_docker();
+        engine_answers();
         let busybox = std::path::Path::new("/bin/busybox");
         assert!(
             busybox.is_file(),
@@ -66,6 +170,8 @@ pub struct Container {
 
 impl Container {
     /// `docker run -d --label clustermon.test=1 --name <unique> <extra...> IMAGE sh -c <script>`.
+    /// Like every container of this machine's engine, it makes the test's failures name this
+    /// host ([`name_host_in_failures`]).
     pub fn run(extra: &[&str], script: &str) -> Self {
         Self::new(&["run", "-d"], extra, script)
     }
@@ -76,6 +182,7 @@ impl Container {
     }
 
     fn new(verb: &[&str], extra: &[&str], script: &str) -> Self {
+        name_host_in_failures();
         static N: AtomicUsize = AtomicUsize::new(0);
         let name = format!(
             "cm-test-{}-{}",
