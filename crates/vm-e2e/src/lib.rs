@@ -4,7 +4,8 @@
 //!
 //! Every failure message starts with [`Guest::describe`] (`guest: Debian GNU/Linux 13, kernel
 //! 6.12…, cgroup v2, systemd driver, overlay2, Docker 26.1.5`), so a failing check says which
-//! host it failed on. Test-only code: failures panic with what went wrong.
+//! host it failed on (the line `testkit::docker::HostFacts` gives, as for this machine's engine
+//! tests). Test-only code: failures panic with what went wrong.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
@@ -12,6 +13,8 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+
+pub use testkit::docker::HostFacts;
 
 /// `tcp://127.0.0.1:PORT`: the guest's Docker API (set by `scripts/vm-host run`).
 pub const DOCKER_HOST_VAR: &str = "CLUSTERMON_VM_DOCKER_HOST";
@@ -29,31 +32,6 @@ pub struct Guest {
     forwards: BTreeMap<u16, String>,
 }
 
-/// What `docker info` says about the guest.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Facts {
-    pub os: String,
-    pub kernel: String,
-    pub cgroup_version: String,
-    pub cgroup_driver: String,
-    pub storage_driver: String,
-    pub docker_version: String,
-}
-
-impl Facts {
-    pub fn line(&self) -> String {
-        format!(
-            "guest: {}, kernel {}, cgroup v{}, {} driver, {}, Docker {}",
-            self.os,
-            self.kernel,
-            self.cgroup_version,
-            self.cgroup_driver,
-            self.storage_driver,
-            self.docker_version
-        )
-    }
-}
-
 impl Guest {
     /// The guest named by the environment; panics with how to get one when it is not set.
     pub fn get() -> &'static Guest {
@@ -69,49 +47,24 @@ impl Guest {
                 forwards,
             };
             let facts = guest.facts();
-            eprintln!("vm-e2e: {}", facts.line());
+            eprintln!("vm-e2e: {}", facts.line("guest"));
             guest
         })
     }
 
     /// `docker info` of the guest, now (the storage driver changes with the image store).
-    pub fn facts(&self) -> Facts {
-        let out = self.docker(&["info", "--format", "{{json .}}"]);
-        assert!(
-            out.status.success(),
-            "guest at {}: docker info failed: {}",
-            self.docker_host,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let info: serde_json::Value =
-            serde_json::from_slice(&out.stdout).expect("docker info is JSON");
-        let text = |key: &str| match &info[key] {
-            serde_json::Value::String(s) => s.clone(),
-            serde_json::Value::Null => "?".into(),
-            other => other.to_string(),
-        };
-        Facts {
-            os: text("OperatingSystem"),
-            kernel: text("KernelVersion"),
-            cgroup_version: text("CgroupVersion"),
-            cgroup_driver: text("CgroupDriver"),
-            storage_driver: text("Driver"),
-            docker_version: text("ServerVersion"),
-        }
+    pub fn facts(&self) -> HostFacts {
+        HostFacts::read(Some(&self.docker_host))
+            .unwrap_or_else(|e| panic!("guest at {}: {e}", self.docker_host))
     }
 
-    /// The host line every failure message starts with; falls back to the address when the
-    /// guest's Docker does not answer.
+    /// The host line every failure message starts with (`guest: Debian GNU/Linux 13 (trixie),
+    /// kernel …`, the form host-side engine tests print as `host: …`); falls back to the
+    /// address when the guest's Docker does not answer.
     pub fn describe(&self) -> String {
-        let out = self.docker(&["info", "--format", "{{json .}}"]);
-        if out.status.success() {
-            self.facts().line()
-        } else {
-            format!(
-                "guest at {} (Docker not answering: {})",
-                self.docker_host,
-                String::from_utf8_lossy(&out.stderr).trim()
-            )
+        match HostFacts::read(Some(&self.docker_host)) {
+            Ok(facts) => facts.line("guest"),
+            Err(e) => format!("guest at {} (Docker not answering: {e})", self.docker_host),
         }
     }
 
@@ -355,7 +308,8 @@ impl Guest {
             if std::env::var("CLUSTERMON_VM_IMAGES_BUILT").is_ok_and(|v| v == "1") {
                 return;
             }
-            testkit::docker::require_docker();
+            // Checks this machine's Docker without making failures name this host.
+            testkit::docker::test_image();
             let root = testkit::workspace::workspace_root();
             let status = Command::new("bash")
                 .arg(root.join("scripts/build-images"))
@@ -372,6 +326,40 @@ impl Guest {
         ];
         self.load(&[&images[0], &images[1]]);
         images
+    }
+
+    /// Removes the test containers (label `clustermon.test`) an earlier run left in the guest:
+    /// the guest is this run's alone.
+    pub fn remove_leftovers(&self) {
+        let leftovers = self.docker_ok(&["ps", "-aq", "--filter", "label=clustermon.test"]);
+        for id in leftovers.split_whitespace() {
+            let _ = self.docker(&["rm", "-f", id]);
+        }
+    }
+
+    /// docker-api (our image, built here and loaded) run in the guest as the container
+    /// `cm-vm-docker-api` (one left by an earlier test binary is replaced) with the guest's
+    /// `/sys`, `/proc` and Docker socket, published on guest port `guest_port`.
+    pub fn start_docker_api(&'static self, guest_port: u16) -> GuestContainer {
+        let [_, image] = self.service_images();
+        GuestContainer::run_image(
+            self,
+            "cm-vm-docker-api",
+            &[
+                "--user=0",
+                "-p",
+                &format!("{guest_port}:3001"),
+                "-v",
+                "/sys:/host/sys:ro",
+                "-v",
+                "/proc:/host/proc:ro",
+                "-v",
+                "/var/run/docker.sock:/var/run/docker.sock:ro",
+                &image,
+                "--path.sysfs=/host/sys",
+                "--path.procfs=/host/proc",
+            ],
+        )
     }
 
     /// Runs `sh -c SCRIPT` in the reader container (privileged, the guest's pids, its cgroup

@@ -33,13 +33,9 @@ fn setup() -> &'static Setup {
     static SETUP: OnceLock<Setup> = OnceLock::new();
     SETUP.get_or_init(|| {
         let guest = Guest::get();
-        // The guest is this run's alone: test containers an earlier run in it left go first.
-        let leftovers = guest.docker_ok(&["ps", "-aq", "--filter", "label=clustermon.test"]);
-        for id in leftovers.split_whitespace() {
-            let _ = guest.docker(&["rm", "-f", id]);
-        }
+        guest.remove_leftovers();
         guest.test_image();
-        let [exporter_image, docker_api_image] = guest.service_images();
+        let [exporter_image, _] = guest.service_images();
         let exporter = GuestContainer::run_image(
             guest,
             "cm-vm-container-exporter",
@@ -63,24 +59,7 @@ fn setup() -> &'static Setup {
                 "--housekeeping_interval=5s",
             ],
         );
-        let docker_api = GuestContainer::run_image(
-            guest,
-            "cm-vm-docker-api",
-            &[
-                "--user=0",
-                "-p",
-                &format!("{DOCKER_API_PORT}:3001"),
-                "-v",
-                "/sys:/host/sys:ro",
-                "-v",
-                "/proc:/host/proc:ro",
-                "-v",
-                "/var/run/docker.sock:/var/run/docker.sock:ro",
-                &docker_api_image,
-                "--path.sysfs=/host/sys",
-                "--path.procfs=/host/proc",
-            ],
-        );
+        let docker_api = guest.start_docker_api(DOCKER_API_PORT);
         let burner = GuestContainer::run(guest, &["--cpus", "0.5"], "while :; do :; done");
         let writer = GuestContainer::run(
             guest,
@@ -171,7 +150,7 @@ impl Setup {
 )]
 fn guest_is_cgroup_v2_with_the_systemd_driver_and_overlay2() {
     let facts = Guest::get().facts();
-    let line = facts.line();
+    let line = facts.line("guest");
     assert_eq!(facts.cgroup_version, "2", "{line}: not cgroup v2");
     assert_eq!(
         facts.cgroup_driver, "systemd",

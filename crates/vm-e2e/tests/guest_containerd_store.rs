@@ -42,7 +42,7 @@ fn containerd_image_store_keeps_names_and_never_exports_a_wrong_layer_size() {
     guest
         .set_image_store(true)
         .unwrap_or_else(|e| panic!("{}: {e}", guest.describe()));
-    let here = guest.facts().line();
+    let here = guest.facts().line("guest");
     eprintln!("vm-e2e: {here}");
     let graph_driver_of =
         |id: &str| guest.docker_ok(&["inspect", "--format", "{{json .GraphDriver}}", id]);
