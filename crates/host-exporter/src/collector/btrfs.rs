@@ -237,8 +237,7 @@ fn emit(out: &mut MetricSet, fs: &Filesystem) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collector::Context;
-    use crate::config::Config;
+    use crate::collector::fixtures;
 
     const FSID: &str = "0abb23a9-579b-43e6-ad30-227ef47fcb9d";
 
@@ -278,12 +277,7 @@ mod tests {
     }
 
     fn collect_from(sysfs: &Path) -> Result<MetricSet, CollectorError> {
-        let mut config = Config::default();
-        config.path.sysfs = sysfs.to_path_buf();
-        let context = Context::new(&config.path, &config.collector).unwrap();
-        let mut set = MetricSet::new();
-        collect(&Host::new(&context), &mut set)?;
-        Ok(set)
+        fixtures::collect_once(collect, &fixtures::sysfs_context(sysfs))
     }
 
     #[test]

@@ -136,8 +136,7 @@ fn thermal_throttles(ctx: &Host, out: &mut MetricSet) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collector::Context;
-    use crate::config::Config;
+    use crate::collector::fixtures;
 
     fn online_from(files: &[(&str, Option<&str>)]) -> MetricSet {
         let sys = tempfile::tempdir().unwrap();
@@ -149,9 +148,7 @@ mod tests {
             }
         }
         std::fs::create_dir_all(sys.path().join("devices/system/cpu/cpufreq")).unwrap();
-        let mut config = Config::default();
-        config.path.sysfs = sys.path().to_path_buf();
-        let context = Context::new(&config.path, &config.collector).unwrap();
+        let context = fixtures::sysfs_context(sys.path());
         let mut set = MetricSet::new();
         online(&Host::new(&context), &mut set);
         set
@@ -190,9 +187,7 @@ mod tests {
             std::fs::write(dir.join("thermal_throttle/core_throttle_count"), count).unwrap();
             std::fs::write(dir.join("thermal_throttle/package_throttle_count"), "11").unwrap();
         }
-        let mut config = Config::default();
-        config.path.sysfs = sys.path().to_path_buf();
-        let context = Context::new(&config.path, &config.collector).unwrap();
+        let context = fixtures::sysfs_context(sys.path());
         let mut set = MetricSet::new();
         thermal_throttles(&Host::new(&context), &mut set);
         assert_eq!(set.sample_count("node_cpu_core_throttles_total"), 2);

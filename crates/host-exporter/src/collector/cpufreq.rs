@@ -98,8 +98,7 @@ pub fn collect(ctx: &Host, out: &mut MetricSet) -> Result<(), CollectorError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collector::{Context, Host};
-    use crate::config::Config;
+    use crate::collector::fixtures;
 
     #[test]
     fn governors_mark_the_one_in_use() {
@@ -135,11 +134,7 @@ mod tests {
     #[test]
     fn reads_frequencies_and_governors_from_a_sysfs_tree() {
         let tree = sysfs_tree();
-        let mut config = Config::default();
-        config.path.sysfs = tree.path().to_path_buf();
-        let context = Context::new(&config.path, &config.collector).unwrap();
-        let mut set = MetricSet::new();
-        collect(&Host::new(&context), &mut set).unwrap();
+        let set = fixtures::collect_once(collect, &fixtures::sysfs_context(tree.path())).unwrap();
         let g = "node_cpu_scaling_governor";
         assert_eq!(
             set.value(g, &[("cpu", "0"), ("governor", "performance")]),

@@ -234,9 +234,7 @@ mod tests {
             std::fs::create_dir_all(&queue).unwrap();
             std::fs::write(queue.join("rotational"), format!("{value}\n")).unwrap();
         }
-        let mut config = crate::config::Config::default();
-        config.path.sysfs = sys.path().to_path_buf();
-        let context = crate::collector::Context::new(&config.path, &config.collector).unwrap();
+        let context = fixtures::sysfs_context(sys.path());
         let host = Host::new(&context);
         assert_eq!(rotational(&host, "sda"), "1");
         assert_eq!(rotational(&host, "nvme0n1"), "0");

@@ -340,18 +340,22 @@ impl Default for FilesystemSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collector::fixtures;
-    use crate::config::Config;
+    use crate::collector::{fixtures, CollectorSettings, Context, PathConfig};
 
-    fn fixture_mounts(config: &Config) -> Vec<Mount> {
-        let context = crate::collector::Context::new(&config.path, &config.collector).unwrap();
+    /// The fixture's mounts that `settings` select.
+    fn fixture_mounts(settings: &FilesystemSettings) -> Vec<Mount> {
+        let collectors = CollectorSettings {
+            filesystem: settings.clone(),
+            ..CollectorSettings::default()
+        };
+        let context = Context::new(&PathConfig::default(), &collectors).unwrap();
         let ctx = Host::new(&context);
         select(&ctx, parse(&fixtures::read("proc/1/mountinfo")).unwrap())
     }
 
     #[test]
     fn default_filters_keep_real_disks_and_drop_pseudo_filesystems() {
-        let mounts = fixture_mounts(&Config::default());
+        let mounts = fixture_mounts(&FilesystemSettings::default());
         let points: Vec<&str> = mounts.iter().map(|m| m.mountpoint.as_str()).collect();
         assert!(points.contains(&"/"), "{points:?}");
         assert!(points.contains(&"/var/lib/docker"), "{points:?}");
@@ -373,7 +377,7 @@ mod tests {
 
     #[test]
     fn default_mount_points_exclude_is_upstreams_not_debians() {
-        let mounts = fixture_mounts(&Config::default());
+        let mounts = fixture_mounts(&FilesystemSettings::default());
         let points: Vec<&str> = mounts.iter().map(|m| m.mountpoint.as_str()).collect();
         // Debian's package hides all of /run, /mnt and /media; node_exporter 1.9 only systemd's
         // credential mounts.
@@ -387,7 +391,7 @@ mod tests {
 
     #[test]
     fn escaped_mount_points_are_decoded_and_per_mount_ro_counts() {
-        let mounts = fixture_mounts(&Config::default());
+        let mounts = fixture_mounts(&FilesystemSettings::default());
         let backup = mounts
             .iter()
             .find(|m| m.device == "/dev/sdb1")

@@ -491,7 +491,40 @@ pub struct DeviceFilterSettings {
 
 #[cfg(test)]
 pub(crate) mod fixtures {
-    use std::path::PathBuf;
+    use std::path::{Path, PathBuf};
+
+    use metrics_core::MetricSet;
+
+    use super::{CollectFn, CollectorError, CollectorSettings, Context, Host, PathConfig};
+
+    /// A context reading `/sys` at `root` (the rest where the host has it), with every
+    /// collector's settings at their defaults.
+    pub fn sysfs_context(root: &Path) -> Context {
+        let path = PathConfig {
+            sysfs: root.to_path_buf(),
+            ..PathConfig::default()
+        };
+        Context::new(&path, &CollectorSettings::default()).unwrap()
+    }
+
+    /// A context reading `/proc` at `root`, with every collector's settings at their defaults.
+    pub fn procfs_context(root: &Path) -> Context {
+        let path = PathConfig {
+            procfs: root.to_path_buf(),
+            ..PathConfig::default()
+        };
+        Context::new(&path, &CollectorSettings::default()).unwrap()
+    }
+
+    /// One scrape of `collect` on `context`.
+    pub fn collect_once(
+        collect: CollectFn,
+        context: &Context,
+    ) -> Result<MetricSet, CollectorError> {
+        let mut set = MetricSet::new();
+        collect(&Host::new(context), &mut set)?;
+        Ok(set)
+    }
 
     /// `tests/fixtures/<rel>`, captured from a real machine.
     pub fn path(rel: &str) -> PathBuf {

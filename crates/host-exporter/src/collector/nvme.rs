@@ -53,8 +53,7 @@ pub fn collect(ctx: &Host, out: &mut MetricSet) -> Result<(), CollectorError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collector::Context;
-    use crate::config::Config;
+    use crate::collector::fixtures;
 
     /// `/sys/class/nvme` as the kernel lays it out: one directory per controller with its
     /// attributes, plus a namespace subdirectory that is not a controller attribute.
@@ -93,12 +92,7 @@ mod tests {
     }
 
     fn collect_from(sysfs: &Path) -> Result<MetricSet, CollectorError> {
-        let mut config = Config::default();
-        config.path.sysfs = sysfs.to_path_buf();
-        let context = Context::new(&config.path, &config.collector).unwrap();
-        let mut set = MetricSet::new();
-        collect(&Host::new(&context), &mut set)?;
-        Ok(set)
+        fixtures::collect_once(collect, &fixtures::sysfs_context(sysfs))
     }
 
     #[test]

@@ -123,14 +123,8 @@ mod tests {
             )
             .unwrap();
         }
-        let collect_here = || {
-            let mut config = crate::config::Config::default();
-            config.path.procfs = proc.path().to_path_buf();
-            let context = crate::collector::Context::new(&config.path, &config.collector).unwrap();
-            let mut set = MetricSet::new();
-            collect(&Host::new(&context), &mut set).unwrap();
-            set
-        };
+        let collect_here =
+            || fixtures::collect_once(collect, &fixtures::procfs_context(proc.path())).unwrap();
         assert!(!collect_here().contains("node_pressure_irq_stalled_seconds_total"));
         std::fs::write(
             dir.join("irq"),

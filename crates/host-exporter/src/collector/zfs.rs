@@ -215,8 +215,7 @@ pub fn collect(ctx: &Host, out: &mut MetricSet) -> Result<(), CollectorError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collector::Context;
-    use crate::config::Config;
+    use crate::collector::fixtures;
 
     /// `/proc/spl/kstat/zfs` as the SPL module lays it out: global kstat files beside one
     /// directory per imported pool.
@@ -238,11 +237,7 @@ mod tests {
     #[test]
     fn pool_state_is_one_for_the_state_the_pool_is_in() {
         let tree = procfs_tree();
-        let mut config = Config::default();
-        config.path.procfs = tree.path().to_path_buf();
-        let context = Context::new(&config.path, &config.collector).unwrap();
-        let mut set = MetricSet::new();
-        collect(&Host::new(&context), &mut set).unwrap();
+        let set = fixtures::collect_once(collect, &fixtures::procfs_context(tree.path())).unwrap();
         let state =
             |pool, state| set.value("node_zfs_zpool_state", &[("state", state), ("zpool", pool)]);
         assert_eq!(state("tank", "online"), Some(1.0));
