@@ -9,6 +9,7 @@
 pub mod client;
 pub mod docker;
 pub mod exposition;
+pub mod fake_daemon;
 pub mod http;
 pub mod lab_check;
 pub mod netns;
@@ -18,6 +19,7 @@ pub mod postgres;
 pub mod process;
 pub mod prometheus;
 pub mod redis;
+pub mod stream_caps;
 pub mod upstream;
 pub mod wait;
 pub mod workspace;
