@@ -36,6 +36,8 @@ pub struct Entry {
     /// `healthy`, `unhealthy`, `starting`; `None` without a health check.
     pub health: Option<String>,
     pub restart_count: u64,
+    /// The daemon's `State.OOMKilled` as read when the container stopped; false while running.
+    pub oom_killed: bool,
     pub ports: Vec<model::Port>,
     pub labels: BTreeMap<String, String>,
 }
@@ -58,6 +60,7 @@ impl Entry {
             created: rfc3339(self.created),
             started_at: self.started_at.map(rfc3339),
             restart_count: self.restart_count,
+            oom_killed: self.oom_killed,
             ports: self.ports.clone(),
             labels: self.labels.clone(),
         }
@@ -86,6 +89,25 @@ pub struct Inventory {
     listed_now: Notify,
     /// Which labels are kept of what the daemon says.
     labels: LabelPolicy,
+    oom_kills: OomKills,
+}
+
+/// A container found OOM-killed when it was inspected after it stopped.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OomKill {
+    pub id: String,
+    pub name: String,
+    pub exit_code: i64,
+}
+
+/// Where OOM kills go for the event stream; nobody listening is fine.
+#[derive(Debug)]
+struct OomKills(tokio::sync::broadcast::Sender<OomKill>);
+
+impl Default for OomKills {
+    fn default() -> Self {
+        Self(tokio::sync::broadcast::channel(64).0)
+    }
 }
 
 impl Inventory {
@@ -150,6 +172,12 @@ impl Inventory {
         if !self.listed.swap(true, Ordering::AcqRel) {
             self.listed_now.notify_waiters();
         }
+    }
+
+    /// Containers found OOM-killed from now on (each stopped run once; not those already
+    /// stopped when the first listing was made).
+    pub fn oom_kills(&self) -> tokio::sync::broadcast::Receiver<OomKill> {
+        self.oom_kills.0.subscribe()
     }
 
     /// Asks for a refresh soon (a container changed).
@@ -294,6 +322,14 @@ async fn refresh(
                         // Removed between the listing and the inspect.
                         Err(_) => continue,
                     };
+                    // Inspected once per state: a stopped run is told once, and only news.
+                    if entry.oom_killed && inventory.listed() {
+                        let _ = inventory.oom_kills.0.send(OomKill {
+                            id: entry.id.clone(),
+                            name: entry.name.clone(),
+                            exit_code: entry.exit_code,
+                        });
+                    }
                     stopped.insert(id.clone(), entry.clone());
                     entry
                 }
@@ -346,6 +382,7 @@ fn from_running(
         finished_at: None,
         health: info.health.clone(),
         restart_count: info.restart_count,
+        oom_killed: false,
         ports: ports(summary),
         labels: labels.keep(info.labels.iter().map(|(k, v)| (k.clone(), v.clone()))),
     }
@@ -382,6 +419,7 @@ fn from_inspect(
             .map(|h| h.to_string())
             .filter(|h| !h.is_empty() && h != "none"),
         restart_count: r.restart_count.map_or(0, |c| c.max(0) as u64),
+        oom_killed: s.oom_killed.unwrap_or(false),
         ports: ports(summary),
         labels: labels.keep(config.labels.unwrap_or_default()),
     }
@@ -491,6 +529,7 @@ mod tests {
             finished_at: Some(2000.0),
             health: None,
             restart_count: 0,
+            oom_killed: false,
             ports: vec![],
             labels: BTreeMap::new(),
         }

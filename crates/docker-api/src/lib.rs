@@ -159,6 +159,7 @@ async fn run_background(
         config.docker.list_refresh,
     ));
     let events = tokio::spawn(forward_events(discovery.clone(), published.clone()));
+    let oom_kills = tokio::spawn(forward_oom_kills(inventory.oom_kills(), published.clone()));
     let source = match reader {
         Some(r) => Source::Cgroupfs(r),
         None => Source::Daemon(daemon_stats::DaemonStats::new(engine)),
@@ -179,6 +180,7 @@ async fn run_background(
     .await;
     follower.abort();
     events.abort();
+    oom_kills.abort();
 }
 
 /// Container starts, stops and changes as `event: container` frames on the stream.
@@ -203,10 +205,38 @@ async fn forward_events(discovery: Arc<Discovery>, published: Arc<Published>) {
             id,
             name,
             health,
+            exit_code: None,
             timestamp: inventory::rfc3339(sampler::now_seconds()),
         };
-        let _ = published
-            .stream
-            .send(sampler::sse_frame("container", &sampler::json_bytes(&body)));
+        send_container_event(&published, &body);
     }
+}
+
+/// Containers the daemon says were OOM-killed as `event: container` frames, action `oom`.
+async fn forward_oom_kills(
+    mut rx: tokio::sync::broadcast::Receiver<inventory::OomKill>,
+    published: Arc<Published>,
+) {
+    loop {
+        let kill = match rx.recv().await {
+            Ok(k) => k,
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        };
+        let body = model::ContainerEventBody {
+            action: "oom".into(),
+            id: kill.id,
+            name: kill.name,
+            health: None,
+            exit_code: Some(kill.exit_code),
+            timestamp: inventory::rfc3339(sampler::now_seconds()),
+        };
+        send_container_event(&published, &body);
+    }
+}
+
+fn send_container_event(published: &Published, body: &model::ContainerEventBody) {
+    let _ = published
+        .stream
+        .send(sampler::sse_frame("container", &sampler::json_bytes(body)));
 }

@@ -36,6 +36,10 @@ pub struct Container {
     /// RFC 3339; absent when it never started.
     pub started_at: Option<String>,
     pub restart_count: u64,
+    /// Whether the kernel's OOM killer killed a process of the container in its last run
+    /// (the daemon's `State.OOMKilled`, read when it stopped); false while it runs.
+    #[serde(default)]
+    pub oom_killed: bool,
     pub ports: Vec<Port>,
     pub labels: BTreeMap<String, String>,
 }
@@ -102,6 +106,10 @@ pub struct Cpu {
     pub online_cpus: u32,
     /// CPU time consumed since the container started.
     pub usage_seconds: f64,
+    /// The container's CPU limit (CFS quota over period) in `percent`'s unit: `--cpus 0.5` is
+    /// 50. Absent without a limit, and with the daemon stats source (its stats carry none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit_percent: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -307,13 +315,19 @@ pub struct SwarmServiceList {
     pub services: Vec<SwarmService>,
 }
 
-/// A container started, stopped or changed health (an `event: container` on the stream).
+/// A container started, stopped, changed or was found OOM-killed (an `event: container` on
+/// the stream).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ContainerEventBody {
-    /// `start`, `stop` or `health`.
+    /// `start`, `stop`, `update` (e.g. its health changed) or `oom` (it stopped and the daemon
+    /// says the kernel's OOM killer killed a process of it; sent once the stopped container is
+    /// inspected, shortly after its `stop`).
     pub action: String,
     pub id: String,
     pub name: String,
     pub health: Option<String>,
+    /// `oom` only: the exit code (137 when the main process was the one killed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i64>,
     pub timestamp: String,
 }

@@ -259,6 +259,7 @@ pub fn container_figures(
             percent: round2(cpu_percent),
             online_cpus: s.online_cpus,
             usage_seconds: s.cpu.usage_ns as f64 / 1e9,
+            limit_percent: cpu_limit_percent(s.cpu.quota_us, s.cpu.period_us),
         },
         memory: model::Memory {
             usage_bytes: docker_cli::memory_used_bytes(&s.memory),
@@ -286,6 +287,18 @@ pub fn container_figures(
                 .map_or(0.0, |d| d.as_secs_f64()),
         ),
     }
+}
+
+/// The CFS quota per period in `cpu.percent`'s unit (100 is one full core): `--cpus 0.5`
+/// (cgroup v2 `cpu.max` `50000 100000`, v1 `cpu.cfs_quota_us` 50000 over
+/// `cpu.cfs_period_us` 100000) is 50. `None` without a quota, or with a period of 0.
+pub fn cpu_limit_percent(quota_us: Option<u64>, period_us: Option<u64>) -> Option<f64> {
+    let (quota, period) = (quota_us?, period_us?);
+    if quota == 0 || period == 0 {
+        return None;
+    }
+    // u64 to f64 loses precision only past 2^53 µs, far beyond any real quota.
+    Some(round2(quota as f64 / period as f64 * 100.0))
 }
 
 /// Rounded to two decimals; values too large to scale are returned as they are.
@@ -492,6 +505,8 @@ mod tests {
             timestamp: UNIX_EPOCH + Duration::from_secs_f64(at),
             cpu: CpuStats {
                 usage_ns,
+                quota_us: Some(150_000),
+                period_us: Some(100_000),
                 ..CpuStats::default()
             },
             memory: MemoryStats {
@@ -516,6 +531,23 @@ mod tests {
     }
 
     #[test]
+    fn cpu_limits_are_in_cpu_percents_unit() {
+        // --cpus 0.5, 2 and 1.25 as Docker writes them (period 100 ms).
+        assert_eq!(cpu_limit_percent(Some(50_000), Some(100_000)), Some(50.0));
+        assert_eq!(cpu_limit_percent(Some(200_000), Some(100_000)), Some(200.0));
+        assert_eq!(cpu_limit_percent(Some(125_000), Some(100_000)), Some(125.0));
+        // --cpu-quota 33333 --cpu-period 100000: rounded as cpu.percent is.
+        assert_eq!(cpu_limit_percent(Some(33_333), Some(100_000)), Some(33.33));
+        assert_eq!(cpu_limit_percent(None, Some(100_000)), None);
+        assert_eq!(cpu_limit_percent(Some(50_000), None), None);
+        assert_eq!(cpu_limit_percent(Some(50_000), Some(0)), None);
+        assert_eq!(
+            cpu_limit_percent(Some(u64::MAX), Some(1)).map(f64::is_finite),
+            Some(true)
+        );
+    }
+
+    #[test]
     fn figures_follow_the_docker_cli() {
         let c = info("a");
         let prev = sample(1_000_000_000, 10_000_000_000, 1000, 100.0);
@@ -524,6 +556,7 @@ mod tests {
         let f = container_figures(&c, &cur, Some(&prev), 1 << 30);
         assert_eq!(f.cpu.percent, 100.0);
         assert_eq!(f.cpu.usage_seconds, 3.0);
+        assert_eq!(f.cpu.limit_percent, Some(150.0));
         assert_eq!(f.memory.usage_bytes, 80 << 20);
         assert_eq!(f.memory.limit_bytes, 160 << 20);
         assert_eq!(f.memory.percent, 50.0);
@@ -556,6 +589,7 @@ mod tests {
             finished_at: None,
             health: health.map(str::to_string),
             restart_count: 0,
+            oom_killed: false,
             ports: vec![],
             labels: Default::default(),
         };
