@@ -6,6 +6,8 @@
 //! Test-only code: failures panic with a message that says what is missing and how to get it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[cfg(feature = "browser")]
+pub mod browser;
 pub mod client;
 pub mod docker;
 pub mod exposition;
