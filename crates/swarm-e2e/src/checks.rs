@@ -95,7 +95,7 @@ pub fn aggregate_agrees(lab: &Lab) -> anyhow::Result<String> {
 }
 
 fn aggregate_matches_engines(lab: &Lab, url: &str) -> anyhow::Result<String> {
-    let (aggregate, _) = clients::aggregate(&lab.client, url)?;
+    let (aggregate, _) = clients::aggregate(&lab.docker_api_client(), url)?;
     let totals = clients::node_totals(&aggregate)?;
     let mut parts = Vec::new();
     for node in &lab.nodes {
@@ -146,7 +146,10 @@ pub fn swarm_views(lab: &Lab) -> anyhow::Result<String> {
         "/api/nodes and /api/services to agree with the engines",
         deadline,
         || {
-            let nodes = clients::get_json(&lab.client, &lab.docker_api(manager, "/api/nodes"))?;
+            let nodes = clients::get_json(
+                &lab.docker_api_client(),
+                &lab.docker_api(manager, "/api/nodes"),
+            )?;
             let listed = nodes["nodes"]
                 .as_array()
                 .context("no nodes[] in /api/nodes")?;
@@ -184,8 +187,10 @@ pub fn swarm_views(lab: &Lab) -> anyhow::Result<String> {
                     entry["containers_running"]
                 );
             }
-            let services =
-                clients::get_json(&lab.client, &lab.docker_api(manager, "/api/services"))?;
+            let services = clients::get_json(
+                &lab.docker_api_client(),
+                &lab.docker_api(manager, "/api/services"),
+            )?;
             let stack_services: Vec<&serde_json::Value> = services["services"]
                 .as_array()
                 .context("no services[] in /api/services")?
@@ -219,7 +224,7 @@ pub fn swarm_views(lab: &Lab) -> anyhow::Result<String> {
         deadline,
         || {
             let list = clients::get_json(
-                &lab.client,
+                &lab.docker_api_client(),
                 &lab.docker_api(manager, &format!("/api/containers?node={}", worker.name)),
             )?;
             let containers = list["containers"].as_array().context("no containers[]")?;
@@ -243,7 +248,7 @@ pub fn swarm_views(lab: &Lab) -> anyhow::Result<String> {
         },
     )?;
     let on_worker = lab
-        .client
+        .docker_api_client()
         .get(&lab.docker_api(worker, "/api/nodes"))
         .map_err(anyhow::Error::msg)?;
     ensure!(
@@ -281,7 +286,7 @@ pub fn partition(lab: &Lab, worker: &Node) -> anyhow::Result<String> {
                 ensure!(up == all, "job {job} UP on {up:?} only");
             }
             let (aggregate, _) = clients::aggregate(
-                &lab.client,
+                &lab.docker_api_client(),
                 &lab.docker_api(lab.manager()?, "/api/stats/aggregate"),
             )?;
             let reachable: BTreeSet<String> = clients::node_totals(&aggregate)?
@@ -383,7 +388,7 @@ fn alert_reaches_alertmanager(lab: &Lab, node: &Node, since: Instant) -> anyhow:
 /// that or simply absent; never counted as reachable.
 fn docker_api_without(lab: &Lab, node: &Node, must_mark: bool) -> anyhow::Result<String> {
     let url = lab.docker_api(lab.manager()?, "/api/stats/aggregate");
-    let (aggregate, took) = clients::aggregate(&lab.client, &url)?;
+    let (aggregate, took) = clients::aggregate(&lab.docker_api_client(), &url)?;
     let limit = Duration::from_secs(lab.peer_timeout_seconds) + POLL_SLACK;
     ensure!(
         took <= limit,

@@ -7,16 +7,38 @@ use serde::Deserialize;
 use testkit::prometheus::{Alertmanager, Prometheus};
 use testkit::{Client, Credentials};
 
+/// The names the stack's certificates carry (`scripts/stack secrets`: `cluster-<service>`), which
+/// the lab's addresses are checked against, as Prometheus does with `server_name`.
+pub const TLS_PROMETHEUS: &str = "cluster-prometheus";
+pub const TLS_ALERTMANAGER: &str = "cluster-alertmanager";
+pub const TLS_DOCKER_API: &str = "cluster-docker-api";
+pub const TLS_DASHBOARD: &str = "cluster-dashboard";
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct Lab {
     /// The stack's name in `docker stack deploy`.
     pub stack: String,
-    /// Prometheus' URL, published on the manager.
+    /// Prometheus' URL, published on the manager (an address: its certificate is checked
+    /// against [`TLS_PROMETHEUS`]).
     pub prometheus: String,
     /// Alertmanager's URL, published on the manager.
     pub alertmanager: String,
-    /// docker-api's port, published on every node.
+    /// docker-api's port, published on every node by the lab.
     pub docker_api_port: u16,
+    /// How docker-api is asked (`http`: its peers cannot speak TLS yet).
+    #[serde(default = "plain")]
+    pub docker_api_scheme: String,
+    /// The dashboard's port, published on the manager.
+    #[serde(default)]
+    pub dashboard_port: Option<u16>,
+    /// Whether the stack's overlay network was deployed with IPsec encryption (the lab turns it
+    /// off on a kernel without ESP, saying so).
+    #[serde(default)]
+    pub overlay_encrypted: bool,
+    /// How the lab is asked: `https` (secured stack) or `http` (`CLUSTERMON_SWARM_INSECURE=1`,
+    /// whose security checks must then fail). Default: `https` when there is a `ca_file`.
+    #[serde(default)]
+    pub scheme: Option<String>,
     /// The test's Prometheus scrape interval.
     pub scrape_interval_seconds: u64,
     /// docker-api's per-node timeout (`DOCKER_API_CLUSTER__PEER_TIMEOUT`).
@@ -54,6 +76,10 @@ pub struct Node {
     pub dockerd_pid_file: Option<String>,
 }
 
+fn plain() -> String {
+    "http".into()
+}
+
 impl Lab {
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
@@ -78,14 +104,33 @@ impl Lab {
         })
     }
 
+    /// The lab's client for the service whose certificate carries `tls_name`.
+    pub fn client_for(&self, tls_name: &str) -> Client {
+        self.client.with_server_name(tls_name)
+    }
+
+    /// `https` or `http`.
+    pub fn scheme(&self) -> &str {
+        match (&self.scheme, &self.ca_file) {
+            (Some(scheme), _) => scheme,
+            (None, Some(_)) => "https",
+            (None, None) => "http",
+        }
+    }
+
     /// The lab's Prometheus, asked through its client.
     pub fn prometheus_api(&self) -> Prometheus {
-        Prometheus::new(&self.prometheus, self.client.clone())
+        Prometheus::new(&self.prometheus, self.client_for(TLS_PROMETHEUS))
     }
 
     /// The lab's Alertmanager, asked through its client.
     pub fn alertmanager_api(&self) -> Alertmanager {
-        Alertmanager::new(&self.alertmanager, self.client.clone())
+        Alertmanager::new(&self.alertmanager, self.client_for(TLS_ALERTMANAGER))
+    }
+
+    /// The client for docker-api on any node.
+    pub fn docker_api_client(&self) -> Client {
+        self.client_for(TLS_DOCKER_API)
     }
 
     pub fn manager(&self) -> anyhow::Result<&Node> {
@@ -105,8 +150,12 @@ impl Lab {
         names
     }
 
-    /// docker-api's URL on `node`.
+    /// docker-api's URL on `node`: plain HTTP (it is not behind TLS in the stack yet; the lab
+    /// publishes its port for these checks).
     pub fn docker_api(&self, node: &Node, path: &str) -> String {
-        format!("http://{}:{}{}", node.address, self.docker_api_port, path)
+        format!(
+            "{}://{}:{}{}",
+            self.docker_api_scheme, node.address, self.docker_api_port, path
+        )
     }
 }

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use swarm_e2e::checks;
 use swarm_e2e::lab::Lab;
+use swarm_e2e::{checks, security};
 use testkit::lab_check::{self, check};
 
 fn main() -> ExitCode {
@@ -24,6 +24,16 @@ fn run() -> anyhow::Result<()> {
         anyhow::bail!("the checks want two workers, the lab has {}", workers.len());
     };
     check("targets UP on every node", || checks::targets_up(&lab))?;
+    check("every target UP over TLS with basic auth", || {
+        security::targets_secure(&lab)
+    })?;
+    check("published ports TLS-only with basic auth", || {
+        security::published_ports_secure(&lab)
+    })?;
+    check(
+        "secrets, limits, health checks and the overlay (docker inspect)",
+        || security::inspected(&lab),
+    )?;
     check("docker-api aggregate vs docker ps", || {
         checks::aggregate_agrees(&lab)
     })?;
