@@ -16,6 +16,7 @@ pub mod go_tls_names;
 pub mod healthcheck;
 pub mod launch;
 pub mod logging;
+pub mod malloc_arenas;
 pub mod metric;
 pub mod process;
 pub mod process_extra;
