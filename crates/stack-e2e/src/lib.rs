@@ -36,9 +36,6 @@ pub const REQUIRED_JOBS: &[&str] = &[
 pub struct Exporter {
     pub service: &'static str,
     pub url: String,
-    /// Whether the secure stack serves it over HTTPS (docker-api takes basic auth over HTTP:
-    /// the dashboard forwards to it and has no HTTPS client yet).
-    pub tls: bool,
     /// What its metrics must show for the exporter and its backend to count as working.
     pub expect: Expect,
 }
@@ -72,10 +69,9 @@ impl Stack {
                 .unwrap_or(default)
         };
         let url = |name: &str, default: u16| format!("http://127.0.0.1:{}", port(name, default));
-        let exporter = |service, name, default, tls, expect| Exporter {
+        let exporter = |service, name, default, expect| Exporter {
             service,
             url: url(name, default),
-            tls,
             expect,
         };
         Self {
@@ -85,37 +81,22 @@ impl Stack {
                     "host-exporter",
                     "HOST_EXPORTER",
                     9100,
-                    true,
                     Expect::Family("node_cpu_seconds_total"),
                 ),
-                exporter(
-                    "pg-exporter",
-                    "PG_EXPORTER",
-                    9187,
-                    true,
-                    Expect::Up("pg_up"),
-                ),
+                exporter("pg-exporter", "PG_EXPORTER", 9187, Expect::Up("pg_up")),
                 exporter(
                     "redis-exporter",
                     "REDIS_EXPORTER",
                     9121,
-                    true,
                     Expect::Up("redis_up"),
                 ),
                 exporter(
                     "container-exporter",
                     "CONTAINER_EXPORTER",
                     8080,
-                    true,
                     Expect::Family("container_cpu_usage_seconds_total"),
                 ),
-                exporter(
-                    "docker-api",
-                    "DOCKER_API",
-                    3001,
-                    false,
-                    Expect::Up("docker_up"),
-                ),
+                exporter("docker-api", "DOCKER_API", 3001, Expect::Up("docker_up")),
             ],
             container_prefix: var("CLUSTERMON_NAME").unwrap_or_else(|| "cluster".into()),
             client: Client::plain(),
@@ -138,13 +119,13 @@ impl Stack {
         }
     }
 
-    /// The secure stack: Prometheus and the exporters served over HTTPS (docker-api excepted),
-    /// checked against `secrets/ca/ca.pem`, as the web user `prometheus`.
+    /// The secure stack: Prometheus and the exporters served over HTTPS, checked against
+    /// `secrets/ca/ca.pem`, as the web user `prometheus`.
     pub fn secure(mut self, secrets: &Path) -> Result<Self, String> {
         let auth = Credentials::from_file("prometheus", &secrets.join("web_prometheus_password"))?;
         self.client = Client::new(&secrets.join("ca/ca.pem"), Some(auth))?;
         self.prometheus = self.prometheus.replacen("http://", "https://", 1);
-        for e in self.exporters.iter_mut().filter(|e| e.tls) {
+        for e in self.exporters.iter_mut() {
             e.url = e.url.replacen("http://", "https://", 1);
         }
         Ok(self)

@@ -8,13 +8,20 @@
 //! of `up` returning, `scripts/verify` passing, and the Redis and PostgreSQL fault drills; then
 //! (`tests/alerting`) every Grafana panel query returning data from the stack's Prometheus, and
 //! RedisDown and ServiceHealthCheckFailing reaching a webhook receiver on the host's port 9095
-//! through the stack's Alertmanager, then resolving. The stack is torn down with its volumes
-//! when the test ends, whether it passed or not.
+//! through the stack's Alertmanager, then resolving; likewise issue 22's ContainerOOMKilled (a
+//! container whose children the kernel OOM-kills) and ContainerHealthFlapping (a health check
+//! going unhealthy and back twice; `tests/alerting/incidents.rs`). The stack is torn down with
+//! its volumes when the test ends, whether it passed or not.
 //!
 //! The stack is the secure default (issue 19, `tests/secure`): every target UP over TLS with
-//! basic auth, 401 without or with wrong credentials on every endpoint, plain HTTP refused by the
-//! TLS ports, networks, users, secrets and limits as `docker inspect` reports them, and
-//! pg-exporter logged in as a pg_monitor member that is no superuser, its families all there.
+//! basic auth, Prometheus' alerts sent to Alertmanager over TLS, 401 without or with wrong
+//! credentials on every endpoint (docker-api and Alertmanager included), plain HTTP refused by
+//! every port, networks, users, secrets and limits as `docker inspect` reports them, no password
+//! in any container's environment, command line or health check, the dashboard's settings file
+//! with https upstreams and a password file instead of passwords, and pg-exporter logged in as a
+//! pg_monitor member that is no superuser, its families all there. The dashboard (issue 22)
+//! answers a container's and the cluster's history from Prometheus for every range up to 7 days,
+//! and links containers to Grafana's published port (the full stack; the offline one has none).
 //!
 //! `CLUSTERMON_IMAGE_PROFILE=dev` makes `scripts/build-images` package the binaries `cargo test`
 //! has already built (stripped) instead of building the `image` profile: faster on a cold CI
@@ -302,6 +309,10 @@ fn offline_stack_comes_up_with_every_target_up_within_30s() {
         up_returned.elapsed()
     );
 
+    // ContainerHealthFlapping resolves 15 minutes after the flapping began: begin it now, await
+    // its notifications at the end.
+    let flapping = alerting::incidents::start_flapping(&stack);
+
     // What docker inspect reports for our services: limits, user, read-only root, capabilities.
     let secret = std::fs::read_to_string(compose_dir.join("secrets/postgres_password"))
         .expect("read the generated postgres password");
@@ -412,6 +423,8 @@ fn offline_stack_comes_up_with_every_target_up_within_30s() {
         },
     );
 
+    dashboard_history_and_links(&project, &admin, &dashboard, &env);
+
     // scripts/verify: exporters up, targets UP, rule groups, the seed's queries (the rate()
     // queries need two scrapes of a 30 s job, hence the wait).
     let t = Instant::now();
@@ -506,6 +519,105 @@ fn offline_stack_comes_up_with_every_target_up_within_30s() {
         &project.container("redis"),
         &checked,
     );
+
+    // Issue 22's incidents: an OOM kill, and the health check that flapped since the start.
+    alerting::incidents::oom_drill(&stack, &stack_alerting);
+    flapping.finish(&stack, &stack_alerting);
+}
+
+/// Issue 22's history and Grafana link through the dashboard: a container's and the cluster's
+/// history come from the stack's Prometheus (over TLS, as the user dashboard), for every range up
+/// to 7 days; the offline stack (no Grafana) shows no Grafana link, and the full stack's link is
+/// Grafana's published port on this host, the address a browser opens.
+fn dashboard_history_and_links(
+    project: &Project,
+    admin: &stack_e2e::Client,
+    dashboard: &str,
+    env: &[(String, String)],
+) {
+    let page_config = admin
+        .get(&format!("{dashboard}/page-config"))
+        .expect("GET /page-config");
+    let page_config: Value = serde_json::from_str(&page_config.body).expect("page config JSON");
+    assert_eq!(page_config["history_source"], "prometheus", "{page_config}");
+    assert!(
+        page_config["grafana_url"].is_null(),
+        "the offline stack has no Grafana, yet a link: {page_config}"
+    );
+
+    let container = project.container("docker-api");
+    let history = |path: &str| -> Result<Value, String> {
+        let r = admin.get(&format!("{dashboard}/history/{path}"))?;
+        let body: Value = serde_json::from_str(&r.body).map_err(|e| format!("{e}: {}", r.body))?;
+        if r.status == 200 && body["source"] == "prometheus" {
+            Ok(body)
+        } else {
+            Err(format!("{path}: {} {}", r.status, r.body))
+        }
+    };
+    let points = |body: &Value, series: &str| body["series"][series].as_array().map_or(0, Vec::len);
+    // Two scrapes of container-exporter (every 10 s) give the first rate() points.
+    let took = wait_for(
+        "a container's and the cluster's 1 h history from Prometheus through the dashboard",
+        Duration::from_secs(90),
+        || {
+            let mut missing = Vec::new();
+            for path in [
+                format!("containers/{container}?range=1h"),
+                "cluster?range=1h".to_string(),
+            ] {
+                let body = history(&path)?;
+                for series in ["cpu_percent", "memory_bytes"] {
+                    if points(&body, series) < 2 {
+                        missing.push(format!("{path}: {series}: {}", body["series"][series]));
+                    }
+                }
+            }
+            testkit::wait::check(missing.is_empty(), || missing.join("; "))
+        },
+    );
+    eprintln!("the dashboard's history came from Prometheus after {took:.1?}");
+    // Longer ranges: Prometheus' answer with the step that keeps a chart under 1,000 points
+    // (their points lie on step boundaries, mostly before this young stack began).
+    for (range, step) in [("15m", 5), ("6h", 30), ("24h", 120), ("7d", 900)] {
+        let body = history(&format!("containers/{container}?range={range}")).unwrap();
+        assert_eq!(body["step_seconds"], step, "{range}: {body}");
+    }
+
+    // The full stack's settings (without the offline overlay), as Compose renders them.
+    let grafana_port = env
+        .iter()
+        .find(|(k, _)| k == "CLUSTERMON_PORT_GRAFANA")
+        .map(|(_, v)| v.clone())
+        .expect("Grafana's port");
+    let full = full_stack_config(project);
+    let link = full
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("DASHBOARD_GRAFANA__URL:"))
+        .map(str::trim)
+        .unwrap_or_else(|| panic!("no Grafana link in the full stack:\n{full}"));
+    assert_eq!(link, format!("http://localhost:{grafana_port}"));
+    // docker-compose 1.29 renders a port as 127.0.0.1:P:3000/tcp, Compose v2 as a mapping.
+    let published = format!("127.0.0.1:{grafana_port}:3000");
+    assert!(
+        full.contains(&published) || full.contains(&format!("published: \"{grafana_port}\"")),
+        "Grafana is not published on {grafana_port}"
+    );
+}
+
+/// `compose config` of the full stack (docker-compose.yml alone, with the test's environment).
+fn full_stack_config(project: &Project) -> String {
+    let file = repo_root().join("compose/docker-compose.yml");
+    let mut cmd = Command::new(&project.program[0]);
+    cmd.args(&project.program[1..])
+        .args(["-p", &project.name])
+        .arg("-f")
+        .arg(&file)
+        .arg("config")
+        .envs(project.env.iter().map(|(k, v)| (k, v)));
+    let out = cmd.output().expect("run compose config");
+    assert_success("compose config (full stack)", &out);
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Issue 19's checks of the secure default: credentials, TLS, networks, users, secrets, limits,
@@ -523,24 +635,20 @@ fn secure_defaults(project: &Project, stack: &Stack, env: &[(String, String)], c
         .map(|e| secure::Endpoint {
             name: e.service.to_string(),
             url: format!("{}/metrics", e.url),
-            tls: e.tls,
         })
         .collect();
     endpoints.extend([
         secure::Endpoint {
             name: "dashboard".into(),
             url: format!("https://127.0.0.1:{}/metrics", port("DASHBOARD")),
-            tls: true,
         },
         secure::Endpoint {
             name: "prometheus".into(),
             url: format!("{}/api/v1/status/buildinfo", stack.prometheus),
-            tls: true,
         },
         secure::Endpoint {
             name: "alertmanager".into(),
-            url: format!("http://127.0.0.1:{}/api/v2/status", port("ALERTMANAGER")),
-            tls: false,
+            url: format!("https://127.0.0.1:{}/api/v2/status", port("ALERTMANAGER")),
         },
     ]);
     assert!(
@@ -550,16 +658,26 @@ fn secure_defaults(project: &Project, stack: &Stack, env: &[(String, String)], c
     );
     secure::assert_endpoints_refuse_strangers(&endpoints, &stack.client);
 
-    // Every target is scraped over TLS but docker-api and Alertmanager (basic auth over HTTP:
-    // the dashboard reads them and has no HTTPS client yet).
+    // Every target is scraped over TLS (Grafana and MinIO, scraped plain, are not in the
+    // offline stack), and Prometheus sends its alerts to Alertmanager over TLS.
     for t in stack.targets().unwrap() {
         let (job, url) = (t.job(), &t.scrape_url);
-        let plain_ok = ["docker-api", "alertmanager"].contains(&job);
         assert!(
-            url.starts_with("https://") || plain_ok,
+            url.starts_with("https://"),
             "target {job} is scraped over {url}"
         );
     }
+    let alertmanagers = stack.api("/api/v1/alertmanagers").unwrap();
+    let active: Vec<&str> = alertmanagers["activeAlertmanagers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a["url"].as_str())
+        .collect();
+    assert!(
+        active.len() == 1 && active[0].starts_with("https://"),
+        "Prometheus' Alertmanagers: {alertmanagers}"
+    );
 
     // Networks: a compromised service reaches only what it must.
     let name = &project.name;
@@ -634,23 +752,61 @@ fn secure_defaults(project: &Project, stack: &Stack, env: &[(String, String)], c
             .map(|(dest, _, _)| dest)
             .collect::<Vec<_>>()
     };
-    for suffix in ["postgres", "redis", "prometheus", "alertmanager"]
-        .iter()
-        .chain(RUST_SERVICES.iter().map(|(s, _, _)| s))
-    {
-        let c = docker_inspect(&project.container(suffix));
+    // Every container of the project: its environment, command line (entry point, arguments)
+    // and health check command hold no password.
+    let ids = project.run(&["ps", "-q"]);
+    for id in ids.lines().filter(|l| !l.is_empty()) {
+        let c = docker_inspect(id);
+        let who = c["Name"].to_string();
         let env = c["Config"]["Env"].to_string();
-        let cmd = format!("{}{}", c["Args"], c["Config"]["Cmd"]);
+        let cmd = format!(
+            "{} {} {} {}",
+            c["Path"], c["Args"], c["Config"]["Entrypoint"], c["Config"]["Cmd"]
+        );
+        let health = c["Config"]["Healthcheck"].to_string();
         for (file, value) in &passwords {
             assert!(
                 !env.contains(value.as_str()),
-                "{suffix}: {file} in the environment"
+                "{who}: {file} in the environment"
             );
             assert!(
                 !cmd.contains(value.as_str()),
-                "{suffix}: {file} on the command line"
+                "{who}: {file} on the command line"
+            );
+            assert!(
+                !health.contains(value.as_str()),
+                "{who}: {file} in the health check"
             );
         }
+    }
+    // The dashboard's settings: https upstreams without userinfo, the password as a file path.
+    let settings = std::fs::read_to_string(secrets.join("dashboard.yml")).expect("dashboard.yml");
+    for (file, value) in &passwords {
+        assert!(
+            !settings.contains(value.as_str()),
+            "dashboard.yml holds {file}"
+        );
+    }
+    for upstream in ["docker-api:3001", "alertmanager:9093", "prometheus:9090"] {
+        let url = format!("url: https://cluster-{upstream}\n");
+        assert!(
+            settings.contains(&url),
+            "dashboard.yml without {url:?}:\n{settings}"
+        );
+    }
+    assert!(
+        settings.contains("password_file: /run/secrets/web_dashboard_password"),
+        "{settings}"
+    );
+    let dashboard = mounted("dashboard");
+    for s in [
+        "/run/secrets/web_dashboard_password",
+        "/run/secrets/clustermon_ca",
+    ] {
+        assert!(
+            dashboard.contains(&s.to_string()),
+            "dashboard: {s}: {dashboard:?}"
+        );
     }
     for (suffix, _, _) in RUST_SERVICES {
         let web = secure::mounts(&docker_inspect(&project.container(suffix)))

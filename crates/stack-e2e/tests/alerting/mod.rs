@@ -26,6 +26,8 @@ use serde_json::Value;
 use stack_e2e::Stack;
 use testkit::docker::Container;
 
+pub mod incidents;
+
 /// Where the stack's Alertmanager finds the test's webhook receiver (host.docker.internal:9095).
 const WEBHOOK_ADDRESS: &str = "0.0.0.0:9095";
 
@@ -259,7 +261,7 @@ pub fn alert_drills(stack: &Stack, alerting: &Alerting, redis: &str, checked: &C
     assert_alert(
         notification,
         alert,
-        &["alertname", "instance", "job", "severity"],
+        (&["alertname", "instance", "job", "severity"], "critical"),
         &format!("Redis at {redis_instance} is down"),
         "(redis_up = 0)",
     );
@@ -267,7 +269,7 @@ pub fn alert_drills(stack: &Stack, alerting: &Alerting, redis: &str, checked: &C
     assert_alert(
         notification,
         alert,
-        &["alertname", "name", "severity"],
+        (&["alertname", "name", "severity"], "critical"),
         &format!("Container {} is unhealthy", checked.name),
         "(unhealthy = 1)",
     );
@@ -339,12 +341,12 @@ fn wait_for_notifications(
     })
 }
 
-/// The notification came from the webhook route and the alert has exactly `label_keys`, severity
-/// critical, the `summary` and a description holding `value_text`.
+/// The notification came from the webhook route and the alert has exactly `label_keys`, the
+/// `severity`, the `summary` and a description holding `value_text`.
 fn assert_alert(
     notification: &Value,
     alert: &Value,
-    label_keys: &[&str],
+    (label_keys, severity): (&[&str], &str),
     summary: &str,
     value_text: &str,
 ) {
@@ -355,7 +357,7 @@ fn assert_alert(
         .unwrap_or_default();
     keys.sort_unstable();
     assert_eq!(keys, label_keys, "labels of {alert}");
-    assert_eq!(alert["labels"]["severity"], "critical", "{alert}");
+    assert_eq!(alert["labels"]["severity"], severity, "{alert}");
     assert_eq!(alert["annotations"]["summary"], summary, "{alert}");
     let description = alert["annotations"]["description"].as_str().unwrap_or("");
     assert!(

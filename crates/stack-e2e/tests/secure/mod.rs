@@ -9,15 +9,14 @@ use std::process::Command;
 use serde_json::Value;
 use stack_e2e::{Client, Credentials};
 
-/// One HTTP endpoint of the stack and whether it is served over TLS.
+/// One HTTP endpoint of the stack, served over TLS.
 pub struct Endpoint {
     pub name: String,
-    /// A URL that answers 200 to the right credentials.
+    /// An `https://` URL that answers 200 to the right credentials.
     pub url: String,
-    pub tls: bool,
 }
 
-/// Right credentials: 200; none or a wrong password: 401; plain HTTP to a TLS port: no answer
+/// Right credentials: 200; none or a wrong password: 401; plain HTTP to the TLS port: no answer
 /// that serves or asks for credentials.
 pub fn assert_endpoints_refuse_strangers(endpoints: &[Endpoint], client: &Client) {
     let wrong = client.with_auth(Some(Credentials {
@@ -26,6 +25,7 @@ pub fn assert_endpoints_refuse_strangers(endpoints: &[Endpoint], client: &Client
     }));
     let nobody = client.with_auth(None);
     for e in endpoints {
+        assert!(e.url.starts_with("https://"), "{}: {}", e.name, e.url);
         let ok = client
             .get(&e.url)
             .unwrap_or_else(|err| panic!("{}: {err}", e.name));
@@ -46,19 +46,17 @@ pub fn assert_endpoints_refuse_strangers(endpoints: &[Endpoint], client: &Client
                 r.body
             );
         }
-        if e.tls {
-            let plain = e.url.replacen("https://", "http://", 1);
-            match Client::plain().get(&plain) {
-                // Go's servers answer 400 "client sent an HTTP request to an HTTPS server".
-                Ok(r) => assert!(
-                    r.status == 400,
-                    "{}: plain HTTP to the TLS port answered {}: {}",
-                    e.name,
-                    r.status,
-                    r.body
-                ),
-                Err(err) => eprintln!("{}: plain HTTP to the TLS port fails: {err}", e.name),
-            }
+        let plain = e.url.replacen("https://", "http://", 1);
+        match Client::plain().get(&plain) {
+            // Go's servers answer 400 "client sent an HTTP request to an HTTPS server".
+            Ok(r) => assert!(
+                r.status == 400,
+                "{}: plain HTTP to the TLS port answered {}: {}",
+                e.name,
+                r.status,
+                r.body
+            ),
+            Err(err) => eprintln!("{}: plain HTTP to the TLS port fails: {err}", e.name),
         }
     }
 }
