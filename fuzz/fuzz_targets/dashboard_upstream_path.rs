@@ -3,9 +3,10 @@
 //! is a request target as it arrives (`path?query`, split at the first `?`), and also the whole
 //! input as a path with no query. Properties, for every target it accepts: the result is the path
 //! and query unchanged; it starts with `/api/` and its path holds only plain segments of
-//! `[A-Za-z0-9_.-]` (no `.` or `..`, no empty segment, no `%`, `\` or `:`); no control character,
-//! space or `#` anywhere, the query within its length cap; and joined to docker-api's base URL it
-//! names the same scheme, host and port and the same path, with nothing normalised away.
+//! `[A-Za-z0-9_.-]` (no `.` or `..`, no empty segment, no `%`, `\` or `:`); no ASCII control
+//! character (CR, LF, NUL...), space or `#` anywhere, the query within its length cap; and joined
+//! to docker-api's base URL it names the same scheme, host and port and the same path, with
+//! nothing normalised away, is printable ASCII as sent, and carries the same parameters.
 #![no_main]
 
 use dashboard::forward::upstream_path;
@@ -48,10 +49,12 @@ fn check(path: &str, query: &str) {
         );
     }
     assert!(query.len() <= MAX_QUERY, "query of {} bytes", query.len());
+    // No byte that could end or split the request line; other characters (a C1 control such as
+    // U+008C, any non-ASCII) go out percent-encoded, as checked on the URL below.
     assert!(
         !forwarded
-            .chars()
-            .any(|c| c.is_control() || c == ' ' || c == '#'),
+            .bytes()
+            .any(|b| b.is_ascii_control() || b == b' ' || b == b'#'),
         "{forwarded:?}"
     );
     let joined = format!("{BASE}{forwarded}");
@@ -65,4 +68,12 @@ fn check(path: &str, query: &str) {
     );
     assert_eq!(url.path(), path, "path normalised: {joined:?}");
     assert!(url.fragment().is_none(), "{joined:?}");
+    // What goes on the wire: printable ASCII only, and the same parameters once decoded.
+    assert!(
+        url.as_str().bytes().all(|b| b.is_ascii_graphic()),
+        "{joined:?}"
+    );
+    let sent: Vec<_> = url::form_urlencoded::parse(url.query().unwrap_or("").as_bytes()).collect();
+    let asked: Vec<_> = url::form_urlencoded::parse(query.as_bytes()).collect();
+    assert_eq!(sent, asked, "parameters changed: {joined:?}");
 }
