@@ -449,6 +449,14 @@
     return s.memory.limit_bytes / MiB;
   }
 
+  // The CPU limit docker-api reports, in its CPU %'s unit (none, or one past the host's CPUs).
+  function liveCpuLimit(id) {
+    const s = state.stats.get(id);
+    const limit = s && s.cpu.limit_percent;
+    if (!limit || (s.cpu.online_cpus && limit >= s.cpu.online_cpus * 100)) return null;
+    return limit;
+  }
+
   async function seedContainerHistory(id) {
     const name = state.selectedName;
     const range = state.range;
@@ -457,7 +465,7 @@
       if (state.selected !== id || state.range !== range) return;
       const cpuLimit = points(body, "cpu_limit_percent");
       const memoryLimit = points(body, "memory_limit_bytes", MiB);
-      charts.containerCpu.$flatLimit = null;
+      charts.containerCpu.$flatLimit = cpuLimit.length ? null : liveCpuLimit(id);
       charts.containerMemory.$flatLimit = memoryLimit.length ? null : liveMemoryLimit(id);
       setSeries(charts.containerCpu, [points(body, "cpu_percent"), cpuLimit]);
       setSeries(charts.containerMemory, [points(body, "memory_bytes", MiB), memoryLimit]);
@@ -470,7 +478,7 @@
   }
 
   function clearContainerCharts() {
-    charts.containerCpu.$flatLimit = null;
+    charts.containerCpu.$flatLimit = state.selected ? liveCpuLimit(state.selected) : null;
     charts.containerMemory.$flatLimit = state.selected ? liveMemoryLimit(state.selected) : null;
     setSeries(charts.containerCpu, [[], []]);
     setSeries(charts.containerMemory, [[], []]);
@@ -490,6 +498,9 @@
   }
 
   // ---- events of the selected container ------------------------------------------------------
+
+  // An event's badge: its kind, or words where the kind is terse.
+  const EVENT_LABELS = { oom: "OOM killed" };
 
   async function refreshEvents() {
     const name = state.selectedName;
@@ -514,9 +525,9 @@
         time.dateTime = new Date(e.t * 1000).toISOString();
         time.textContent = new Date(e.t * 1000).toLocaleString();
         const b = document.createElement("span");
-        const kind = { die: "bad", removed: "idle", start: "ok", restart: "warn", state: "warn" }[e.kind];
+        const kind = { die: "bad", oom: "bad", removed: "idle", start: "ok", restart: "warn", state: "warn" }[e.kind];
         b.className = "badge badge-" + (e.kind === "health" ? healthKind(e.detail) : kind || "idle");
-        b.textContent = e.kind;
+        b.textContent = EVENT_LABELS[e.kind] || e.kind;
         const detail = document.createElement("span");
         detail.className = "detail";
         detail.textContent = e.detail;

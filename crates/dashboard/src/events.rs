@@ -1,9 +1,9 @@
-//! Each container's last events (start, die with its exit code, restart, health changes,
-//! removal), kept for the longest history range. A background task follows docker-api's event
+//! Each container's last events (start, die with its exit code, OOM kill, restart, health
+//! changes, removal), kept for the longest history range. A background task follows docker-api's event
 //! stream; each `container` frame, and each `stats` frame whose counts differ from what is
 //! known, makes it list the containers again, and the change between two listings is the event
 //! (docker-api's frames say that something changed; its list says what: the exit code is in
-//! `status`, restarts in `restart_count`). `GET /events/containers/{name}` serves them.
+//! `status`, restarts in `restart_count`, an OOM kill in `oom_killed`). `GET /events/containers/{name}` serves them.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -31,7 +31,8 @@ const MAX_FRAME_BYTES: usize = 8 * 1024 * 1024;
 pub struct Event {
     /// Unix seconds, when this service saw it.
     pub t: u64,
-    /// `start`, `die`, `restart`, `health`, `state` (paused, restarting, ...) or `removed`.
+    /// `start`, `die`, `oom` (it stopped and the kernel's OOM killer had killed a process of
+    /// it), `restart`, `health`, `state` (paused, restarting, ...) or `removed`.
     pub kind: &'static str,
     /// e.g. `exit code 137`, `unhealthy`, `restart #3`.
     pub detail: String,
@@ -50,6 +51,8 @@ pub struct Seen {
     pub status: String,
     pub health: String,
     pub restart_count: u64,
+    /// docker-api's `oom_killed`: the daemon's `State.OOMKilled` of a stopped container.
+    pub oom_killed: bool,
 }
 
 impl Seen {
@@ -67,6 +70,7 @@ impl Seen {
                     status: text("status"),
                     health: text("health"),
                     restart_count: c["restart_count"].as_u64().unwrap_or(0),
+                    oom_killed: c["oom_killed"].as_bool().unwrap_or(false),
                 },
             )
         })
@@ -104,10 +108,12 @@ pub fn changes(before: Option<&Seen>, after: Option<&Seen>) -> Vec<(&'static str
             }
             "running" => out.push(("start", String::new())),
             "exited" | "dead" => out.push((
-                "die",
+                // `docker kill -s KILL` exits 137 too: only the daemon's flag says OOM.
+                if after.oom_killed { "oom" } else { "die" },
                 exit_code(&after.status)
                     .map_or_else(|| after.status.clone(), |c| format!("exit code {c}")),
             )),
+            "restarting" if after.oom_killed => out.push(("oom", "restarting".to_string())),
             other => out.push(("state", other.to_string())),
         }
     } else if restarted {
@@ -377,6 +383,7 @@ mod tests {
             status: status.into(),
             health: health.into(),
             restart_count: restarts,
+            oom_killed: false,
         }
     }
 
@@ -416,6 +423,36 @@ mod tests {
             vec![("health", "unhealthy".to_string())]
         );
         assert_eq!(changes(Some(&sick), None), vec![("removed", String::new())]);
+    }
+
+    #[test]
+    fn an_oom_kill_is_told_from_a_sigkill_with_the_same_exit_code() {
+        let up = seen("running", "Up 1 second", "none", 0);
+        let killed = seen("exited", "Exited (137) 1 second ago", "none", 0);
+        assert_eq!(
+            changes(Some(&up), Some(&killed)),
+            vec![("die", "exit code 137".to_string())]
+        );
+        let oom = Seen {
+            oom_killed: true,
+            ..killed.clone()
+        };
+        assert_eq!(
+            changes(Some(&up), Some(&oom)),
+            vec![("oom", "exit code 137".to_string())]
+        );
+        let restarting = Seen {
+            state: "restarting".into(),
+            oom_killed: true,
+            ..up.clone()
+        };
+        assert_eq!(
+            changes(Some(&up), Some(&restarting)),
+            vec![("oom", "restarting".to_string())]
+        );
+        let listed = json!([{"id": "abc", "name": "web", "state": "exited", "status": "Exited (137) now", "oom_killed": true}]);
+        let (_, seen) = Seen::from_listing(&listed[0]).unwrap();
+        assert!(seen.oom_killed);
     }
 
     #[test]

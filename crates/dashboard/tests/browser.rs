@@ -517,7 +517,10 @@ async fn grouped_view_sums_a_compose_project_and_folds_from_the_keyboard() {
     let project = format!("cm-proj-{}", std::process::id());
     let label = format!("com.docker.compose.project={project}");
     let web = Container::run(&["--label", &label], "while :; do :; done");
-    let db = Container::run(&["--label", &label, "--memory", "64m"], "sleep 300");
+    let db = Container::run(
+        &["--label", &label, "--memory", "64m", "--cpus", "0.5"],
+        "sleep 300",
+    );
     let stopped = Container::create(&["--label", &label], "sleep 300");
     let stack = Stack::start();
     let browser = Browser::start(1400, 1500).await;
@@ -609,6 +612,21 @@ async fn grouped_view_sums_a_compose_project_and_folds_from_the_keyboard() {
         limit.as_array().unwrap().iter().all(|y| y == 64.0),
         "{limit}"
     );
+    // Its CPU graph carries the --cpus 0.5 limit as 50 % (100 % is one core, as its CPU figure),
+    // from docker-api's figures: this dashboard has no Prometheus.
+    let cpu_limit = browser
+        .wait_for(
+            "the 50 % CPU limit line",
+            SECONDS_10,
+            "const c = Chart.getChart('chart-container-cpu'); const l = c.data.datasets[1]; \
+             return l.data.length >= 2 && l.borderDash.length > 0 ? l.data.map(p => p.y) : null;",
+            vec![],
+        )
+        .await;
+    assert!(
+        cpu_limit.as_array().unwrap().iter().all(|y| y == 50.0),
+        "{cpu_limit}"
+    );
     let disk = browser
         .js(
             "return Chart.getChart('chart-container-disk').data.datasets.map(d => d.label);",
@@ -634,9 +652,16 @@ async fn grouped_view_sums_a_compose_project_and_folds_from_the_keyboard() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn event_list_shows_a_die_with_its_exit_code_a_restart_and_health() {
+async fn event_list_shows_a_die_with_its_exit_code_a_restart_health_and_an_oom_kill() {
     require_docker();
     let stack = Stack::start();
+    // Its main process is OOM-killed after a while (48 MiB in 16 MiB without swap); another
+    // is killed with SIGKILL: both exit 137, only the first is an OOM kill.
+    let oom = Container::run(
+        &["-m", "16m", "--memory-swap", "16m"],
+        "sleep 8; exec dd if=/dev/zero of=/dev/null bs=48M count=1",
+    );
+    let killed = Container::run(&[], "sleep 300");
     // Healthy, then it exits 3 and Docker restarts it once. Ten seconds a run, so that its
     // first health check (an exec, slow on a loaded machine) passes before it exits.
     let flaky = Container::run(
@@ -695,6 +720,60 @@ async fn event_list_shows_a_die_with_its_exit_code_a_restart_and_health() {
             .url(&format!("/events/containers/{}", flaky.name)),
     ));
     assert!(body["events"].as_array().unwrap().len() >= 3, "{body}");
+
+    // The OOM-killed container's list says so, in words, and not as a plain death.
+    cell_is(&browser, &killed.name, "state", "running", SECONDS_10).await;
+    let kill = std::process::Command::new("docker")
+        .args(["kill", "-s", "KILL", &killed.id])
+        .status()
+        .unwrap();
+    assert!(kill.success(), "docker kill -s KILL: {kill}");
+    open_with_keyboard(&browser, &oom.name).await;
+    let events = browser
+        .wait_for(
+            "the OOM kill in the event list",
+            Duration::from_secs(60),
+            "const items = [...document.querySelectorAll('#detail-events li')].map(li => \
+               li.dataset.kind + ':' + li.querySelector('.badge').textContent + ':' + \
+               li.querySelector('.detail').textContent); \
+             return items.includes('oom:OOM killed:exit code 137') ? items : null;",
+            vec![],
+        )
+        .await;
+    assert!(
+        !events
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i.as_str().unwrap().starts_with("die:")),
+        "{events}"
+    );
+    // The one killed with SIGKILL died with the same code, and is no OOM kill.
+    let path = format!("/events/containers/{}", killed.name);
+    let kinds = testkit::wait::expect("the SIGKILL'd container's death", SECONDS_10, || {
+        let body = common::json_body(&testkit::get(&stack.dashboard.url(&path)));
+        let kinds: Vec<String> = body["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                format!(
+                    "{}:{}",
+                    e["kind"].as_str().unwrap(),
+                    e["detail"].as_str().unwrap()
+                )
+            })
+            .collect();
+        testkit::wait::check(kinds.iter().any(|k| k.starts_with("die:")), || {
+            format!("{kinds:?}")
+        })
+        .map(|()| kinds)
+    });
+    assert!(
+        kinds.contains(&"die:exit code 137".to_string()),
+        "{kinds:?}"
+    );
+    assert!(!kinds.iter().any(|k| k.starts_with("oom:")), "{kinds:?}");
     browser.close().await;
 }
 
