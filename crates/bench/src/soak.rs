@@ -11,9 +11,11 @@
 //! `cargo build --release -p host-exporter -p pg-exporter -p redis-exporter -p container-exporter
 //!  -p docker-api -p dashboard -p bench && target/release/bench soak [--minutes 30] [--rate 50]`
 //!
-//! `--only docker-api` (repeatable) soaks some services alone; `--sample-seconds 60` prints RSS,
-//! fds and threads of each one every so often (and docker-api's `docker_api_history_bytes`), to
-//! tell a leak (growing all along) from a warm-up (growing to a plateau).
+//! `--only docker-api` (repeatable) soaks some services alone; `--sample-seconds 60` prints RSS
+//! (and its anonymous and file-backed parts), fds and threads of each one every so often (and
+//! docker-api's `docker_api_history_bytes`), to tell a leak (growing all along) from a warm-up
+//! (growing to a plateau). `crates/bench/tools/malloc_stats.c`, preloaded, adds glibc's malloc
+//! statistics of docker-api (see its header).
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -85,6 +87,11 @@ struct Soaked {
 #[derive(Debug, Clone, Copy, Default)]
 struct Resources {
     rss_kib: u64,
+    /// The part of RSS that is anonymous memory (heap, arenas, stacks) and the part that is
+    /// file-backed (the binary's code and libc pages): a heap that grows and code paths touched
+    /// for the first time look alike in RSS alone.
+    anon_kib: u64,
+    file_kib: u64,
     fds: u64,
     threads: u64,
 }
@@ -104,6 +111,8 @@ fn resources(pid: u32) -> Resources {
         .unwrap_or(0);
     Resources {
         rss_kib: field("VmRSS:"),
+        anon_kib: field("RssAnon:"),
+        file_kib: field("RssFile:"),
         fds,
         threads: field("Threads:"),
     }
@@ -213,8 +222,8 @@ fn print_samples(services: &[Soaked], elapsed: u64) {
             "-".into()
         };
         println!(
-            "sample {elapsed:>5} s {:<18} rss_kib {:>6} fds {:>3} threads {:>2} history_bytes {history}",
-            s.name, r.rss_kib, r.fds, r.threads
+            "sample {elapsed:>5} s {:<18} rss_kib {:>6} (anon {:>6} file {:>6}) fds {:>3} threads {:>2} history_bytes {history}",
+            s.name, r.rss_kib, r.anon_kib, r.file_kib, r.fds, r.threads
         );
     }
 }
