@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::Stream;
+use metrics_core::client::{self, ReadError};
 use serde::de::DeserializeOwned;
 
 /// The largest answer read (a list of ten thousand containers is about 20 MiB).
@@ -46,6 +47,20 @@ pub enum EngineError {
     Decode { path: String, reason: String },
 }
 
+impl EngineError {
+    /// A body that could not be read, naming the path asked.
+    fn reading(path: &str, e: ReadError) -> Self {
+        match e {
+            ReadError::TooLarge { max } => Self::TooLarge {
+                path: path.to_string(),
+                max,
+            },
+            ReadError::TimedOut => Self::Unreachable(format!("no whole answer to {path} in time")),
+            ReadError::Transport(reason) => Self::Unreachable(reason),
+        }
+    }
+}
+
 /// The engine's API over its unix socket or TCP.
 #[derive(Debug, Clone)]
 pub struct EngineApi {
@@ -61,11 +76,7 @@ pub struct EngineApi {
 impl EngineApi {
     /// For `docker.host`: `unix:///path`, a socket path, `tcp://host:port` or `http://host:port`.
     pub fn new(host: &str, timeout: Duration) -> Result<Self, EngineError> {
-        let builder = reqwest::Client::builder()
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(timeout)
-            .pool_idle_timeout(Duration::from_secs(30));
+        let builder = client::builder(timeout);
         // Only the scheme is shown: the rest may carry userinfo.
         let shown = match host.split_once("://") {
             Some((scheme, _)) => format!("an endpoint with scheme {scheme:?}"),
@@ -89,7 +100,7 @@ impl EngineApi {
         };
         let client = builder
             .build()
-            .map_err(|e| EngineError::Client(e.without_url().to_string()))?;
+            .map_err(|e| EngineError::Client(client::error_chain(e)))?;
         Ok(Self {
             client,
             base,
@@ -110,7 +121,9 @@ impl EngineApi {
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, EngineError> {
         let read = async {
             let response = self.send(path).await?;
-            read_capped(response, self.max_answer, path).await
+            client::read_capped(response, self.max_answer)
+                .await
+                .map_err(|e| EngineError::reading(path, e))
         };
         let body = tokio::time::timeout(self.timeout, read)
             .await
@@ -165,7 +178,7 @@ impl EngineApi {
                         },
                         Ok(None) => return None,
                         Err(e) => {
-                            let e = EngineError::Unreachable(chain(e));
+                            let e = EngineError::Unreachable(client::error_chain(e));
                             return Some((Err(e), (response, buffer, ready, path, true)));
                         }
                     }
@@ -180,12 +193,12 @@ impl EngineApi {
             .get(format!("{}{path}", self.base))
             .send()
             .await
-            .map_err(|e| EngineError::Unreachable(chain(e)))?;
+            .map_err(|e| EngineError::Unreachable(client::error_chain(e)))?;
         let status = response.status();
         if status.is_success() {
             return Ok(response);
         }
-        let body = read_capped(response, MAX_ERROR_BYTES, path)
+        let body = client::read_capped(response, MAX_ERROR_BYTES)
             .await
             .unwrap_or_default();
         #[derive(serde::Deserialize)]
@@ -201,52 +214,6 @@ impl EngineApi {
             message,
         })
     }
-}
-
-/// The error and its causes on one line, without the URL.
-fn chain(e: reqwest::Error) -> String {
-    use std::error::Error as _;
-    let e = e.without_url();
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
-
-async fn read_capped(
-    mut response: reqwest::Response,
-    max: usize,
-    path: &str,
-) -> Result<Bytes, EngineError> {
-    let too_large = || EngineError::TooLarge {
-        path: path.to_string(),
-        max,
-    };
-    if response
-        .content_length()
-        .is_some_and(|n| usize::try_from(n).map_or(true, |n| n > max))
-    {
-        return Err(too_large());
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| EngineError::Unreachable(chain(e)))?
-    {
-        if body.len().saturating_add(chunk.len()) > max {
-            return Err(too_large());
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(Bytes::from(body))
 }
 
 /// A line longer than the buffer's cap arrived.
