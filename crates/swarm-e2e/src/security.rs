@@ -104,8 +104,13 @@ pub fn targets_secure(lab: &Lab) -> anyhow::Result<String> {
             Ok(jobs)
         },
     )?;
+    let plain: Vec<&String> = jobs
+        .iter()
+        .filter(|j| PLAIN_JOBS.contains(&j.as_str()))
+        .collect();
     Ok(format!(
-        "{} targets' jobs UP over https with basic auth ({}), alerts to Alertmanager over https",
+        "every target of {} jobs UP ({}), over https with basic auth but {plain:?}; alerts to \
+         Alertmanager over https",
         jobs.len(),
         jobs.join(", ")
     ))
