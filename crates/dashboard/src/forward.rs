@@ -4,7 +4,6 @@
 //! through chunk by chunk, never buffered beyond one chunk, under caps on relayed streams in
 //! total and per browser address, and dropped when the browser stops taking it.
 
-use std::error::Error as _;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -13,6 +12,7 @@ use std::time::Duration;
 use actix_web::http::{header, Method, StatusCode};
 use actix_web::web::Bytes;
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
+use metrics_core::client::{self, ReadError};
 use serde_json::json;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
@@ -90,6 +90,26 @@ pub enum ForwardError {
 }
 
 impl ForwardError {
+    /// An answer from `upstream` that could not be read whole ([`ReadError::TimedOut`] is
+    /// left to the caller, which knows its timeout).
+    fn reading(e: ReadError, upstream: &'static str, shown: &str) -> Self {
+        match e {
+            ReadError::TooLarge { max } => {
+                metrics_core::refused::count("upstream_body_too_large");
+                Self::TooLarge {
+                    upstream,
+                    url: shown.to_string(),
+                    max,
+                }
+            }
+            ReadError::TimedOut | ReadError::Transport(_) => Self::Unreachable {
+                upstream,
+                url: shown.to_string(),
+                reason: e.to_string(),
+            },
+        }
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             Self::BadPath(_) => StatusCode::BAD_REQUEST,
@@ -154,62 +174,17 @@ pub fn upstream_path(path: &str, query: &str) -> Result<String, ForwardError> {
     })
 }
 
-/// The error and its causes on one line ("error sending request: ... : Connection refused"),
-/// without the URL (which may carry a password).
-pub fn error_chain(e: reqwest::Error) -> String {
-    let e = e.without_url();
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
-
-/// The body of `response`, read chunk by chunk and given up as soon as it passes `max` bytes.
+/// The body of `response`, read chunk by chunk and given up as soon as it passes `max` bytes
+/// (the caller bounds the time).
 pub async fn read_capped(
-    mut response: reqwest::Response,
+    response: reqwest::Response,
     max: usize,
     upstream: &'static str,
     shown: &str,
 ) -> Result<Bytes, ForwardError> {
-    let too_large = || {
-        metrics_core::refused::count("upstream_body_too_large");
-        ForwardError::TooLarge {
-            upstream,
-            url: shown.to_string(),
-            max,
-        }
-    };
-    if response
-        .content_length()
-        .is_some_and(|n| usize::try_from(n).map_or(true, |n| n > max))
-    {
-        return Err(too_large());
-    }
-    let mut body = Vec::new();
-    loop {
-        let chunk = response
-            .chunk()
-            .await
-            .map_err(|e| ForwardError::Unreachable {
-                upstream,
-                url: shown.to_string(),
-                reason: error_chain(e),
-            })?;
-        let Some(chunk) = chunk else {
-            return Ok(Bytes::from(body));
-        };
-        if body.len().saturating_add(chunk.len()) > max {
-            return Err(too_large());
-        }
-        body.extend_from_slice(&chunk);
-    }
+    client::read_capped(response, max)
+        .await
+        .map_err(|e| ForwardError::reading(e, upstream, shown))
 }
 
 /// `GET|HEAD /api/{tail}`.
@@ -299,12 +274,12 @@ async fn forward_request(
     }
     builder.insert_header((header::CACHE_CONTROL, "no-store"));
     let max = docker_api.limits.max_body_bytes;
-    let body = tokio::time::timeout_at(
-        deadline,
-        read_capped(response, max, "docker-api", &docker_api.shown),
-    )
-    .await
-    .map_err(|_| timed_out())??;
+    let body = client::read_capped_until(response, max, deadline)
+        .await
+        .map_err(|e| match e {
+            ReadError::TimedOut => timed_out(),
+            e => ForwardError::reading(e, "docker-api", &docker_api.shown),
+        })?;
     if req.extensions().contains::<crate::access::Anonymous>() {
         return Ok(builder.body(without_labels(&body, docker_api)?));
     }
@@ -446,6 +421,7 @@ async fn relay(
     }
 }
 
+pub use metrics_core::client::error_chain;
 pub use metrics_core::slots::{AddressSlot, AddressSlots};
 
 #[cfg(test)]

@@ -10,9 +10,6 @@ use std::time::Duration;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 
-/// The largest password or CA file read.
-const MAX_FILE: u64 = 1024 * 1024;
-
 /// How the dashboard authenticates to one upstream and checks its certificate.
 #[derive(Debug, Clone, Default)]
 pub struct UpstreamAccess<'a> {
@@ -47,30 +44,19 @@ pub enum UpstreamError {
     },
 }
 
-fn read_capped(
+/// The file's bytes (a regular file of at most [`metrics_core::web_config::MAX_FILE_BYTES`]),
+/// or why not as `section.key`'s error.
+fn read_file(
     section: &'static str,
     key: &'static str,
     path: &Path,
 ) -> Result<Vec<u8>, UpstreamError> {
-    use std::io::Read;
-    let fail = |reason: String| UpstreamError::File {
+    metrics_core::web_config::read_capped(path).map_err(|reason| UpstreamError::File {
         section,
         key,
         path: path.to_path_buf(),
         reason,
-    };
-    let file = std::fs::File::open(path).map_err(|e| fail(e.to_string()))?;
-    if !file.metadata().map_err(|e| fail(e.to_string()))?.is_file() {
-        return Err(fail("not a regular file".into()));
-    }
-    let mut bytes = Vec::new();
-    file.take(MAX_FILE + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| fail(e.to_string()))?;
-    if bytes.len() as u64 > MAX_FILE {
-        return Err(fail(format!("larger than {MAX_FILE} bytes")));
-    }
-    Ok(bytes)
+    })
 }
 
 /// A client for one upstream, with the shared settings of `base`.
@@ -86,7 +72,7 @@ pub fn client(
     match (access.username.is_empty(), access.password_file) {
         (true, None) => {}
         (false, Some(file)) => {
-            let raw = read_capped(section, "password_file", file)?;
+            let raw = read_file(section, "password_file", file)?;
             let password = String::from_utf8_lossy(&raw);
             let password = password.trim_end_matches(['\r', '\n']);
             let mut value = basic_header(access.username, password)
@@ -117,7 +103,7 @@ fn tls_config(section: &'static str, ca: &Path) -> Result<rustls::ClientConfig, 
         path: ca.to_path_buf(),
         reason,
     };
-    let pem = read_capped(section, "ca_file", ca)?;
+    let pem = read_file(section, "ca_file", ca)?;
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(&pem) {
         roots
@@ -137,11 +123,9 @@ fn tls_config(section: &'static str, ca: &Path) -> Result<rustls::ClientConfig, 
 
 /// The builder every upstream client starts from.
 pub fn base_builder(connect_timeout: Duration) -> reqwest::ClientBuilder {
-    reqwest::Client::builder()
-        // Upstreams are on the stack's network: a proxy from the environment would be wrong.
-        .no_proxy()
-        .connect_timeout(connect_timeout)
-        .pool_idle_timeout(Duration::from_secs(30))
+    // No proxy from the environment (upstreams are on the stack's network) and no redirect
+    // followed (one could take this upstream's credentials elsewhere).
+    metrics_core::client::builder(connect_timeout)
         .user_agent(concat!("clustermon-dashboard/", env!("CARGO_PKG_VERSION")))
 }
 

@@ -295,7 +295,7 @@ fn parse_error_text(e: &serde_yaml::Error) -> String {
 }
 
 /// Reads at most [`MAX_FILE_BYTES`] of a regular file.
-pub(crate) fn read_capped(path: &Path) -> Result<Vec<u8>, String> {
+pub fn read_capped(path: &Path) -> Result<Vec<u8>, String> {
     use std::io::Read as _;
     let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
     let meta = file.metadata().map_err(|e| e.to_string())?;
