@@ -10,7 +10,6 @@
 
 mod common;
 
-use std::net::TcpStream;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
@@ -18,14 +17,9 @@ use common::Api;
 use testkit::docker::Container;
 use testkit::exposition::sample_value;
 use testkit::netns::{Program, SmallBufferNetns};
+use testkit::stream_caps::EventStreams;
 
 const DOCKER: &str = "unix:///var/run/docker.sock";
-
-/// Opens the event stream from `source` (an address on 127/8) and returns the status once the
-/// response head arrived; the stream is then left unread.
-fn open_stream(port: u16, source: &str) -> (u16, TcpStream) {
-    testkit::http::open_stream(port, source, "/api/stats/stream", &[])
-}
 
 /// A series' value; a series that is not there fails the test.
 fn metric(text: &str, series: &str) -> f64 {
@@ -38,14 +32,12 @@ fn stream_clients_beyond_the_per_address_cap_are_refused_at_once() {
     let port = testkit::free_port();
     let api = Api::start_on(port, DOCKER, &["--api.max-stream-clients-per-address=2"]);
     api.wait_for("/health", Duration::from_secs(20), |s, _| s == 200);
-    let (a, first) = open_stream(port, "127.0.0.1");
-    let (b, _second) = open_stream(port, "127.0.0.1");
-    assert_eq!((a, b), (200, 200));
-    let (third, _) = open_stream(port, "127.0.0.1");
-    assert_eq!(third, 429, "a third stream from the same address");
-    // Another address has its own allowance.
-    let (other, _other) = open_stream(port, "127.0.0.2");
-    assert_eq!(other, 200, "a stream from another address");
+    let streams = EventStreams {
+        port,
+        path: "/api/stats/stream",
+        headers: &[],
+    };
+    let mut held = streams.fill_address_cap(2);
     let metrics = api.get("/metrics").body;
     assert_eq!(
         metric(
@@ -56,15 +48,7 @@ fn stream_clients_beyond_the_per_address_cap_are_refused_at_once() {
         "{metrics}"
     );
     // A client that goes away gives its place back.
-    drop(first);
-    testkit::wait::expect(
-        "the closed stream's place given back",
-        Duration::from_secs(20),
-        || match open_stream(port, "127.0.0.1") {
-            (200, _) => Ok(()),
-            (status, _) => Err(format!("status {status}")),
-        },
-    );
+    streams.expect_place_given_back(held.remove(0), Duration::from_secs(20));
 }
 
 /// docker-api in a network namespace of its own with tiny TCP buffers (testkit::netns).
