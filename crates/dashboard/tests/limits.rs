@@ -5,26 +5,15 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
 use common::{docker_api_binary, json_body, start_dashboard};
 use testkit::docker::{require_docker, Container};
 use testkit::exposition::sample_value;
+use testkit::fake_daemon::{Answer, FakeDaemon};
 use testkit::netns::{Program, SmallBufferNetns};
+use testkit::stream_caps::EventStreams;
 use testkit::{free_port, get};
-
-/// Opens the event stream through the dashboard from `source` (an address on 127/8); returns
-/// the status once the response head arrived, and the connection, left unread.
-fn open_stream(port: u16, source: &str) -> (u16, TcpStream) {
-    testkit::http::open_stream(
-        port,
-        source,
-        "/api/stats/stream",
-        &[("Accept", "text/event-stream")],
-    )
-}
 
 /// The stream and refusal series of a metrics page, for failure messages.
 fn stream_lines(metrics: &str) -> String {
@@ -48,15 +37,13 @@ fn relayed_streams_are_capped_per_address_and_in_total() {
             "--docker-api.max-streams-per-address=2",
         ],
     );
-    let port = dashboard.port;
-    let (a, first) = open_stream(port, "127.0.0.1");
-    let (b, _b) = open_stream(port, "127.0.0.1");
-    assert_eq!((a, b), (200, 200));
-    let (same, _) = open_stream(port, "127.0.0.1");
-    assert_eq!(same, 429, "a third stream to one address");
-    let (other, _other) = open_stream(port, "127.0.0.2");
-    assert_eq!(other, 200, "another address has its own allowance");
-    let (over, _) = open_stream(port, "127.0.0.3");
+    let streams = EventStreams {
+        port: dashboard.port,
+        path: "/api/stats/stream",
+        headers: &[("Accept", "text/event-stream")],
+    };
+    let mut held = streams.fill_address_cap(2);
+    let (over, _) = streams.open("127.0.0.3");
     assert_eq!(over, 503, "a fourth stream in all");
     let metrics = get(&dashboard.url("/metrics")).body;
     assert_eq!(
@@ -86,38 +73,14 @@ fn relayed_streams_are_capped_per_address_and_in_total() {
         },
     );
     // A browser that leaves gives its places back.
-    drop(first);
-    testkit::wait::expect(
-        "the closed stream's place given back",
-        Duration::from_secs(20),
-        || match open_stream(port, "127.0.0.1") {
-            (200, _) => Ok(()),
-            (status, _) => Err(format!("status {status}")),
-        },
-    );
+    streams.expect_place_given_back(held.remove(0), Duration::from_secs(20));
 }
 
 #[test]
 fn an_answer_past_the_byte_cap_is_a_502_without_reading_it_all() {
     // A docker-api stand-in answering an endless body with no length.
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            std::thread::spawn(move || {
-                let mut s = stream;
-                let mut buf = [0u8; 4096];
-                let _ = s.read(&mut buf);
-                let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n[");
-                let chunk = vec![b' '; 64 * 1024];
-                while s.write_all(&chunk).is_ok() {}
-            });
-        }
-    });
-    let dashboard = start_dashboard(
-        &format!("http://127.0.0.1:{port}"),
-        &["--docker-api.max-body-bytes=1048576"],
-    );
+    let upstream = FakeDaemon::tcp(|_| Answer::EndlessBody { first: "[" });
+    let dashboard = start_dashboard(upstream.url(), &["--docker-api.max-body-bytes=1048576"]);
     let r = get(&dashboard.url("/api/containers"));
     assert_eq!(r.status, 502, "{}", r.body);
     let body = json_body(&r);
