@@ -11,7 +11,7 @@
 mod common;
 
 use std::process::Child;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::Api;
 use testkit::docker::Container;
@@ -201,23 +201,20 @@ fn a_stream_client_that_stops_reading_is_dropped_after_the_write_deadline() {
     assert_eq!(accepted, "200");
     // The silent clients are still there, not reading: docker-api must have closed its end of
     // their connections (their slots alone coming back is not enough).
-    let start = Instant::now();
-    loop {
-        let held: Vec<String> = api
-            .held_fds()
-            .into_iter()
-            .filter(|t| silent_sockets.contains(t))
-            .collect();
-        if held.is_empty() {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "docker-api still holds {held:?} of clients that stopped reading; log:\n{}",
-            api.logs()
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    testkit::wait::expect(
+        "docker-api closing its end of the silent clients' connections",
+        Duration::from_secs(60),
+        || {
+            let held: Vec<String> = api
+                .held_fds()
+                .into_iter()
+                .filter(|t| silent_sockets.contains(t))
+                .collect();
+            testkit::wait::check(held.is_empty(), || {
+                format!("it still holds {held:?}; log:\n{}", api.logs())
+            })
+        },
+    );
     for c in &mut silent {
         let _ = c.kill();
         let _ = c.wait();
