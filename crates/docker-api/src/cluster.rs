@@ -53,13 +53,83 @@ pub struct Peer {
     pub error: Option<String>,
 }
 
+/// Why the peers' client cannot be made.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot build the peer HTTP client: {0}")]
-pub struct ClientError(#[from] reqwest::Error);
+pub enum ClientError {
+    #[error("cannot build the peer HTTP client: {0}")]
+    Build(#[from] reqwest::Error),
+    #[error("{key}: cannot read {path}: {reason}")]
+    File {
+        key: &'static str,
+        path: String,
+        reason: String,
+    },
+    #[error("cluster.peer_ca_file: {path} holds no usable certificate: {reason}")]
+    Ca { path: String, reason: String },
+    #[error("cluster.peers: {0}")]
+    Peers(String),
+}
+
+/// The basic-auth credentials sent to every peer; the password is never shown.
+struct Credentials {
+    username: String,
+    password: String,
+}
+
+impl Credentials {
+    fn from_file(username: &str, password_file: &str) -> Result<Self, ClientError> {
+        let raw = metrics_core::web_config::read_capped(std::path::Path::new(password_file))
+            .map_err(|reason| ClientError::File {
+                key: "cluster.peer_password_file",
+                path: password_file.to_string(),
+                reason,
+            })?;
+        let password = String::from_utf8_lossy(&raw)
+            .trim_end_matches(['\r', '\n'])
+            .to_string();
+        Ok(Self {
+            username: username.to_string(),
+            password,
+        })
+    }
+}
+
+/// The client's TLS settings: only the certificates in `ca_file` are trusted.
+fn trust_only(
+    builder: reqwest::ClientBuilder,
+    ca_file: &str,
+) -> Result<reqwest::ClientBuilder, ClientError> {
+    let pem =
+        metrics_core::web_config::read_capped(std::path::Path::new(ca_file)).map_err(|reason| {
+            ClientError::File {
+                key: "cluster.peer_ca_file",
+                path: ca_file.to_string(),
+                reason,
+            }
+        })?;
+    let bad = |reason: String| ClientError::Ca {
+        path: ca_file.to_string(),
+        reason,
+    };
+    let certificates =
+        reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| bad(e.to_string()))?;
+    if certificates.is_empty() {
+        return Err(bad("no PEM certificate found".into()));
+    }
+    Ok(certificates.into_iter().fold(
+        builder.tls_built_in_root_certs(false).https_only(true),
+        reqwest::ClientBuilder::add_root_certificate,
+    ))
+}
 
 pub struct Cluster {
     peers_dns: String,
     static_peers: Vec<String>,
+    /// Static peers' fixed node names: address → name.
+    pinned: HashMap<String, String>,
+    /// `http` or `https`.
+    scheme: String,
+    credentials: Option<Credentials>,
     peer_port: u16,
     timeout: Duration,
     /// The largest answer read from a peer; a longer one is cut off and the peer listed
@@ -80,18 +150,32 @@ impl Cluster {
         if !config.enabled() {
             return Ok(None);
         }
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .no_proxy()
             // A peer answers itself or not at all: following a redirect would let it point this
             // service at any address.
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(config.peer_timeout)
             .timeout(config.peer_timeout)
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build()?;
+            .pool_idle_timeout(Duration::from_secs(30));
+        if config.peer_scheme == "https" {
+            builder = trust_only(builder, &config.peer_ca_file)?;
+        }
+        let client = builder.build()?;
+        let credentials = match config.peer_username.as_str() {
+            "" => None,
+            user => Some(Credentials::from_file(user, &config.peer_password_file)?),
+        };
+        let static_peers = config.static_peers().map_err(ClientError::Peers)?;
         Ok(Some(Self {
             peers_dns: config.peers_dns.clone(),
-            static_peers: config.peers.clone(),
+            pinned: static_peers
+                .iter()
+                .filter_map(|p| Some((p.address.clone(), p.name.clone()?)))
+                .collect(),
+            static_peers: static_peers.into_iter().map(|p| p.address).collect(),
+            scheme: config.peer_scheme.clone(),
+            credentials,
             peer_port: config.peer_port,
             timeout: config.peer_timeout,
             max_answer_bytes: usize::try_from(config.max_answer_bytes).unwrap_or(usize::MAX),
@@ -239,7 +323,7 @@ impl Cluster {
     }
 
     async fn ask_one(&self, address: &str, path: &str) -> Result<Bytes, String> {
-        let url = format!("http://{address}{path}");
+        let url = format!("{}://{address}{path}", self.scheme);
         match tokio::time::timeout(self.timeout, self.fetch(&url)).await {
             Ok(answer) => answer,
             Err(_) => Err(self.timeout_message()),
@@ -247,7 +331,12 @@ impl Cluster {
     }
 
     async fn fetch(&self, url: &str) -> Result<Bytes, String> {
-        let response = self.client.get(url).send().await.map_err(|e| {
+        let mut request = self.client.get(url);
+        if let Some(c) = &self.credentials {
+            // reqwest marks the header sensitive: it is never logged.
+            request = request.basic_auth(&c.username, Some(&c.password));
+        }
+        let response = request.send().await.map_err(|e| {
             if e.is_timeout() {
                 self.timeout_message()
             } else {
@@ -264,6 +353,8 @@ impl Cluster {
                 .unwrap_or_default();
             let redirect = if status.is_redirection() {
                 " (redirects are not followed)"
+            } else if status == reqwest::StatusCode::UNAUTHORIZED {
+                " (check cluster.peer_username and cluster.peer_password_file)"
             } else {
                 ""
             };
@@ -296,8 +387,24 @@ impl Cluster {
         names.get(address).map(|s| s.node.clone())
     }
 
-    /// The address `node` last answered from.
+    /// The node name the static peer at `address` is pinned to.
+    pub fn pinned_name(&self, address: &str) -> Option<&str> {
+        self.pinned.get(address).map(String::as_str)
+    }
+
+    /// The static peer's address `node` is pinned to.
+    pub fn pinned_address(&self, node: &str) -> Option<&str> {
+        self.pinned
+            .iter()
+            .find(|(_, name)| name.as_str() == node)
+            .map(|(address, _)| address.as_str())
+    }
+
+    /// The address `node` is pinned to, or last answered from.
     pub fn address_of(&self, node: &str) -> Option<String> {
+        if let Some(address) = self.pinned_address(node) {
+            return Some(address.to_string());
+        }
         let names = self.names.lock().unwrap_or_else(|p| p.into_inner());
         names
             .iter()
@@ -369,9 +476,17 @@ pub async fn gather<T: NodeBody>(
         });
         let mut claimed = HashMap::from([(own.clone(), "this node".to_string())]);
         for (peer, body) in round {
-            let known = cluster.known_name(&peer.address);
+            let pinned = cluster.pinned_name(&peer.address);
+            let known = pinned
+                .map(str::to_string)
+                .or_else(|| cluster.known_name(&peer.address));
             let body = body.and_then(|b| {
-                match check_claim(&own, known.as_deref(), &claimed, b.node()) {
+                let pinned_elsewhere = cluster
+                    .pinned_address(b.node())
+                    .filter(|a| *a != peer.address);
+                let checked = check_pinned(pinned, pinned_elsewhere, b.node())
+                    .and_then(|()| check_claim(&own, known.as_deref(), &claimed, b.node()));
+                match checked {
                     Ok(()) => Ok(b),
                     Err(why) => {
                         metrics_core::refused::count("peer_node_name");
@@ -485,6 +600,28 @@ pub fn check_claim(
         )),
         _ => Ok(()),
     }
+}
+
+/// Whether a peer may answer as `name` given the static peers' fixed names: as the name its
+/// own address is pinned to (`pinned`), if any, and never as a name pinned to another address
+/// (`pinned_elsewhere`).
+pub fn check_pinned(
+    pinned: Option<&str>,
+    pinned_elsewhere: Option<&str>,
+    name: &str,
+) -> Result<(), String> {
+    if let Some(pinned) = pinned.filter(|p| *p != name) {
+        return Err(format!(
+            "refused: it answers as {:?} but cluster.peers names it {pinned:?}",
+            shorten(name, 64)
+        ));
+    }
+    if let Some(address) = pinned_elsewhere {
+        return Err(format!(
+            "refused: it claims the node name {name:?}, which cluster.peers gives {address}"
+        ));
+    }
+    Ok(())
 }
 
 /// The error's causes on one line ("client error (Connect): tcp connect error: Connection
@@ -689,6 +826,24 @@ mod tests {
             let e = check_claim("alpha", known, &claimed, name).unwrap_err();
             assert!(e.contains(why), "{name:?}: {e}");
         }
+    }
+
+    #[test]
+    fn a_pinned_peer_must_answer_with_its_name_and_no_other_may_take_it() {
+        assert!(check_pinned(Some("node-b"), None, "node-b").is_ok());
+        assert!(check_pinned(None, None, "anything").is_ok());
+        let e = check_pinned(Some("node-b"), None, "node-c").unwrap_err();
+        assert!(e.contains("cluster.peers names it \"node-b\""), "{e}");
+        let e = check_pinned(None, Some("10.0.0.2:3001"), "node-b").unwrap_err();
+        assert!(e.contains("10.0.0.2:3001"), "{e}");
+        let config = ClusterConfig {
+            peers: vec!["node-b=127.0.0.1:4002".into(), "127.0.0.1:4003".into()],
+            ..ClusterConfig::default()
+        };
+        let c = Cluster::new(&config, ":4001").unwrap().unwrap();
+        assert_eq!(c.pinned_name("127.0.0.1:4002"), Some("node-b"));
+        assert_eq!(c.pinned_name("127.0.0.1:4003"), None);
+        assert_eq!(c.address_of("node-b").as_deref(), Some("127.0.0.1:4002"));
     }
 
     #[test]

@@ -217,10 +217,20 @@ pub struct NodeConfig {
 pub struct ClusterConfig {
     /// A name resolving to every docker-api task, e.g. `tasks.docker-api` in a swarm stack.
     pub peers_dns: String,
-    /// Static `host:port` peers (tests, setups without swarm); a comma-separated string in the
-    /// environment.
+    /// Static peers (a fleet of plain Docker hosts, tests): `host:port`, or `name=host:port` to
+    /// fix the node name the peer must answer with (and that no other peer may take); a
+    /// comma-separated string in the environment.
     #[serde(deserialize_with = "one_or_many")]
     pub peers: Vec<String>,
+    /// `http` or `https`, for every peer (static and DNS).
+    pub peer_scheme: String,
+    /// The CA file peers' certificates are checked against (needed with `https`: only it is
+    /// trusted).
+    pub peer_ca_file: String,
+    /// Basic-auth user sent to every peer, with the password read from `peer_password_file`
+    /// (both or neither).
+    pub peer_username: String,
+    pub peer_password_file: String,
     /// The port of the tasks `peers_dns` resolves to.
     pub peer_port: u16,
     /// How long one node may take to answer before it is listed unreachable.
@@ -236,6 +246,10 @@ impl Default for ClusterConfig {
         Self {
             peers_dns: String::new(),
             peers: Vec::new(),
+            peer_scheme: "http".into(),
+            peer_ca_file: String::new(),
+            peer_username: String::new(),
+            peer_password_file: String::new(),
             peer_port: 3001,
             peer_timeout: Duration::from_secs(2),
             max_answer_bytes: 8 * 1024 * 1024,
@@ -246,6 +260,81 @@ impl Default for ClusterConfig {
 impl ClusterConfig {
     pub fn enabled(&self) -> bool {
         !self.peers_dns.is_empty() || !self.peers.is_empty()
+    }
+
+    /// The static peers, each with the node name it is pinned to, if any.
+    pub fn static_peers(&self) -> Result<Vec<StaticPeer>, String> {
+        let mut out: Vec<StaticPeer> = Vec::with_capacity(self.peers.len());
+        for entry in &self.peers {
+            let peer = StaticPeer::parse(entry)?;
+            if let Some(name) = &peer.name {
+                if out.iter().any(|p| p.name.as_ref() == Some(name)) {
+                    return Err(format!(
+                        "cluster.peers: the node name {name:?} is given twice"
+                    ));
+                }
+            }
+            out.push(peer);
+        }
+        Ok(out)
+    }
+
+    fn check(&self, own_name: &str) -> Result<(), String> {
+        let peers = self.static_peers()?;
+        if let Some(p) = peers.iter().find(|p| p.name.as_deref() == Some(own_name)) {
+            return Err(format!(
+                "cluster.peers: {} is named after this node ({own_name:?})",
+                p.address
+            ));
+        }
+        match self.peer_scheme.as_str() {
+            "http" => {}
+            "https" if self.peer_ca_file.is_empty() => {
+                return Err("cluster.peer_scheme https needs cluster.peer_ca_file".into())
+            }
+            "https" => {}
+            _ => return Err("cluster.peer_scheme must be http or https".into()),
+        }
+        if self.peer_username.is_empty() != self.peer_password_file.is_empty() {
+            return Err("cluster.peer_username and cluster.peer_password_file go together".into());
+        }
+        Ok(())
+    }
+}
+
+/// One `--cluster.peers` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaticPeer {
+    /// The node name it must answer with, when given as `name=host:port`.
+    pub name: Option<String>,
+    pub address: String,
+}
+
+impl StaticPeer {
+    pub fn parse(entry: &str) -> Result<Self, String> {
+        let (name, address) = match entry.split_once('=') {
+            Some((name, address)) => (Some(name.to_string()), address),
+            None => (None, entry),
+        };
+        if !is_host_port(address) {
+            // The entry may hold a password: not shown.
+            return Err(format!(
+                "cluster.peers: {:?} is not host:port or name=host:port",
+                metrics_core::secret::redact_url(entry)
+            ));
+        }
+        if let Some(name) = name
+            .as_deref()
+            .filter(|n| !crate::validate::is_valid_node(n))
+        {
+            return Err(format!(
+                "cluster.peers: the node name {name:?} is not a host name"
+            ));
+        }
+        Ok(Self {
+            name,
+            address: address.to_string(),
+        })
     }
 }
 
@@ -319,13 +408,7 @@ impl Config {
         if self.cluster.peer_port == 0 {
             return Err("cluster.peer_port must be above 0".into());
         }
-        if let Some(bad) = self.cluster.peers.iter().find(|p| !is_host_port(p)) {
-            // The entry may hold a password: not shown.
-            return Err(format!(
-                "cluster.peers: {:?} is not host:port",
-                metrics_core::secret::redact_url(bad)
-            ));
-        }
+        self.cluster.check(&self.node.name)?;
         for pattern in &self.api.allowed_labels {
             crate::labels::check_pattern(pattern)
                 .map_err(|e| format!("api.allowed_labels: {e}"))?;
@@ -444,7 +527,23 @@ pub fn args() -> Vec<Arg> {
             .long("cluster.peers")
             .value_name("HOST:PORT")
             .action(ArgAction::Append)
-            .help("A peer docker-api (repeatable; turns cluster mode on)"),
+            .help("A peer docker-api as host:port, or name=host:port to fix the node name it must answer with (repeatable; turns cluster mode on)"),
+        Arg::new("cluster.peer_scheme")
+            .long("cluster.peer-scheme")
+            .value_parser(["http", "https"])
+            .help("How every peer is asked"),
+        Arg::new("cluster.peer_ca_file")
+            .long("cluster.peer-ca-file")
+            .value_name("PATH")
+            .help("The CA file the peers' certificates are checked against (with https; the only CA trusted)"),
+        Arg::new("cluster.peer_username")
+            .long("cluster.peer-username")
+            .value_name("USER")
+            .help("Basic-auth user sent to every peer (with cluster.peer-password-file)"),
+        Arg::new("cluster.peer_password_file")
+            .long("cluster.peer-password-file")
+            .value_name("PATH")
+            .help("File holding the peers' basic-auth password (read at start; never logged)"),
         Arg::new("cluster.peer_port")
             .long("cluster.peer-port")
             .value_name("PORT")
@@ -490,6 +589,25 @@ mod tests {
         assert!(with(&|c| c.cluster.peers = vec!["10.0.0.2".into()]).is_err());
         assert!(with(&|c| c.cluster.peers = vec![":3001".into()]).is_err());
         assert!(with(&|c| c.cluster.peers = vec!["[::1]:3001".into()]).is_ok());
+        assert!(with(&|c| c.cluster.peers = vec!["node-2=10.0.0.2:3001".into()]).is_ok());
+        assert!(with(&|c| c.cluster.peers = vec!["a/b=10.0.0.2:3001".into()]).is_err());
+        assert!(with(
+            &|c| c.cluster.peers = vec!["n=10.0.0.2:3001".into(), "n=10.0.0.3:3001".into()]
+        )
+        .is_err());
+        assert!(with(&|c| {
+            c.node.name = "me".into();
+            c.cluster.peers = vec!["me=10.0.0.2:3001".into()];
+        })
+        .is_err());
+        assert!(with(&|c| c.cluster.peer_scheme = "https".into()).is_err());
+        assert!(with(&|c| {
+            c.cluster.peer_scheme = "https".into();
+            c.cluster.peer_ca_file = "/ca.pem".into();
+        })
+        .is_ok());
+        assert!(with(&|c| c.cluster.peer_scheme = "ftp".into()).is_err());
+        assert!(with(&|c| c.cluster.peer_username = "u".into()).is_err());
         for bad in [
             "user:pw@host:3001",
             "host/x:3001",
