@@ -520,36 +520,25 @@ pub async fn gather<T: NodeBody>(
 const MAX_ERROR_BYTES: usize = 64 * 1024;
 const MAX_ERROR_CHARS: usize = 300;
 
-/// The body, read chunk by chunk and given up as soon as it passes `max` bytes (a declared
-/// length over `max` is refused before reading).
+/// The body, read through metrics-core's capped reader (chunk by chunk, given up as soon as
+/// it passes `max` bytes; a declared length over `max` is refused before reading), its errors
+/// in this module's words.
 async fn read_capped(
-    mut response: reqwest::Response,
+    response: reqwest::Response,
     max: usize,
     timeout: Duration,
 ) -> Result<Bytes, String> {
-    let too_large = || format!("answer larger than {max} bytes (cluster.max_answer_bytes)");
-    if response
-        .content_length()
-        .is_some_and(|n| usize::try_from(n).map_or(true, |n| n > max))
-    {
-        metrics_core::refused::count("peer_answer_too_large");
-        return Err(too_large());
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| {
-        if e.is_timeout() {
-            timeout_message(timeout)
-        } else {
-            chain(&e)
-        }
-    })? {
-        if body.len().saturating_add(chunk.len()) > max {
-            metrics_core::refused::count("peer_answer_too_large");
-            return Err(too_large());
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(Bytes::from(body))
+    use metrics_core::client::ReadError;
+    metrics_core::client::read_capped(response, max)
+        .await
+        .map_err(|e| match e {
+            ReadError::TooLarge { max } => {
+                metrics_core::refused::count("peer_answer_too_large");
+                format!("answer larger than {max} bytes (cluster.max_answer_bytes)")
+            }
+            ReadError::TimedOut => timeout_message(timeout),
+            ReadError::Transport(why) => why,
+        })
 }
 
 fn timeout_message(timeout: Duration) -> String {
