@@ -6,49 +6,23 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use common::{docker_api_binary, json_body, start_dashboard};
 use serde_json::json;
 use testkit::client::{Client, Credentials};
 use testkit::docker::require_docker;
+use testkit::tls::ProtectedService;
 use testkit::{free_port, require_command, ServiceProcess};
 
 const USER: &str = "dashboard";
 const PASSWORD: &str = "upstream-s3cret";
 
-struct Pki {
-    dir: tempfile::TempDir,
-    ca: PathBuf,
-    web_config: PathBuf,
-    password_file: PathBuf,
-}
-
 /// A CA, a server certificate for localhost signed by it, a web configuration file with TLS
 /// and the dashboard's bcrypt user, and the password file.
-fn pki() -> Pki {
-    let dir = tempfile::tempdir().unwrap();
-    let (ca, cert, key) = testkit::postgres::certificates(dir.path(), "upstream");
-    let hash = bcrypt::hash(PASSWORD, 4).unwrap();
-    let web_config = dir.path().join("web.yml");
-    std::fs::write(
-        &web_config,
-        format!(
-            "tls_server_config:\n  cert_file: {}\n  key_file: {}\nbasic_auth_users:\n  {USER}: '{hash}'\n",
-            cert.display(),
-            key.display()
-        ),
-    )
-    .unwrap();
-    let password_file = dir.path().join("password");
-    std::fs::write(&password_file, format!("{PASSWORD}\n")).unwrap();
-    Pki {
-        dir,
-        ca,
-        web_config,
-        password_file,
-    }
+fn pki() -> ProtectedService {
+    ProtectedService::new("upstream", USER, PASSWORD)
 }
 
 fn until_ok(what: &str, process: &ServiceProcess, check: impl Fn() -> Result<(), String>) {
@@ -56,7 +30,7 @@ fn until_ok(what: &str, process: &ServiceProcess, check: impl Fn() -> Result<(),
         .unwrap_or_else(|e| panic!("{e}; log:\n{}", process.logs()));
 }
 
-fn start_docker_api_tls(pki: &Pki) -> ServiceProcess {
+fn start_docker_api_tls(pki: &ProtectedService) -> ServiceProcess {
     let port = free_port();
     let args = vec![
         format!("--web.listen-address=127.0.0.1:{port}"),
@@ -77,7 +51,7 @@ fn start_docker_api_tls(pki: &Pki) -> ServiceProcess {
     process
 }
 
-fn start_alertmanager_tls(pki: &Pki) -> ServiceProcess {
+fn start_alertmanager_tls(pki: &ProtectedService) -> ServiceProcess {
     let binary = require_command("prometheus-alertmanager", "prometheus-alertmanager");
     let config = pki.dir.path().join("alertmanager.yml");
     std::fs::write(
@@ -109,7 +83,7 @@ fn start_alertmanager_tls(pki: &Pki) -> ServiceProcess {
     process
 }
 
-fn flags(pki: &Pki, section: &str, password_file: &Path) -> Vec<String> {
+fn flags(pki: &ProtectedService, section: &str, password_file: &Path) -> Vec<String> {
     vec![
         format!("--{section}.ca-file={}", pki.ca.display()),
         format!("--{section}.username={USER}"),
@@ -164,8 +138,7 @@ fn docker_dashboard_reaches_docker_api_and_alertmanager_over_tls_with_basic_auth
     assert!(!everything.contains(PASSWORD));
 
     // A wrong password: docker-api and Alertmanager refuse the dashboard.
-    let wrong = pki.dir.path().join("wrong");
-    std::fs::write(&wrong, "not-the-password").unwrap();
+    let wrong = pki.file("wrong", "not-the-password");
     let mut args = vec![format!("--alertmanager.url={am_url}")];
     args.extend(flags(&pki, "docker-api", &wrong));
     args.extend(flags(&pki, "alertmanager", &wrong));

@@ -6,56 +6,26 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use common::Api;
 use serde_json::Value;
+use testkit::tls::ProtectedService;
 
 const DOCKER: &str = "unix:///var/run/docker.sock";
 const USER: &str = "central";
 const PASSWORD: &str = "peer-s3cret-9f2c";
 const WRONG_PASSWORD: &str = "not-the-peer-s3cret-77a1";
 
-struct Pki {
-    _dir: tempfile::TempDir,
-    ca: PathBuf,
-    web_config: PathBuf,
-    password_file: PathBuf,
-    wrong_password_file: PathBuf,
-}
-
 /// A CA, a certificate for 127.0.0.1 and localhost signed by it, a web-config file with TLS and
-/// the central node's bcrypt user, and the right and a wrong password file.
-fn make_pki() -> Pki {
-    let dir = tempfile::tempdir().unwrap();
-    let (ca, cert, key) = testkit::postgres::certificates(dir.path(), "peer");
-    let hash = bcrypt::hash(PASSWORD, 4).unwrap();
-    let web_config = dir.path().join("web.yml");
-    std::fs::write(
-        &web_config,
-        format!(
-            "tls_server_config:\n  cert_file: {}\n  key_file: {}\nbasic_auth_users:\n  {USER}: '{hash}'\n",
-            cert.display(),
-            key.display()
-        ),
-    )
-    .unwrap();
-    let password_file = dir.path().join("password");
-    std::fs::write(&password_file, format!("{PASSWORD}\n")).unwrap();
-    let wrong_password_file = dir.path().join("wrong-password");
-    std::fs::write(&wrong_password_file, WRONG_PASSWORD).unwrap();
-    Pki {
-        _dir: dir,
-        ca,
-        web_config,
-        password_file,
-        wrong_password_file,
-    }
+/// the central node's bcrypt user, and its password file.
+fn make_pki() -> ProtectedService {
+    ProtectedService::new("peer", USER, PASSWORD)
 }
 
 /// A protected agent named `name`.
-fn agent(pki: &Pki, name: &str) -> Api {
+fn agent(pki: &ProtectedService, name: &str) -> Api {
     Api::start(
         DOCKER,
         &[
@@ -66,7 +36,7 @@ fn agent(pki: &Pki, name: &str) -> Api {
 }
 
 /// The central node asking `peers` over HTTPS with `password_file`.
-fn central(pki: &Pki, peers: &[String], password_file: &Path) -> Api {
+fn central(pki: &ProtectedService, peers: &[String], password_file: &Path) -> Api {
     let mut args = vec![
         "--node.name=central".to_string(),
         "--cluster.peer-scheme=https".to_string(),
@@ -127,11 +97,8 @@ fn docker_peers_over_https_with_credentials_and_pinned_names() {
     );
 
     // Wrong credentials: the peer is unreachable, and says why.
-    let d = central(
-        &pki,
-        &[format!("node-b={b_address}")],
-        &pki.wrong_password_file,
-    );
+    let wrong_password_file = pki.file("wrong-password", WRONG_PASSWORD);
+    let d = central(&pki, &[format!("node-b={b_address}")], &wrong_password_file);
     let list = d.wait_for("/api/containers", Duration::from_secs(30), |s, v| {
         s == 200 && node(v, &b_address).is_some_and(|n| n["error"].to_string().contains("401"))
     });

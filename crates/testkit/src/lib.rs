@@ -22,6 +22,7 @@ pub mod process;
 pub mod prometheus;
 pub mod redis;
 pub mod stream_caps;
+pub mod tls;
 pub mod upstream;
 pub mod wait;
 pub mod workspace;

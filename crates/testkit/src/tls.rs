@@ -1,0 +1,55 @@
+//! A service protected as clustermon's are: a test CA, a server certificate for 127.0.0.1 and
+//! localhost signed by it, an exporter-toolkit web configuration serving TLS with one bcrypt
+//! user, and that user's password file, all in one temporary directory.
+
+use std::path::{Path, PathBuf};
+
+/// The files a protected service and its client are started with.
+pub struct ProtectedService {
+    /// Holds the files; removed when dropped.
+    pub dir: tempfile::TempDir,
+    /// The CA certificate the client checks the service with.
+    pub ca: PathBuf,
+    /// The web configuration for `--web.config.file`.
+    pub web_config: PathBuf,
+    /// The user's password and a newline.
+    pub password_file: PathBuf,
+}
+
+impl ProtectedService {
+    /// The files for `user` with `password`; `name` prefixes the certificates' file names and
+    /// common names (see [`crate::postgres::certificates`], which needs `openssl`).
+    pub fn new(name: &str, user: &str, password: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let (ca, cert, key) = crate::postgres::certificates(dir.path(), name);
+        // Cost 4, the lowest bcrypt takes: the tests check who gets in, not the hash's strength.
+        let hash = bcrypt::hash(password, 4).expect("bcrypt hash");
+        let web_config = write(
+            dir.path(),
+            "web.yml",
+            &format!(
+                "tls_server_config:\n  cert_file: {}\n  key_file: {}\nbasic_auth_users:\n  {user}: '{hash}'\n",
+                cert.display(),
+                key.display()
+            ),
+        );
+        let password_file = write(dir.path(), "password", &format!("{password}\n"));
+        Self {
+            dir,
+            ca,
+            web_config,
+            password_file,
+        }
+    }
+
+    /// Writes `contents` to the file `name` in [`Self::dir`] (another password file, say).
+    pub fn file(&self, name: &str, contents: &str) -> PathBuf {
+        write(self.dir.path(), name, contents)
+    }
+}
+
+fn write(dir: &Path, name: &str, contents: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, contents).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    path
+}
