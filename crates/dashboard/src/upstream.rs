@@ -3,12 +3,8 @@
 //! file; basic-auth credentials come from a user name and a password file (never from the
 //! environment or the URL), sent as a sensitive default header.
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::Path;
 use std::time::Duration;
-
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::CertificateDer;
 
 /// How the dashboard authenticates to one upstream and checks its certificate.
 #[derive(Debug, Clone, Default)]
@@ -22,18 +18,12 @@ pub struct UpstreamAccess<'a> {
 
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
-    #[error("{section}.{key}: cannot read {path}: {reason}")]
+    /// The CA file or the password file (`key`: `ca_file`, `password_file`).
+    #[error("{section}.{key}: {error}")]
     File {
         section: &'static str,
         key: &'static str,
-        path: PathBuf,
-        reason: String,
-    },
-    #[error("{section}.ca_file: {path} holds no usable certificate: {reason}")]
-    Ca {
-        section: &'static str,
-        path: PathBuf,
-        reason: String,
+        error: metrics_core::client::FileError,
     },
     #[error("{section}: username and password_file go together")]
     HalfCredentials { section: &'static str },
@@ -44,21 +34,6 @@ pub enum UpstreamError {
     },
 }
 
-/// The file's bytes (a regular file of at most [`metrics_core::web_config::MAX_FILE_BYTES`]),
-/// or why not as `section.key`'s error.
-fn read_file(
-    section: &'static str,
-    key: &'static str,
-    path: &Path,
-) -> Result<Vec<u8>, UpstreamError> {
-    metrics_core::web_config::read_capped(path).map_err(|reason| UpstreamError::File {
-        section,
-        key,
-        path: path.to_path_buf(),
-        reason,
-    })
-}
-
 /// A client for one upstream, with the shared settings of `base`.
 pub fn client(
     base: reqwest::ClientBuilder,
@@ -67,15 +42,15 @@ pub fn client(
     let section = access.section;
     let mut builder = base;
     if let Some(ca) = access.ca_file {
-        builder = builder.use_preconfigured_tls(tls_config(section, ca)?);
+        builder = metrics_core::client::trust_only(builder, ca)
+            .map_err(file_error(section, "ca_file"))?;
     }
     match (access.username.is_empty(), access.password_file) {
         (true, None) => {}
         (false, Some(file)) => {
-            let raw = read_file(section, "password_file", file)?;
-            let password = String::from_utf8_lossy(&raw);
-            let password = password.trim_end_matches(['\r', '\n']);
-            let mut value = basic_header(access.username, password)
+            let password = metrics_core::client::read_password(file)
+                .map_err(file_error(section, "password_file"))?;
+            let mut value = basic_header(access.username, &password)
                 .map_err(|reason| UpstreamError::Client { section, reason })?;
             value.set_sensitive(true);
             let mut headers = reqwest::header::HeaderMap::new();
@@ -90,35 +65,22 @@ pub fn client(
     })
 }
 
+/// `section.key`'s error for a file that cannot be used.
+fn file_error(
+    section: &'static str,
+    key: &'static str,
+) -> impl Fn(metrics_core::client::FileError) -> UpstreamError {
+    move |error| UpstreamError::File {
+        section,
+        key,
+        error,
+    }
+}
+
 fn basic_header(user: &str, password: &str) -> Result<reqwest::header::HeaderValue, String> {
     use base64::Engine as _;
     let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
     reqwest::header::HeaderValue::try_from(format!("Basic {encoded}")).map_err(|e| e.to_string())
-}
-
-/// rustls' client configuration trusting only the certificates in `ca`.
-fn tls_config(section: &'static str, ca: &Path) -> Result<rustls::ClientConfig, UpstreamError> {
-    let bad = |reason: String| UpstreamError::Ca {
-        section,
-        path: ca.to_path_buf(),
-        reason,
-    };
-    let pem = read_file(section, "ca_file", ca)?;
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(&pem) {
-        roots
-            .add(cert.map_err(|e| bad(e.to_string()))?)
-            .map_err(|e| bad(e.to_string()))?;
-    }
-    if roots.is_empty() {
-        return Err(bad("no PEM certificate found".into()));
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| bad(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
 }
 
 /// The builder every upstream client starts from.

@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::error::Error as _;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -58,14 +59,12 @@ pub struct Peer {
 pub enum ClientError {
     #[error("cannot build the peer HTTP client: {0}")]
     Build(#[from] reqwest::Error),
-    #[error("{key}: cannot read {path}: {reason}")]
+    /// The CA file or the password file (`key` names the setting).
+    #[error("{key}: {error}")]
     File {
         key: &'static str,
-        path: String,
-        reason: String,
+        error: metrics_core::client::FileError,
     },
-    #[error("cluster.peer_ca_file: {path} holds no usable certificate: {reason}")]
-    Ca { path: String, reason: String },
     #[error("cluster.peers: {0}")]
     Peers(String),
 }
@@ -78,48 +77,18 @@ struct Credentials {
 
 impl Credentials {
     fn from_file(username: &str, password_file: &str) -> Result<Self, ClientError> {
-        let raw = metrics_core::web_config::read_capped(std::path::Path::new(password_file))
-            .map_err(|reason| ClientError::File {
-                key: "cluster.peer_password_file",
-                path: password_file.to_string(),
-                reason,
+        let password =
+            metrics_core::client::read_password(Path::new(password_file)).map_err(|error| {
+                ClientError::File {
+                    key: "cluster.peer_password_file",
+                    error,
+                }
             })?;
-        let password = String::from_utf8_lossy(&raw)
-            .trim_end_matches(['\r', '\n'])
-            .to_string();
         Ok(Self {
             username: username.to_string(),
             password,
         })
     }
-}
-
-/// The client's TLS settings: only the certificates in `ca_file` are trusted.
-fn trust_only(
-    builder: reqwest::ClientBuilder,
-    ca_file: &str,
-) -> Result<reqwest::ClientBuilder, ClientError> {
-    let pem =
-        metrics_core::web_config::read_capped(std::path::Path::new(ca_file)).map_err(|reason| {
-            ClientError::File {
-                key: "cluster.peer_ca_file",
-                path: ca_file.to_string(),
-                reason,
-            }
-        })?;
-    let bad = |reason: String| ClientError::Ca {
-        path: ca_file.to_string(),
-        reason,
-    };
-    let certificates =
-        reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| bad(e.to_string()))?;
-    if certificates.is_empty() {
-        return Err(bad("no PEM certificate found".into()));
-    }
-    Ok(certificates.into_iter().fold(
-        builder.tls_built_in_root_certs(false).https_only(true),
-        reqwest::ClientBuilder::add_root_certificate,
-    ))
 }
 
 pub struct Cluster {
@@ -150,16 +119,17 @@ impl Cluster {
         if !config.enabled() {
             return Ok(None);
         }
-        let mut builder = reqwest::Client::builder()
-            .no_proxy()
-            // A peer answers itself or not at all: following a redirect would let it point this
-            // service at any address.
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(config.peer_timeout)
-            .timeout(config.peer_timeout)
-            .pool_idle_timeout(Duration::from_secs(30));
+        // No proxy, no redirect followed (a peer answers itself or not at all: a redirect could
+        // point this service, and its credentials, at any address).
+        let mut builder =
+            metrics_core::client::builder(config.peer_timeout).timeout(config.peer_timeout);
         if config.peer_scheme == "https" {
-            builder = trust_only(builder, &config.peer_ca_file)?;
+            builder = metrics_core::client::trust_only(builder, Path::new(&config.peer_ca_file))
+                .map_err(|error| ClientError::File {
+                    key: "cluster.peer_ca_file",
+                    error,
+                })?
+                .https_only(true);
         }
         let client = builder.build()?;
         let credentials = match config.peer_username.as_str() {

@@ -1,9 +1,11 @@
 //! Asking another service over HTTP (feature `client`, for the services that use reqwest): the
-//! client defaults every clustermon client starts from, answers read up to a cap in bytes and
-//! in time, and reqwest's errors on one line without the URL (which may carry a password).
+//! client defaults every clustermon client starts from, trust in a CA file's certificates alone,
+//! a password read from a file, answers read up to a cap in bytes and in time, and reqwest's
+//! errors on one line without the URL (which may carry a password).
 //! Kept behind a feature so that the exporters that ask no HTTP service do not build reqwest.
 
 use std::error::Error as _;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -36,6 +38,56 @@ pub fn builder(connect_timeout: Duration) -> reqwest::ClientBuilder {
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(connect_timeout)
         .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+}
+
+/// Why a CA file or a password file cannot be used. The caller names its setting before this
+/// ("cluster.peer_ca_file: …").
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FileError {
+    /// Not a regular file of at most [`crate::web_config::MAX_FILE_BYTES`], or not readable.
+    #[error("cannot read {}: {reason}", path.display())]
+    Unreadable { path: PathBuf, reason: String },
+    /// A CA file without a certificate reqwest accepts.
+    #[error("{} holds no usable certificate: {reason}", path.display())]
+    NoCertificate { path: PathBuf, reason: String },
+}
+
+/// `builder` trusting the certificates in the PEM file `ca_file` and nothing else (no built-in
+/// or system roots): an upstream is checked against the operator's own CA only.
+pub fn trust_only(
+    builder: reqwest::ClientBuilder,
+    ca_file: &Path,
+) -> Result<reqwest::ClientBuilder, FileError> {
+    let pem = read_file(ca_file)?;
+    let bad = |reason: String| FileError::NoCertificate {
+        path: ca_file.to_path_buf(),
+        reason,
+    };
+    let certificates =
+        reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| bad(e.to_string()))?;
+    if certificates.is_empty() {
+        return Err(bad("no PEM certificate found".into()));
+    }
+    Ok(certificates.into_iter().fold(
+        builder.tls_built_in_root_certs(false),
+        reqwest::ClientBuilder::add_root_certificate,
+    ))
+}
+
+/// The password in `file` without its trailing line ends (as `echo` or an editor leaves them).
+pub fn read_password(file: &Path) -> Result<String, FileError> {
+    let raw = read_file(file)?;
+    Ok(String::from_utf8_lossy(&raw)
+        .trim_end_matches(['\r', '\n'])
+        .to_string())
+}
+
+/// The bytes of `path`, a regular file of bounded size ([`crate::web_config::read_capped`]).
+fn read_file(path: &Path) -> Result<Vec<u8>, FileError> {
+    crate::web_config::read_capped(path).map_err(|reason| FileError::Unreadable {
+        path: path.to_path_buf(),
+        reason,
+    })
 }
 
 /// The error and its causes on one line ("error sending request: client error (Connect): tcp
@@ -280,6 +332,36 @@ mod tests {
         let client = builder(Duration::from_secs(5)).build().unwrap();
         let response = client.get(&url).send().await.unwrap();
         assert_eq!(response.status().as_u16(), 302);
+    }
+
+    #[test]
+    fn a_password_file_loses_only_its_trailing_line_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("password");
+        std::fs::write(&file, " s3cret \r\n\n").unwrap();
+        assert_eq!(read_password(&file).unwrap(), " s3cret ");
+        let missing = dir.path().join("missing");
+        let e = read_password(&missing).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with(&format!("cannot read {}: ", missing.display())),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_ca_file_without_certificates_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, "not a certificate").unwrap();
+        let e = trust_only(builder(Duration::from_secs(1)), &ca).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "{} holds no usable certificate: no PEM certificate found",
+                ca.display()
+            )
+        );
     }
 
     #[tokio::test]
