@@ -285,8 +285,9 @@ impl RedisExporter {
             &[],
             scrapes as f64,
         );
-        w.summary(
-            "exporter_scrape_duration_seconds",
+        let (metrics, name) = w.named("exporter_scrape_duration_seconds");
+        metrics.summary(
+            name,
             "Durations of scrapes by the exporter",
             &[],
             &[],

@@ -111,32 +111,11 @@ impl<'a> Writer<'a> {
         self.set.counter(&self.name, help, labels, value);
     }
 
-    pub fn histogram(
-        &mut self,
-        name: &str,
-        help: &str,
-        labels: &[(&str, &str)],
-        buckets: &[(f64, u64)],
-        sum: f64,
-        count: u64,
-    ) {
+    /// The set and `name` under the namespace, for the kinds with more parts than one value
+    /// ([`MetricSet::summary`], [`MetricSet::histogram`]), called on the set directly.
+    pub fn named(&mut self, name: &str) -> (&mut MetricSet, &str) {
         self.full(name);
-        self.set
-            .histogram(&self.name, help, labels, buckets, sum, count);
-    }
-
-    pub fn summary(
-        &mut self,
-        name: &str,
-        help: &str,
-        labels: &[(&str, &str)],
-        quantiles: &[(f64, f64)],
-        sum: f64,
-        count: u64,
-    ) {
-        self.full(name);
-        self.set
-            .summary(&self.name, help, labels, quantiles, sum, count);
+        (&mut *self.set, &self.name)
     }
 }
 
@@ -375,8 +354,9 @@ fn write_info(
 
     for (cmd, quantiles) in &percentiles {
         if let Some((calls, usec)) = command_totals.get(cmd) {
-            w.summary(
-                "latency_percentiles_usec",
+            let (set, name) = w.named("latency_percentiles_usec");
+            set.summary(
+                name,
                 "A summary of latency percentile distribution per command",
                 &[("cmd", cmd)],
                 quantiles,
@@ -390,8 +370,9 @@ fn write_info(
     // commandstats (0 for a command INFO does not list yet).
     for h in histograms {
         let usec = command_totals.get(h.cmd.as_str()).map_or(0.0, |t| t.1);
-        w.histogram(
-            "commands_latencies_usec",
+        let (set, name) = w.named("commands_latencies_usec");
+        set.histogram(
+            name,
             "A histogram of latencies per command",
             &[("cmd", h.cmd.as_str())],
             &h.buckets,
