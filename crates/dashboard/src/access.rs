@@ -25,7 +25,7 @@ pub struct AccessConfig {
     pub public: bool,
     /// `Host` names answered besides loopback names, IP addresses and the listen address' host;
     /// others get 421. A comma-separated string in the environment.
-    #[serde(deserialize_with = "one_or_many")]
+    #[serde(deserialize_with = "metrics_core::config::one_or_many")]
     pub allowed_hosts: Vec<String>,
     /// How long a login session lasts.
     #[serde(with = "humantime_serde")]
@@ -63,25 +63,6 @@ impl AccessConfig {
         }
         Ok(())
     }
-}
-
-/// A list, or one comma-separated string (as an environment variable gives it).
-fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Hosts {
-        One(String),
-        Many(Vec<String>),
-    }
-    Ok(match Hosts::deserialize(d)? {
-        Hosts::One(s) => s
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(String::from)
-            .collect(),
-        Hosts::Many(v) => v,
-    })
 }
 
 fn is_host_name(host: &str) -> bool {

@@ -182,7 +182,7 @@ pub struct ApiConfig {
     pub heartbeat: Duration,
     /// Container label keys served (`prefix*` for a prefix, `*` for all); every other label is
     /// dropped when read. A comma-separated string in the environment.
-    #[serde(deserialize_with = "one_or_many")]
+    #[serde(deserialize_with = "metrics_core::config::one_or_many")]
     pub allowed_labels: Vec<String>,
 }
 
@@ -220,7 +220,7 @@ pub struct ClusterConfig {
     /// Static peers (a fleet of plain Docker hosts, tests): `host:port`, or `name=host:port` to
     /// fix the node name the peer must answer with (and that no other peer may take); a
     /// comma-separated string in the environment.
-    #[serde(deserialize_with = "one_or_many")]
+    #[serde(deserialize_with = "metrics_core::config::one_or_many")]
     pub peers: Vec<String>,
     /// `http` or `https`, for every peer (static and DNS).
     pub peer_scheme: String,
@@ -336,25 +336,6 @@ impl StaticPeer {
             address: address.to_string(),
         })
     }
-}
-
-/// A list, or one comma-separated string (as an environment variable gives it).
-fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany {
-        One(String),
-        Many(Vec<String>),
-    }
-    Ok(match OneOrMany::deserialize(d)? {
-        OneOrMany::One(s) => s
-            .split(',')
-            .map(str::trim)
-            .filter(|p| !p.is_empty())
-            .map(str::to_string)
-            .collect(),
-        OneOrMany::Many(v) => v,
-    })
 }
 
 impl Config {

@@ -236,6 +236,27 @@ fn config_file(
     Ok(config::File::from_str(&text, format))
 }
 
+/// For `#[serde(deserialize_with = "metrics_core::config::one_or_many")]`: a list (from a
+/// config file or repeated flags), or one comma-separated string (as an environment variable
+/// gives it); blank items are dropped.
+pub fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .map(str::to_string)
+            .collect(),
+        OneOrMany::Many(v) => v,
+    })
+}
+
 /// Flattens the defaults of a config into `section.key -> value` for `--help`.
 pub fn flatten_defaults<C: Serialize + Default>() -> Vec<(String, String)> {
     fn walk(prefix: &str, value: &serde_json::Value, out: &mut Vec<(String, String)>) {
@@ -279,6 +300,19 @@ mod tests {
         web: WebConfig,
         log: LogConfig,
         name: String,
+    }
+
+    #[test]
+    fn a_list_comes_as_a_list_or_one_comma_separated_string() {
+        #[derive(Deserialize)]
+        struct Hosts {
+            #[serde(deserialize_with = "one_or_many")]
+            hosts: Vec<String>,
+        }
+        let parse = |v| serde_json::from_value::<Hosts>(v).unwrap().hosts;
+        assert_eq!(parse(serde_json::json!({"hosts": " a, b ,,"})), ["a", "b"]);
+        assert_eq!(parse(serde_json::json!({"hosts": ["a, b"]})), ["a, b"]);
+        assert!(parse(serde_json::json!({"hosts": ""})).is_empty());
     }
 
     #[test]
