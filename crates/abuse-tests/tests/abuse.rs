@@ -394,3 +394,31 @@ fn rss_limit_is_above_what_an_idle_service_uses() {
         );
     }
 }
+
+/// metrics-core's start-up bounds glibc's malloc arenas for every service (it runs the binary
+/// again once with `glibc.malloc.arena_max=2`): each shipped binary's running process has the
+/// tunable in its environment, and its health still answers after the re-run.
+#[test]
+fn every_service_runs_with_bounded_malloc_arenas() {
+    let backends = Backends::start();
+    let mut missing = Vec::new();
+    for package in services() {
+        let mut target = Target::start(package, &backends, &[]);
+        let pid = target.process.pid();
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+        let bounded = environ
+            .split(|b| *b == 0)
+            .any(|v| v.starts_with(b"GLIBC_TUNABLES=") && v.ends_with(b"glibc.malloc.arena_max=2"));
+        if !bounded {
+            missing.push(package);
+        }
+        if let Err(e) = survival::check(&mut target, "start-up with bounded arenas") {
+            missing.push(package);
+            eprintln!("{e}");
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "without glibc.malloc.arena_max=2 in their environment or not healthy: {missing:?}"
+    );
+}

@@ -133,6 +133,10 @@ impl Launch {
         if let Err(e) = config.validate() {
             return usage_error(name, &e);
         }
+        // Before any thread: glibc's arenas bounded (runs this binary again once when unset).
+        if let Err(e) = crate::malloc_arenas::bound() {
+            tracing::warn!(error = %e, "going on with glibc's default malloc arenas");
+        }
         let runtime = match self.runtime {
             Runtime::CurrentThread => tokio::runtime::Builder::new_current_thread()
                 .enable_all()

@@ -64,7 +64,8 @@ pub struct RerunError {
 /// returns); returns `Ok` when the bound was already there (or this process is the re-run), or
 /// the error when running again failed: the service can go on with glibc's defaults.
 ///
-/// Call it first thing in `main`, before any thread is started.
+/// `Launch` calls it for every service after the configuration is validated and before the
+/// async runtime starts its threads.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 pub fn bound() -> Result<(), RerunError> {
     use std::os::unix::process::CommandExt;
