@@ -156,6 +156,11 @@ fn push_trimmed(ring: &mut VecDeque<Point>, p: Point, window: Duration, cap: usi
     if ring.back().is_some_and(|last| last.t > p.t) {
         ring.clear();
     }
+    // Points are stamped in whole seconds: a round that came late and the next one can fall in
+    // the same second; the later sample stands for it, so timestamps stay strictly increasing.
+    if ring.back().is_some_and(|last| last.t == p.t) {
+        ring.pop_back();
+    }
     let oldest = p.t.saturating_sub(seconds_u32(window));
     let cap = cap.max(1);
     // Trim before pushing so the ring never holds more than `cap` points.
@@ -474,6 +479,18 @@ mod tests {
         assert_eq!(full.fine.capacity(), limits.fine_capacity());
         assert_eq!(full.coarse.len(), limits.coarse_capacity());
         assert_eq!(full.coarse.capacity(), limits.coarse_capacity());
+    }
+
+    #[test]
+    fn two_rounds_in_one_second_leave_one_point() {
+        let mut h = History::new(limits());
+        h.record(500, point(0.0), [("a", point(1.0))]);
+        h.record(501, point(0.0), [("a", point(2.0))]);
+        h.record(501, point(0.0), [("a", point(3.0))]);
+        let w = h.container("a", 501, Duration::from_secs(60)).unwrap();
+        let stamps: Vec<u32> = w.points.iter().map(|p| p.t).collect();
+        assert_eq!(stamps, [500, 501]);
+        assert_eq!(w.points[1].cpu_percent, 3.0);
     }
 
     #[test]
