@@ -187,7 +187,14 @@ mod tests {
                 job["basic_auth"]["password_file"].as_str(),
                 Some("/lab/password")
             );
-            let port = job["relabel_configs"][0]["replacement"].as_str().unwrap();
+            // The rule that gives a fleet host (listed without a port) the job's port.
+            let port = job["relabel_configs"]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .find(|r| r["target_label"].as_str() == Some("__address__"))
+                .and_then(|r| r["replacement"].as_str())
+                .unwrap_or_else(|| panic!("no __address__ rule in {job:?}"));
             assert!(port.starts_with("${1}:"), "{port}");
         }
         assert_eq!(
