@@ -52,19 +52,7 @@ pub fn start_flapping(stack: &Stack) -> FlappingDrill {
          for spell in 1 2; do rm /ok; sleep {FLAP_SECONDS}; touch /ok; sleep {FLAP_SECONDS}; done; \
          exec sleep 7200"
     );
-    let container = Container::run(
-        &[
-            "--health-cmd",
-            "test -f /ok",
-            "--health-interval",
-            "2s",
-            "--health-timeout",
-            "2s",
-            "--health-retries",
-            "1",
-        ],
-        &script,
-    );
+    let container = super::health_checked_container(&script);
     let healthy = format!(
         r#"docker_container_health_status{{name="{}", health="healthy"}} == 1"#,
         container.name

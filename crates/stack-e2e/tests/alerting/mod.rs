@@ -52,6 +52,12 @@ pub fn start_webhook() -> WebhookReceiver {
 /// A test container (labelled `clustermon.test`) whose Docker health check passes while `/ok`
 /// exists; start it early so the stack has seen it healthy before the drill breaks it.
 pub fn start_health_checked_container() -> Container {
+    health_checked_container("touch /ok; exec sleep 3600")
+}
+
+/// A test container running `script` whose health check (every 2 s, one retry) passes while
+/// `/ok` exists.
+pub fn health_checked_container(script: &str) -> Container {
     Container::run(
         &[
             "--health-cmd",
@@ -63,7 +69,7 @@ pub fn start_health_checked_container() -> Container {
             "--health-retries",
             "1",
         ],
-        "touch /ok; exec sleep 3600",
+        script,
     )
 }
 
