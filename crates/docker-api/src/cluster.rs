@@ -67,6 +67,9 @@ pub enum ClientError {
     },
     #[error("cluster.peers: {0}")]
     Peers(String),
+    /// `cluster.peer_server_name` is not a DNS name or an address (the message names it).
+    #[error("{0}")]
+    ServerName(String),
 }
 
 /// The basic-auth credentials sent to every peer; the password is never shown.
@@ -124,7 +127,12 @@ impl Cluster {
         let mut builder =
             metrics_core::client::builder(config.peer_timeout).timeout(config.peer_timeout);
         if config.peer_scheme == "https" {
-            builder = metrics_core::client::trust_only(builder, Path::new(&config.peer_ca_file))
+            let ca_file = Path::new(&config.peer_ca_file);
+            let trusted = match config.server_name().map_err(ClientError::ServerName)? {
+                Some(name) => metrics_core::client::trust_only_as(builder, ca_file, name),
+                None => metrics_core::client::trust_only(builder, ca_file),
+            };
+            builder = trusted
                 .map_err(|error| ClientError::File {
                     key: "cluster.peer_ca_file",
                     error,

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Arg, ArgAction};
+use metrics_core::client::ServerName;
 use metrics_core::{LogConfig, ServiceConfig, WebConfig};
 use serde::{Deserialize, Serialize};
 
@@ -227,6 +228,10 @@ pub struct ClusterConfig {
     /// The CA file peers' certificates are checked against (needed with `https`: only it is
     /// trusted).
     pub peer_ca_file: String,
+    /// The name every peer's certificate is checked against instead of the address it is
+    /// reached on (with `https`; empty: the address). DNS-found peers are task addresses that
+    /// no certificate names, so a Swarm stack gives its service's name here.
+    pub peer_server_name: String,
     /// Basic-auth user sent to every peer, with the password read from `peer_password_file`
     /// (both or neither).
     pub peer_username: String,
@@ -248,6 +253,7 @@ impl Default for ClusterConfig {
             peers: Vec::new(),
             peer_scheme: "http".into(),
             peer_ca_file: String::new(),
+            peer_server_name: String::new(),
             peer_username: String::new(),
             peer_password_file: String::new(),
             peer_port: 3001,
@@ -279,6 +285,16 @@ impl ClusterConfig {
         Ok(out)
     }
 
+    /// The name peers' certificates are checked against, when one is set.
+    pub fn server_name(&self) -> Result<Option<ServerName<'static>>, String> {
+        if self.peer_server_name.is_empty() {
+            return Ok(None);
+        }
+        ServerName::try_from(self.peer_server_name.clone())
+            .map(Some)
+            .map_err(|e| format!("cluster.peer_server_name {:?}: {e}", self.peer_server_name))
+    }
+
     fn check(&self, own_name: &str) -> Result<(), String> {
         let peers = self.static_peers()?;
         if let Some(p) = peers.iter().find(|p| p.name.as_deref() == Some(own_name)) {
@@ -294,6 +310,12 @@ impl ClusterConfig {
             }
             "https" => {}
             _ => return Err("cluster.peer_scheme must be http or https".into()),
+        }
+        if !self.peer_server_name.is_empty() {
+            if self.peer_scheme != "https" {
+                return Err("cluster.peer_server_name needs cluster.peer_scheme https".into());
+            }
+            self.server_name()?;
         }
         if self.peer_username.is_empty() != self.peer_password_file.is_empty() {
             return Err("cluster.peer_username and cluster.peer_password_file go together".into());
@@ -517,6 +539,10 @@ pub fn args() -> Vec<Arg> {
             .long("cluster.peer-ca-file")
             .value_name("PATH")
             .help("The CA file the peers' certificates are checked against (with https; the only CA trusted)"),
+        Arg::new("cluster.peer_server_name")
+            .long("cluster.peer-server-name")
+            .value_name("NAME")
+            .help("The name the peers' certificates are checked against instead of their addresses (with https; e.g. the Swarm service's name)"),
         Arg::new("cluster.peer_username")
             .long("cluster.peer-username")
             .value_name("USER")
@@ -588,6 +614,19 @@ mod tests {
         })
         .is_ok());
         assert!(with(&|c| c.cluster.peer_scheme = "ftp".into()).is_err());
+        assert!(with(&|c| c.cluster.peer_server_name = "cluster-docker-api".into()).is_err());
+        assert!(with(&|c| {
+            c.cluster.peer_scheme = "https".into();
+            c.cluster.peer_ca_file = "/ca.pem".into();
+            c.cluster.peer_server_name = "not a name".into();
+        })
+        .is_err());
+        assert!(with(&|c| {
+            c.cluster.peer_scheme = "https".into();
+            c.cluster.peer_ca_file = "/ca.pem".into();
+            c.cluster.peer_server_name = "cluster-docker-api".into();
+        })
+        .is_ok());
         assert!(with(&|c| c.cluster.peer_username = "u".into()).is_err());
         for bad in [
             "user:pw@host:3001",

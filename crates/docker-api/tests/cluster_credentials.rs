@@ -37,6 +37,16 @@ fn agent(pki: &ProtectedService, name: &str) -> Api {
 
 /// The central node asking `peers` over HTTPS with `password_file`.
 fn central(pki: &ProtectedService, peers: &[String], password_file: &Path) -> Api {
+    central_with(pki, peers, password_file, &[])
+}
+
+/// [`central`] with `extra` flags.
+fn central_with(
+    pki: &ProtectedService,
+    peers: &[String],
+    password_file: &Path,
+    extra: &[&str],
+) -> Api {
     let mut args = vec![
         "--node.name=central".to_string(),
         "--cluster.peer-scheme=https".to_string(),
@@ -45,6 +55,7 @@ fn central(pki: &ProtectedService, peers: &[String], password_file: &Path) -> Ap
         format!("--cluster.peer-password-file={}", password_file.display()),
     ];
     args.extend(peers.iter().map(|p| format!("--cluster.peers={p}")));
+    args.extend(extra.iter().map(|e| e.to_string()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let api = Api::start(DOCKER, &args);
     api.wait_for("/health", Duration::from_secs(20), |s, _| s == 200);
@@ -149,4 +160,49 @@ fn docker_peer_with_a_certificate_from_another_ca_is_unreachable() {
     assert_eq!(peer["reachable"], false, "{peer}");
     let why = peer["error"].as_str().unwrap().to_lowercase();
     assert!(why.contains("certificate"), "{why}");
+}
+
+/// Peers found by address (a Swarm task's, a fleet host's) whose certificates name the service
+/// alone: with `--cluster.peer-server-name` they are checked against that name and answer; without
+/// it the address is checked and the handshake fails.
+#[test]
+fn docker_peer_certificate_checked_against_the_configured_server_name() {
+    testkit::docker::require_docker();
+    let pki = ProtectedService::for_names("swarm", USER, PASSWORD, "DNS:cluster-docker-api");
+    let b = agent(&pki, "node-b");
+    let b_address = format!("127.0.0.1:{}", b.process.port);
+    let peers = std::slice::from_ref(&b_address);
+
+    let by_address = central(&pki, peers, &pki.password_file);
+    let list = by_address.wait_for("/api/containers", Duration::from_secs(30), |s, v| {
+        s == 200 && node(v, &b_address).is_some()
+    });
+    let peer = node(&list, &b_address).unwrap();
+    assert_eq!(peer["reachable"], false, "{peer}");
+    let why = peer["error"].as_str().unwrap().to_lowercase();
+    assert!(why.contains("certificate"), "{why}");
+
+    let by_name = central_with(
+        &pki,
+        peers,
+        &pki.password_file,
+        &["--cluster.peer-server-name=cluster-docker-api"],
+    );
+    let list = by_name.wait_for("/api/containers", Duration::from_secs(30), |s, v| {
+        s == 200 && node(v, &b_address).is_some_and(|n| n["reachable"] == true)
+    });
+    assert_eq!(node(&list, &b_address).unwrap()["node"], "node-b", "{list}");
+
+    // A name the certificate does not carry is refused like an address it does not carry.
+    let other_name = central_with(
+        &pki,
+        peers,
+        &pki.password_file,
+        &["--cluster.peer-server-name=cluster-dashboard"],
+    );
+    let list = other_name.wait_for("/api/containers", Duration::from_secs(30), |s, v| {
+        s == 200 && node(v, &b_address).is_some()
+    });
+    let peer = node(&list, &b_address).unwrap();
+    assert_eq!(peer["reachable"], false, "{peer}");
 }

@@ -6,7 +6,17 @@
 
 use std::error::Error as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
+
+use rustls::client::danger::{ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, UnixTime};
+use rustls::RootCertStore;
+
+/// The name a server's certificate is checked against ([`trust_only_as`]).
+pub use rustls::pki_types::ServerName;
 
 use bytes::Bytes;
 use tokio::time::Instant;
@@ -72,6 +82,67 @@ pub fn trust_only(
         builder.tls_built_in_root_certs(false),
         reqwest::ClientBuilder::add_root_certificate,
     ))
+}
+
+/// [`trust_only`], but every upstream's certificate is checked against `server_name` instead of
+/// the host in the URL: for upstreams reached by address (a Swarm task's, a fleet host's IP)
+/// whose certificates name the service they belong to, as Prometheus' `tls_config.server_name`.
+/// The chain must still lead to the CA in `ca_file`, and the name must be in the certificate.
+pub fn trust_only_as(
+    builder: reqwest::ClientBuilder,
+    ca_file: &Path,
+    server_name: ServerName<'static>,
+) -> Result<reqwest::ClientBuilder, FileError> {
+    let pem = read_file(ca_file)?;
+    let bad = |reason: String| FileError::NoCertificate {
+        path: ca_file.to_path_buf(),
+        reason,
+    };
+    let mut roots = RootCertStore::empty();
+    for certificate in CertificateDer::pem_slice_iter(&pem) {
+        let certificate = certificate.map_err(|e| bad(e.to_string()))?;
+        roots.add(certificate).map_err(|e| bad(e.to_string()))?;
+    }
+    if roots.is_empty() {
+        return Err(bad("no PEM certificate found".into()));
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let chain = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .build()
+        .map_err(|e| bad(e.to_string()))?;
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| bad(e.to_string()))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AsServerName {
+            chain,
+            name: server_name,
+        }))
+        .with_no_client_auth();
+    Ok(builder.use_preconfigured_tls(config))
+}
+
+/// Checks a server's certificate as if it had been reached under `name`.
+#[derive(Debug)]
+struct AsServerName {
+    chain: Arc<WebPkiServerVerifier>,
+    name: ServerName<'static>,
+}
+
+impl ServerCertVerifier for AsServerName {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _reached_as: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.chain
+            .verify_server_cert(end_entity, intermediates, &self.name, ocsp_response, now)
+    }
+
+    crate::signatures_checked_by_inner!(chain);
 }
 
 /// The password in `file` without its trailing line ends (as `echo` or an editor leaves them).

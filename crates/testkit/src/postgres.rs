@@ -388,6 +388,16 @@ impl Drop for HeldSession {
 /// With `openssl`: a certificate authority and a server certificate it signed, valid for
 /// 127.0.0.1 and localhost. Returns (CA certificate, server certificate, server key).
 pub fn certificates(dir: &Path, name: &str) -> (PathBuf, PathBuf, PathBuf) {
+    certificates_for(dir, name, "DNS:localhost,IP:127.0.0.1")
+}
+
+/// [`certificates`] with the server certificate valid for `subject_alt_names` alone (openssl's
+/// form: `DNS:cluster-docker-api,IP:10.0.0.2`).
+pub fn certificates_for(
+    dir: &Path,
+    name: &str,
+    subject_alt_names: &str,
+) -> (PathBuf, PathBuf, PathBuf) {
     let openssl = crate::require_command("openssl", "openssl");
     let path = |suffix: &str| dir.join(format!("{name}-{suffix}"));
     let run = |args: &[&str]| {
@@ -411,7 +421,7 @@ pub fn certificates(dir: &Path, name: &str) -> (PathBuf, PathBuf, PathBuf) {
     );
     std::fs::write(
         &ext,
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+        format!("subjectAltName={subject_alt_names}\nbasicConstraints=CA:FALSE\n"),
     )
     .unwrap();
     let s = |p: &PathBuf| p.display().to_string();

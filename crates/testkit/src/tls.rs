@@ -20,8 +20,16 @@ impl ProtectedService {
     /// The files for `user` with `password`; `name` prefixes the certificates' file names and
     /// common names (see [`crate::postgres::certificates`], which needs `openssl`).
     pub fn new(name: &str, user: &str, password: &str) -> Self {
+        Self::for_names(name, user, password, "DNS:localhost,IP:127.0.0.1")
+    }
+
+    /// [`Self::new`] with the server certificate valid for `subject_alt_names` alone (openssl's
+    /// form, `DNS:cluster-docker-api`): a service whose clients must check another name than
+    /// the address they reach it on.
+    pub fn for_names(name: &str, user: &str, password: &str, subject_alt_names: &str) -> Self {
         let dir = tempfile::tempdir().expect("temporary directory");
-        let (ca, cert, key) = crate::postgres::certificates(dir.path(), name);
+        let (ca, cert, key) =
+            crate::postgres::certificates_for(dir.path(), name, subject_alt_names);
         // Cost 4, the lowest bcrypt takes: the tests check who gets in, not the hash's strength.
         let hash = bcrypt::hash(password, 4).expect("bcrypt hash");
         let web_config = write(
