@@ -2,7 +2,8 @@
 //! alternating rounds, and prints CPU per scrape, latency under load, memory, body size and
 //! series count with the ratios (ours / upstream). A benchmark, not a test: it asserts nothing.
 //!
-//! `cargo run --release -p bench -- host [--rounds 3] [--scrapes 200] [--load-seconds 5]`
+//! `cargo run --release -p bench -- host [--rounds 3] [--scrapes 200] [--load-seconds 5]
+//!   [--web-config none|tls-auth] [--bcrypt-cost 10] [--connections new,kept]` (see [`tls`])
 //! `cargo run --release -p bench -- containers [--containers 25,200] [--seconds 300]` (see [`containers`])
 //! `cargo run --release -p bench -- pg [--databases 5] [--tables 10] ...` (see [`pg`])
 //! `cargo run --release -p bench -- soak [--minutes 30] [--rate 50]` (see [`soak`])
@@ -10,15 +11,16 @@
 mod containers;
 mod pg;
 mod soak;
+mod tls;
 
 use std::any::Any;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use testkit::{free_port, require_command, ServiceProcess};
+use tls::{Reuse, Scraper, WebConfig};
 
 /// One exporter under test: how to start it, and where to scrape it.
 struct Contender {
@@ -36,7 +38,14 @@ type Backends = Vec<Box<dyn Any>>;
 /// Figures for one contender, summed over rounds.
 #[derive(Default, Clone)]
 struct Figures {
+    /// A new connection (and, with TLS, a full handshake) per scrape.
     cpu_ms_per_scrape: Vec<f64>,
+    /// One connection kept open for the round's scrapes, as Prometheus scrapes.
+    cpu_ms_kept: Vec<f64>,
+    /// The process's first request after its start, measured once: a new connection, and with
+    /// basic auth the one bcrypt check before the result is cached.
+    first_cpu_ms: f64,
+    first_wall_ms: f64,
     p50_ms: Vec<f64>,
     p99_ms: Vec<f64>,
     rss_kib: Vec<f64>,
@@ -57,6 +66,12 @@ struct Options {
     wrk_timeout_seconds: u64,
     /// Which upstream build to set beside ours.
     upstream: Upstream,
+    /// `none` or `tls-auth` (`host` only): one web configuration file for both contenders.
+    web_config: String,
+    /// The cost of the basic-auth user's bcrypt hash in that file.
+    bcrypt_cost: u32,
+    /// The connection reuse the sequential CPU scrapes are measured with.
+    connections: Vec<Reuse>,
 }
 
 /// The upstream exporter builds a run can compare with.
@@ -123,8 +138,13 @@ fn main() -> Result<()> {
         return soak::main(std::env::args().skip(2));
     }
     let options = parse_options()?;
-    let (ours, upstream, _backends) = contenders(&options)?;
-    let report = run(&options, ours, upstream)?;
+    let web_config = WebConfig::new(&options.web_config, options.bcrypt_cost)?;
+    let (mut ours, mut upstream, _backends) = contenders(&options)?;
+    if let Some(flag) = web_config.flag() {
+        ours.args.push(flag.clone());
+        upstream.args.push(flag);
+    }
+    let report = run(&options, &web_config, ours, upstream)?;
     print!("{report}");
     Ok(())
 }
@@ -134,7 +154,8 @@ fn parse_options() -> Result<Options> {
     let mut options = Options {
         target: args.next().context(
             "usage: bench <host|redis|pg> [--rounds N] [--scrapes N] [--load-seconds N] \
-                 [--databases N] [--tables N] [--upstream debian12|current]",
+                 [--databases N] [--tables N] [--upstream debian12|current] \
+                 [--web-config none|tls-auth] [--bcrypt-cost N] [--connections new,kept]",
         )?,
         rounds: 3,
         scrapes: 200,
@@ -143,9 +164,19 @@ fn parse_options() -> Result<Options> {
         tables: 10,
         wrk_timeout_seconds: 2,
         upstream: Upstream::Debian12,
+        web_config: "none".into(),
+        // What exporter-toolkit's documentation hashes its example with; the bench wants a
+        // cost a deployment would use, so a missing cache would show plainly in CPU per scrape.
+        bcrypt_cost: 10,
+        connections: vec![Reuse::New],
     };
     if options.target == "pg" {
         options.wrk_timeout_seconds = 60;
+    }
+    // Prometheus keeps its connections; the new-connection figure is the one earlier runs
+    // recorded. Only `host` measures both by default: pg's upstream takes seconds a scrape.
+    if options.target == "host" {
+        options.connections = vec![Reuse::Kept, Reuse::New];
     }
     while let Some(flag) = args.next() {
         let raw = args
@@ -159,6 +190,24 @@ fn parse_options() -> Result<Options> {
             };
             continue;
         }
+        if flag == "--web-config" {
+            if options.target != "host" && raw != "none" {
+                bail!("--web-config {raw}: only `host` is set up for it");
+            }
+            options.web_config = raw;
+            continue;
+        }
+        if flag == "--connections" {
+            options.connections = raw
+                .split(',')
+                .map(|c| match c {
+                    "new" => Ok(Reuse::New),
+                    "kept" => Ok(Reuse::Kept),
+                    other => bail!("--connections {other:?}: new, kept or new,kept"),
+                })
+                .collect::<Result<_>>()?;
+            continue;
+        }
         let value: usize = raw
             .parse()
             .with_context(|| format!("{flag} needs a number"))?;
@@ -169,6 +218,9 @@ fn parse_options() -> Result<Options> {
             "--databases" => options.databases = value,
             "--tables" => options.tables = value,
             "--wrk-timeout" => options.wrk_timeout_seconds = value as u64,
+            "--bcrypt-cost" => {
+                options.bcrypt_cost = u32::try_from(value).context("--bcrypt-cost")?;
+            }
             other => bail!("unknown flag {other}"),
         }
     }
@@ -252,7 +304,12 @@ fn contenders(options: &Options) -> Result<(Contender, Contender, Backends)> {
     }
 }
 
-fn run(options: &Options, ours: Contender, upstream: Contender) -> Result<String> {
+fn run(
+    options: &Options,
+    web_config: &WebConfig,
+    ours: Contender,
+    upstream: Contender,
+) -> Result<String> {
     let wrk = require_command("wrk", "wrk");
     let load_before = load_average();
     let contenders = [ours, upstream];
@@ -268,10 +325,36 @@ fn run(options: &Options, ours: Contender, upstream: Contender) -> Result<String
             ServiceProcess::start_with_env(&c.program, &c.args, &env, c.port)
         })
         .collect();
-    // Warm up both (first scrapes fill caches and allocate buffers).
-    for c in &contenders {
+    // One client per contender and connection reuse: the kept one holds its connection across
+    // rounds (wrk's load in between may make a server drop it; the count below tells).
+    let mut scrapers: Vec<[Scraper; 2]> = contenders
+        .iter()
+        .map(|c| {
+            [
+                web_config.scraper(&c.label, c.port, &c.path),
+                web_config.scraper(&c.label, c.port, &c.path),
+            ]
+        })
+        .collect();
+    for ((c, p), (f, [fresh, _])) in contenders
+        .iter()
+        .zip(&processes)
+        .zip(figures.iter_mut().zip(scrapers.iter_mut()))
+    {
+        let (cpu, started) = (cpu_seconds(p.pid())?, std::time::Instant::now());
+        scrape_as_prometheus(fresh, Reuse::New)?;
+        f.first_wall_ms = started.elapsed().as_secs_f64() * 1000.0;
+        f.first_cpu_ms = (cpu_seconds(p.pid())? - cpu) * 1000.0;
+        // Warm up (first scrapes fill caches and allocate buffers).
         for _ in 0..5 {
-            scrape(c)?;
+            scrape(fresh)?;
+        }
+        // The figures are worth nothing if the file's basic auth were not in force.
+        if web_config.is_protected() {
+            let status = fresh.status_without_credentials()?;
+            if status != 401 {
+                bail!("{} answered {status} without credentials, not 401", c.label);
+            }
         }
     }
     for round in 0..options.rounds {
@@ -283,28 +366,55 @@ fn run(options: &Options, ours: Contender, upstream: Contender) -> Result<String
         };
         for i in order {
             let (c, p, f) = (&contenders[i], &processes[i], &mut figures[i]);
-            let before = cpu_seconds(p.pid())?;
-            for _ in 0..options.scrapes {
-                scrape_as_prometheus(c)?;
+            let [fresh, kept] = &mut scrapers[i];
+            for &reuse in &options.connections {
+                let scraper = match reuse {
+                    Reuse::New => &mut *fresh,
+                    Reuse::Kept => &mut *kept,
+                };
+                // Opens the kept connection outside the measured scrapes.
+                scrape_as_prometheus(scraper, reuse)?;
+                let before = cpu_seconds(p.pid())?;
+                for _ in 0..options.scrapes {
+                    scrape_as_prometheus(scraper, reuse)?;
+                }
+                let ms = (cpu_seconds(p.pid())? - before) * 1000.0 / options.scrapes as f64;
+                match reuse {
+                    Reuse::New => f.cpu_ms_per_scrape.push(ms),
+                    Reuse::Kept => f.cpu_ms_kept.push(ms),
+                }
             }
-            let seconds = cpu_seconds(p.pid())? - before;
-            f.cpu_ms_per_scrape
-                .push(seconds * 1000.0 / options.scrapes as f64);
-            let (p50, p99) = latency_under_load(&wrk, c, options)?;
+            let (p50, p99) = latency_under_load(&wrk, c, web_config, options)?;
             f.p50_ms.push(p50);
             f.p99_ms.push(p99);
             f.rss_kib.push(rss_kib(p.pid())?);
         }
     }
-    for (c, f) in contenders.iter().zip(figures.iter_mut()) {
-        let body = scrape(c)?;
+    for (f, [fresh, _]) in figures.iter_mut().zip(scrapers.iter_mut()) {
+        let body = scrape(fresh)?;
         f.body_bytes = body.len();
         f.series = body
             .lines()
             .filter(|l| !l.is_empty() && !l.starts_with('#'))
             .count();
     }
-    let mut out = render(options, &contenders, &figures);
+    let mut out = render(options, web_config, &contenders, &figures);
+    if options.connections.contains(&Reuse::Kept) {
+        let kept_scrapes = options.rounds * (options.scrapes + 1);
+        for (c, [fresh, kept]) in contenders.iter().zip(&scrapers) {
+            let _ = writeln!(
+                out,
+                "\n{}: the kept-connection scrapes ({kept_scrapes}) went over {} connection(s){}.",
+                c.label,
+                kept.connections_opened,
+                fresh
+                    .negotiated
+                    .as_ref()
+                    .map(|n| format!("; TLS negotiated: {n}"))
+                    .unwrap_or_default()
+            );
+        }
+    }
     let _ = writeln!(
         out,
         "\nLoad average (1 min) {load_before} at the start, {} at the end.",
@@ -314,26 +424,14 @@ fn run(options: &Options, ours: Contender, upstream: Contender) -> Result<String
 }
 
 /// A scrape as Prometheus sends it (gzip accepted), for the CPU figure.
-fn scrape_as_prometheus(c: &Contender) -> Result<()> {
-    fetch(c, &[("Accept-Encoding", "gzip")]).map(drop)
+fn scrape_as_prometheus(scraper: &mut Scraper, reuse: Reuse) -> Result<()> {
+    scraper.get(&[("Accept-Encoding", "gzip")], reuse).map(drop)
 }
 
-/// A plain scrape, for the body size and series count.
-fn scrape(c: &Contender) -> Result<String> {
-    fetch(c, &[])
-}
-
-fn fetch(c: &Contender, headers: &[(&str, &str)]) -> Result<String> {
-    let r = testkit::http::get_with(
-        &format!("http://127.0.0.1:{}{}", c.port, c.path),
-        headers,
-        Duration::from_secs(30),
-    )
-    .map_err(anyhow::Error::msg)?;
-    if r.status != 200 {
-        bail!("{} answered {}: {}", c.label, r.status, r.body);
-    }
-    Ok(r.body)
+/// A plain scrape (not compressed), for the body size and series count.
+fn scrape(scraper: &mut Scraper) -> Result<String> {
+    let body = scraper.get(&[], Reuse::New)?;
+    Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
 /// CPU time of a process in seconds: the sum of its threads' on-CPU nanoseconds from
@@ -407,8 +505,19 @@ fn rss_kib(pid: u32) -> Result<f64> {
 }
 
 /// p50 and p99 in milliseconds from a closed-loop wrk run (4 connections, gzip like Prometheus).
-fn latency_under_load(wrk: &PathBuf, c: &Contender, options: &Options) -> Result<(f64, f64)> {
-    let out = Command::new(wrk)
+/// wrk keeps its 4 connections for the whole run, so with TLS their handshakes are a few among
+/// thousands of requests; it sends the Authorization header with `-H` (it checks no certificate).
+fn latency_under_load(
+    wrk: &PathBuf,
+    c: &Contender,
+    web_config: &WebConfig,
+    options: &Options,
+) -> Result<(f64, f64)> {
+    let mut command = Command::new(wrk);
+    for (name, value) in web_config.headers() {
+        command.arg("-H").arg(format!("{name}: {value}"));
+    }
+    let out = command
         .args([
             "-t1",
             "-c4",
@@ -418,12 +527,19 @@ fn latency_under_load(wrk: &PathBuf, c: &Contender, options: &Options) -> Result
             "-H",
             "Accept-Encoding: gzip",
         ])
-        .arg(format!("http://127.0.0.1:{}{}", c.port, c.path))
+        .arg(web_config.url(c.port, &c.path))
         .output()
         .context("run wrk")?;
     let text = String::from_utf8_lossy(&out.stdout);
     if let Some(errors) = text.lines().find(|l| l.contains("Socket errors")) {
         eprintln!("{}: wrk reported {}", c.label, errors.trim());
+    }
+    if let Some(non_2xx) = text.lines().find(|l| l.contains("Non-2xx")) {
+        bail!(
+            "{}: wrk reported {} (refused credentials?)",
+            c.label,
+            non_2xx.trim()
+        );
     }
     if text.contains(" 0 requests in") {
         eprintln!(
@@ -462,13 +578,28 @@ fn median(values: &[f64]) -> f64 {
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
-fn render(options: &Options, contenders: &[Contender; 2], f: &[Figures]) -> String {
-    let rows: [(&str, f64, f64); 6] = [
-        (
-            "CPU per scrape (ms)",
+fn render(
+    options: &Options,
+    web_config: &WebConfig,
+    contenders: &[Contender; 2],
+    f: &[Figures],
+) -> String {
+    let mut rows: Vec<(&str, f64, f64)> = Vec::new();
+    if options.connections.contains(&Reuse::Kept) {
+        rows.push((
+            "CPU per scrape, kept connection (ms)",
+            median(&f[0].cpu_ms_kept),
+            median(&f[1].cpu_ms_kept),
+        ));
+    }
+    if options.connections.contains(&Reuse::New) {
+        rows.push((
+            "CPU per scrape, new connection each (ms)",
             median(&f[0].cpu_ms_per_scrape),
             median(&f[1].cpu_ms_per_scrape),
-        ),
+        ));
+    }
+    rows.extend([
         (
             "p50 latency under load (ms)",
             median(&f[0].p50_ms),
@@ -480,9 +611,19 @@ fn render(options: &Options, contenders: &[Contender; 2], f: &[Figures]) -> Stri
             median(&f[1].p99_ms),
         ),
         (
-            "RSS (MiB)",
+            "RSS after the round (MiB)",
             median(&f[0].rss_kib) / 1024.0,
             median(&f[1].rss_kib) / 1024.0,
+        ),
+        (
+            "first request after start: CPU (ms, once)",
+            f[0].first_cpu_ms,
+            f[1].first_cpu_ms,
+        ),
+        (
+            "first request after start: wall (ms, once)",
+            f[0].first_wall_ms,
+            f[1].first_wall_ms,
         ),
         (
             "body size (KiB, uncompressed)",
@@ -490,12 +631,26 @@ fn render(options: &Options, contenders: &[Contender; 2], f: &[Figures]) -> Stri
             f[1].body_bytes as f64 / 1024.0,
         ),
         ("series", f[0].series as f64, f[1].series as f64),
-    ];
+    ]);
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "## {} vs {}\n\n{} rounds, alternating; {} sequential scrapes per round for CPU (the process's on-CPU time from schedstat); wrk -t1 -c4 for {} s with gzip for latency; medians over rounds.\n",
-        contenders[0].label, contenders[1].label, options.rounds, options.scrapes, options.load_seconds
+        "## {} vs {}\n\nWire: {}.\n\n{} rounds, alternating; {} sequential scrapes per round for CPU (the process's on-CPU time from schedstat), HTTP/1.1 with gzip accepted, each of: {}; wrk -t1 -c4 (kept connections) for {} s with gzip for latency; medians over rounds.\n",
+        contenders[0].label,
+        contenders[1].label,
+        web_config.describe(),
+        options.rounds,
+        options.scrapes,
+        options
+            .connections
+            .iter()
+            .map(|r| match r {
+                Reuse::Kept => "one connection kept open",
+                Reuse::New => "a new connection per scrape (Connection: close)",
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        options.load_seconds
     );
     if options.target == "pg" {
         let _ = writeln!(
