@@ -3,7 +3,8 @@
 //! series count with the ratios (ours / upstream). A benchmark, not a test: it asserts nothing.
 //!
 //! `cargo run --release -p bench -- host [--rounds 3] [--scrapes 200] [--load-seconds 5]
-//!   [--web-config none|tls-auth] [--bcrypt-cost 10] [--connections new,kept]` (see [`tls`])
+//!   [--web-config none|tls-auth] [--bcrypt-cost 10] [--connections kept,new] [--idle-seconds 30]`
+//!   (see [`tls`])
 //! `cargo run --release -p bench -- containers [--containers 25,200] [--seconds 300]` (see [`containers`])
 //! `cargo run --release -p bench -- pg [--databases 5] [--tables 10] ...` (see [`pg`])
 //! `cargo run --release -p bench -- soak [--minutes 30] [--rate 50]` (see [`soak`])
@@ -17,6 +18,7 @@ use std::any::Any;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::Command;
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use testkit::{free_port, require_command, ServiceProcess};
@@ -72,6 +74,9 @@ struct Options {
     bcrypt_cost: u32,
     /// The connection reuse the sequential CPU scrapes are measured with.
     connections: Vec<Reuse>,
+    /// With kept connections: how long a kept connection is left idle, as between two
+    /// Prometheus scrapes, to see whether the contender still has it open (0: not checked).
+    idle_seconds: u64,
 }
 
 /// The upstream exporter builds a run can compare with.
@@ -155,7 +160,8 @@ fn parse_options() -> Result<Options> {
         target: args.next().context(
             "usage: bench <host|redis|pg> [--rounds N] [--scrapes N] [--load-seconds N] \
                  [--databases N] [--tables N] [--upstream debian12|current] \
-                 [--web-config none|tls-auth] [--bcrypt-cost N] [--connections new,kept]",
+                 [--web-config none|tls-auth] [--bcrypt-cost N] [--connections kept,new] \
+                 [--idle-seconds N]",
         )?,
         rounds: 3,
         scrapes: 200,
@@ -169,6 +175,8 @@ fn parse_options() -> Result<Options> {
         // cost a deployment would use, so a missing cache would show plainly in CPU per scrape.
         bcrypt_cost: 10,
         connections: vec![Reuse::New],
+        // The interval of the `node` job in prometheus/prometheus.yml.
+        idle_seconds: 30,
     };
     if options.target == "pg" {
         options.wrk_timeout_seconds = 60;
@@ -218,6 +226,7 @@ fn parse_options() -> Result<Options> {
             "--databases" => options.databases = value,
             "--tables" => options.tables = value,
             "--wrk-timeout" => options.wrk_timeout_seconds = value as u64,
+            "--idle-seconds" => options.idle_seconds = value as u64,
             "--bcrypt-cost" => {
                 options.bcrypt_cost = u32::try_from(value).context("--bcrypt-cost")?;
             }
@@ -412,6 +421,29 @@ fn run(
                     .as_ref()
                     .map(|n| format!("; TLS negotiated: {n}"))
                     .unwrap_or_default()
+            );
+        }
+    }
+    if options.connections.contains(&Reuse::Kept) && options.idle_seconds > 0 {
+        // Whether the kept-connection figure is what Prometheus gets: it keeps its connection
+        // between scrapes, but a server may close one idle for a scrape interval.
+        let mut opened = Vec::new();
+        for [_, kept] in &mut scrapers {
+            scrape_as_prometheus(kept, Reuse::Kept)?;
+            opened.push(kept.connections_opened);
+        }
+        std::thread::sleep(Duration::from_secs(options.idle_seconds));
+        for ((c, [_, kept]), before) in contenders.iter().zip(&mut scrapers).zip(opened) {
+            scrape_as_prometheus(kept, Reuse::Kept)?;
+            let fate = if kept.connections_opened == before {
+                "still open: the next scrape reused it"
+            } else {
+                "closed by the server: the next scrape needed a new connection"
+            };
+            let _ = writeln!(
+                out,
+                "\n{}: a kept connection left idle for {} s (a scrape interval) was {fate}.",
+                c.label, options.idle_seconds
             );
         }
     }
