@@ -80,7 +80,9 @@ pub fn targets_up(lab: &Lab) -> anyhow::Result<String> {
 }
 
 /// docker-api's aggregate, asked on each node, covers every node and agrees with `docker ps`
-/// on each engine (retried while Swarm is still starting or stopping containers).
+/// on each engine (retried while Swarm is still starting or stopping containers), and its
+/// container list has every node reachable with its containers: each task reached the other two
+/// (over HTTPS as the web user peer in the secured stack, whose tasks answer nothing else).
 pub fn aggregate_agrees(lab: &Lab) -> anyhow::Result<String> {
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut report = Vec::new();
@@ -89,9 +91,51 @@ pub fn aggregate_agrees(lab: &Lab) -> anyhow::Result<String> {
         let summary = until_deadline("the aggregate to agree with docker ps", deadline, || {
             aggregate_matches_engines(lab, &url)
         })?;
-        report.push(format!("on {}: {summary}", asked.name));
+        let url = lab.docker_api(asked, "/api/containers");
+        let listed = until_deadline(
+            "the container list to have every node reachable",
+            deadline,
+            || containers_of_every_node(lab, &url),
+        )?;
+        report.push(format!("on {}: {summary}; {listed}", asked.name));
     }
     Ok(report.join("; "))
+}
+
+/// `/api/containers` in cluster mode: `nodes[]` lists every node of the lab reachable, and the
+/// containers carry every node's name.
+fn containers_of_every_node(lab: &Lab, url: &str) -> anyhow::Result<String> {
+    let list = clients::get_json(&lab.docker_api_client(), url)?;
+    let entries = list["nodes"]
+        .as_array()
+        .with_context(|| format!("{url}: no nodes[] (docker-api not in cluster mode?)"))?;
+    let wanted: BTreeSet<String> = lab.node_names().into_iter().collect();
+    let reachable: BTreeSet<String> = entries
+        .iter()
+        .filter(|n| n["reachable"] == true)
+        .filter_map(|n| n["node"].as_str().map(str::to_string))
+        .collect();
+    ensure!(
+        reachable == wanted,
+        "{url}: reachable nodes {reachable:?}, want {wanted:?}; nodes[]: {entries:?}"
+    );
+    let tagged: BTreeSet<String> = list["containers"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|c| c["node"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    ensure!(
+        tagged == wanted,
+        "{url}: containers carry nodes {tagged:?}, want {wanted:?}"
+    );
+    Ok(format!(
+        "/api/containers: {} containers, all {} nodes reachable",
+        list["containers"].as_array().map_or(0, Vec::len),
+        wanted.len()
+    ))
 }
 
 fn aggregate_matches_engines(lab: &Lab, url: &str) -> anyhow::Result<String> {

@@ -23,11 +23,8 @@ pub struct Lab {
     pub prometheus: String,
     /// Alertmanager's URL, published on the manager.
     pub alertmanager: String,
-    /// docker-api's port, published on every node by the lab.
+    /// docker-api's port, published by the stack on every node.
     pub docker_api_port: u16,
-    /// How docker-api is asked (`http`: its peers cannot speak TLS yet).
-    #[serde(default = "plain")]
-    pub docker_api_scheme: String,
     /// The dashboard's port, published on the manager.
     #[serde(default)]
     pub dashboard_port: Option<u16>,
@@ -74,10 +71,6 @@ pub struct Node {
     /// Workers: its dockerd's pid file.
     #[serde(default)]
     pub dockerd_pid_file: Option<String>,
-}
-
-fn plain() -> String {
-    "http".into()
 }
 
 impl Lab {
@@ -150,12 +143,15 @@ impl Lab {
         names
     }
 
-    /// docker-api's URL on `node`: plain HTTP (it is not behind TLS in the stack yet; the lab
-    /// publishes its port for these checks).
+    /// docker-api's URL on `node` (its port is published on every node; an address, so its
+    /// certificate is checked against [`TLS_DOCKER_API`] by [`Lab::docker_api_client`]).
     pub fn docker_api(&self, node: &Node, path: &str) -> String {
         format!(
             "{}://{}:{}{}",
-            self.docker_api_scheme, node.address, self.docker_api_port, path
+            self.scheme(),
+            node.address,
+            self.docker_api_port,
+            path
         )
     }
 }

@@ -11,37 +11,34 @@ use testkit::wait::until_deadline;
 use testkit::{Client, Credentials};
 
 use crate::clients;
-use crate::lab::{Lab, TLS_ALERTMANAGER, TLS_DASHBOARD, TLS_PROMETHEUS};
+use crate::lab::{Lab, TLS_ALERTMANAGER, TLS_DASHBOARD, TLS_DOCKER_API, TLS_PROMETHEUS};
 
 /// The services that serve HTTPS with basic auth from their own web-config file, as
-/// `<stack>_<service>`: each has the secrets `web.yml`, `cert.pem` and `key.pem`. Not yet
-/// docker-api: its peers ask each other over plain HTTP, so it stays unpublished on the overlay.
-pub const SECURED_SERVICES: [&str; 7] = [
+/// `<stack>_<service>`: each has the secrets `web.yml`, `cert.pem` and `key.pem`.
+pub const SECURED_SERVICES: [&str; 8] = [
     "cluster-prometheus",
     "cluster-alertmanager",
     "cluster-host-exporter",
     "cluster-pg-exporter",
     "cluster-redis-exporter",
     "cluster-container-exporter",
+    "cluster-docker-api",
     "cluster-dashboard",
 ];
 
-/// The services whose ports the stack publishes: the secured ones above, and Grafana (its own
-/// login).
-pub const PUBLISHED_SERVICES: [&str; 4] = [
+/// The services whose ports the stack publishes: the secured ones above, and Grafana (HTTPS
+/// from its own settings, its own login; no replica in the offline lab).
+pub const PUBLISHED_SERVICES: [&str; 5] = [
     "cluster-prometheus",
     "cluster-alertmanager",
+    "cluster-docker-api",
     "cluster-dashboard",
     "cluster-grafana",
 ];
 
-/// Jobs Prometheus may scrape over plain HTTP: Grafana (its own login; online stack only) and,
-/// until its peers speak TLS, docker-api.
-const PLAIN_JOBS: [&str; 2] = ["grafana", "docker-api"];
-
-/// The service the lab publishes itself (stack.lab.yml), for the checks of docker-api's
-/// cluster view: the stack does not publish it.
-const LAB_PUBLISHED: &str = "cluster-docker-api";
+/// The secrets docker-api asks its peers with: the CA their certificates are checked against
+/// and the web user peer's password file.
+pub const DOCKER_API_PEER_SECRETS: [&str; 2] = ["clustermon_ca", "web_peer_password"];
 
 /// One published port: what answers there, where, and a path that needs a login.
 struct Published {
@@ -66,13 +63,11 @@ pub fn targets_secure(lab: &Lab) -> anyhow::Result<String> {
             let mut jobs: Vec<String> = Vec::new();
             for target in &targets {
                 let job = target.job();
-                if !PLAIN_JOBS.contains(&job) {
-                    ensure!(
-                        target.scrape_url.starts_with("https://"),
-                        "job {job} scrapes {} (not https)",
-                        target.scrape_url
-                    );
-                }
+                ensure!(
+                    target.scrape_url.starts_with("https://"),
+                    "job {job} scrapes {} (not https)",
+                    target.scrape_url
+                );
                 ensure!(
                     target.is_up(),
                     "job {job} target {} is {}: {}",
@@ -84,7 +79,13 @@ pub fn targets_secure(lab: &Lab) -> anyhow::Result<String> {
                     jobs.push(job.to_string());
                 }
             }
-            for wanted in ["prometheus", "alertmanager", "postgres", "redis"] {
+            for wanted in [
+                "prometheus",
+                "alertmanager",
+                "postgres",
+                "redis",
+                "docker-api",
+            ] {
                 ensure!(
                     jobs.iter().any(|j| j == wanted),
                     "no {wanted} target; jobs {jobs:?}"
@@ -104,21 +105,17 @@ pub fn targets_secure(lab: &Lab) -> anyhow::Result<String> {
             Ok(jobs)
         },
     )?;
-    let plain: Vec<&String> = jobs
-        .iter()
-        .filter(|j| PLAIN_JOBS.contains(&j.as_str()))
-        .collect();
     Ok(format!(
-        "every target of {} jobs UP ({}), over https with basic auth but {plain:?}; alerts to \
-         Alertmanager over https",
+        "every target of {} jobs UP ({}), all over https; alerts to Alertmanager over https",
         jobs.len(),
         jobs.join(", ")
     ))
 }
 
-/// Every published port: plain HTTP gets no answer of the service, HTTPS without credentials
-/// and with a wrong password 401, with the right ones 200. The dashboard's 200 for a docker-api
-/// path and for its alerts shows it reaches docker-api, and Alertmanager with its credentials.
+/// Every published port (docker-api's on every node): plain HTTP gets no answer of the service,
+/// HTTPS without credentials and with a wrong password 401, with the right ones 200. The
+/// dashboard's 200 for a docker-api path and for its alerts shows it reaches docker-api and
+/// Alertmanager over HTTPS with its credentials.
 pub fn published_ports_secure(lab: &Lab) -> anyhow::Result<String> {
     let (ca, user, password_file) = match (&lab.ca_file, &lab.web_user, &lab.web_password_file) {
         (Some(ca), Some(user), Some(file)) => (ca, user, file),
@@ -218,6 +215,15 @@ fn published(lab: &Lab) -> anyhow::Result<Vec<Published>> {
             tls_name: TLS_ALERTMANAGER,
         },
     ];
+    for node in &lab.nodes {
+        ports.push(Published {
+            what: format!("docker-api on {}", node.name),
+            address: node.address.clone(),
+            port: lab.docker_api_port,
+            path: "/api/containers",
+            tls_name: TLS_DOCKER_API,
+        });
+    }
     if let Some(port) = lab.dashboard_port {
         ports.push(Published {
             what: "the dashboard (docker-api through it)".into(),
@@ -232,8 +238,9 @@ fn published(lab: &Lab) -> anyhow::Result<Vec<Published>> {
 
 /// `docker service inspect` of every service of the stack: CPU and memory limits, a health
 /// check, no bind mount of the repository, no published port but on the published services;
-/// the secured ones with their web.yml, cert.pem and
-/// key.pem secrets (the key readable by its owner alone) and no password in their environment.
+/// the secured ones with their web.yml, cert.pem and key.pem secrets (the key readable by its
+/// owner alone), docker-api also with the CA and the peer password it asks its peers with; no
+/// password in any environment.
 /// `docker network inspect`: the overlay network not attachable, encrypted as the lab deployed it.
 pub fn inspected(lab: &Lab) -> anyhow::Result<String> {
     let socket = &lab.manager()?.socket;
@@ -263,7 +270,10 @@ pub fn inspected(lab: &Lab) -> anyhow::Result<String> {
         if SECURED_SERVICES.contains(&short) {
             has_web_secrets(name, &spec)?;
         }
-        if !PUBLISHED_SERVICES.contains(&short) && short != LAB_PUBLISHED {
+        if short == "cluster-docker-api" {
+            asks_peers_over_tls(name, &spec)?;
+        }
+        if !PUBLISHED_SERVICES.contains(&short) {
             let ports = &spec["EndpointSpec"]["Ports"];
             ensure!(
                 ports.as_array().is_none_or(Vec::is_empty),
@@ -298,8 +308,9 @@ pub fn inspected(lab: &Lab) -> anyhow::Result<String> {
     );
     Ok(format!(
         "{} services with CPU/memory limits, health checks and no bind mount of the repository; \
-         {} with web.yml, cert.pem and key.pem (0400) secrets; no password in any environment; \
-         {network}: overlay, not attachable, encrypted {encrypted}",
+         {} with web.yml, cert.pem and key.pem (0400) secrets; docker-api with the CA and \
+         web_peer_password, asking its peers over https under {TLS_DOCKER_API}; no password in \
+         any environment; {network}: overlay, not attachable, encrypted {encrypted}",
         names.len(),
         SECURED_SERVICES.len()
     ))
@@ -374,6 +385,44 @@ fn has_web_secrets(name: &str, spec: &Value) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// docker-api's peer settings as the service carries them: the CA and peer password as
+/// secrets; https, the service's name as the peers' certificate name and the web user peer in
+/// its arguments, the password as a file path only.
+fn asks_peers_over_tls(name: &str, spec: &Value) -> anyhow::Result<()> {
+    let container = &spec["TaskTemplate"]["ContainerSpec"];
+    let secrets: Vec<&str> = container["Secrets"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s["File"]["Name"].as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    for wanted in DOCKER_API_PEER_SECRETS {
+        ensure!(
+            secrets.contains(&wanted),
+            "{name}: no secret {wanted} in {secrets:?}"
+        );
+    }
+    let args: Vec<&str> = container["Args"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    for wanted in [
+        "--cluster.peer-scheme=https".to_string(),
+        "--cluster.peer-ca-file=/run/secrets/clustermon_ca".to_string(),
+        format!("--cluster.peer-server-name={TLS_DOCKER_API}"),
+        "--cluster.peer-username=peer".to_string(),
+        "--cluster.peer-password-file=/run/secrets/web_peer_password".to_string(),
+    ] {
+        ensure!(
+            args.contains(&wanted.as_str()),
+            "{name}: no {wanted} in its arguments {args:?}"
+        );
+    }
+    Ok(())
+}
+
 /// The stack's web passwords, which no service may carry in its environment.
 fn passwords(lab: &Lab) -> anyhow::Result<Vec<String>> {
     let Some(dir) = lab.web_password_file.as_deref().and_then(Path::parent) else {
@@ -383,6 +432,7 @@ fn passwords(lab: &Lab) -> anyhow::Result<Vec<String>> {
         "web_admin_password",
         "web_prometheus_password",
         "web_dashboard_password",
+        "web_peer_password",
     ]
     .iter()
     .map(|f| {

@@ -104,7 +104,8 @@ fn secured_services_get_their_web_config_certificate_and_key_as_secrets() {
     }
 }
 
-/// Only services behind TLS and basic auth (and Grafana, with its login) publish a port.
+/// Only services behind TLS and basic auth (and Grafana: HTTPS, its own login; see
+/// tests/grafana_tls.rs) publish a port.
 #[test]
 fn only_secured_services_publish_ports() {
     let stack = yaml("compose/stack.yml");
@@ -123,6 +124,51 @@ fn only_secured_services_publish_ports() {
             "{name} is published without TLS"
         );
     }
+}
+
+/// docker-api asks its peers (task addresses) over HTTPS under its service's name, as the web
+/// user peer with the password from a secret; the insecure overlay's command drops all of it
+/// (plain peers would refuse none of it but would never answer TLS).
+#[test]
+fn docker_api_asks_its_peers_over_https_and_the_insecure_overlay_takes_it_back() {
+    let stack = yaml("compose/stack.yml");
+    let service = &stack["services"]["cluster-docker-api"];
+    let command = get(service, "command");
+    let args: Vec<&str> = command
+        .as_sequence()
+        .expect("docker-api's command")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for wanted in [
+        "--cluster.peer-scheme=https",
+        "--cluster.peer-ca-file=/run/secrets/clustermon_ca",
+        "--cluster.peer-server-name=cluster-docker-api",
+        "--cluster.peer-username=peer",
+        "--cluster.peer-password-file=/run/secrets/web_peer_password",
+    ] {
+        assert!(
+            args.contains(&wanted),
+            "docker-api: no {wanted} in {args:?}"
+        );
+    }
+    let secrets = format!("{:?}", get(service, "secrets"));
+    for wanted in ["clustermon_ca", "web_peer_password"] {
+        assert!(secrets.contains(wanted), "docker-api: no secret {wanted}");
+    }
+    assert_eq!(
+        stack["secrets"]["web_peer_password"]["file"].as_str(),
+        Some("./secrets/web_peer_password")
+    );
+    let insecure = yaml("compose/stack.insecure.yml");
+    let plain = format!(
+        "{:?}",
+        insecure["services"]["cluster-docker-api"]["command"]
+    );
+    assert!(
+        plain.contains("--path.procfs") && !plain.contains("--cluster.peer"),
+        "the insecure overlay's docker-api command: {plain}"
+    );
 }
 
 #[test]
