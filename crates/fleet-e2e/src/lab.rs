@@ -26,9 +26,11 @@ pub struct Lab {
     pub dir: PathBuf,
     /// The repository, for `prometheus/prometheus.yml`.
     pub repo: PathBuf,
-    /// The stack's CA and the `prometheus` user's password file (`scripts/stack secrets`).
+    /// The stack's CA, the `prometheus` user's password file and the `peer` user's (the central
+    /// docker-api asking the agents' docker-api), as `scripts/stack secrets` made them.
     pub ca_file: PathBuf,
     pub prometheus_password_file: PathBuf,
+    pub peer_password_file: PathBuf,
     /// The docker-api binary to run as the central one (the script built it).
     pub docker_api_binary: PathBuf,
     pub scrape_interval_seconds: u64,

@@ -39,6 +39,10 @@ fn run() -> anyhow::Result<()> {
     };
     let result = (|| {
         check(
+            "each agent's docker-api protected (TLS, basic auth)",
+            || checks::agents_docker_api_protected(&lab),
+        )?;
+        check(
             "targets UP with node labels, a host added by a line",
             || checks::targets_up_and_a_host_added(&lab, &central, &added),
         )?;
@@ -46,9 +50,16 @@ fn run() -> anyhow::Result<()> {
             "each host's containers under its name in docker-api",
             || checks::containers_under_each_host(&lab, &central),
         )?;
+        check("the central docker-api asks every agent over TLS", || {
+            checks::central_asks_agents_over_tls(&lab, &central)
+        })?;
         check(&format!("{} cut off and back", cut.name), || {
             checks::cut_off_and_back(&lab, &central, &cut)
-        })
+        })?;
+        check(
+            "no password in the central docker-api's log or answers",
+            || checks::no_password_in_central(&lab, &central),
+        )
     })();
     result.map_err(|e| anyhow::anyhow!("{e:#}\n{}", logs()))
 }
