@@ -126,6 +126,10 @@ pub fn command<C: ServiceConfig>(service: &Service, args: Vec<Arg>) -> Command {
             .long("web.request-header-timeout")
             .value_name("DURATION")
             .help("Time a client has to send a request's head; slower ones get 408 and are closed"),
+        Arg::new("web.idle_timeout")
+            .long("web.idle-timeout")
+            .value_name("DURATION")
+            .help("How long a kept-alive connection may sit idle between requests"),
         Arg::new("log.level")
             .long("log.level")
             .env(env("LOG_LEVEL"))

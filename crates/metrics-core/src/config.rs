@@ -56,6 +56,11 @@ pub struct WebConfig {
     /// their connection is closed.
     #[serde(with = "humantime_serde")]
     pub request_header_timeout: Duration,
+    /// How long a kept-alive connection may sit idle between requests. Longer than the usual
+    /// scrape intervals (15 s to 1 min), so Prometheus reuses its connection for the next scrape
+    /// instead of paying a new TLS handshake each time (node_exporter never closes idle ones).
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
 }
 
 impl WebConfig {
@@ -113,6 +118,7 @@ impl Default for WebConfig {
             config_file: None,
             write_timeout: Duration::from_secs(30),
             request_header_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(120),
         }
     }
 }

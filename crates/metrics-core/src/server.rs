@@ -19,9 +19,6 @@ use crate::process::ProcessMetrics;
 use crate::scrape::{Encoded, SingleFlight};
 use crate::{MetricSet, Scrape, ScrapeError, Service, WebConfig};
 
-/// How long an idle kept-alive connection stays open.
-const KEEP_ALIVE: Duration = Duration::from_secs(5);
-
 /// The Prometheus text exposition format.
 pub const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -161,6 +158,7 @@ impl<E: Exporter> Server<E> {
         let protection = Protection::from_web(&self.web)?;
         let guard = protection.guard.clone();
         let request_header_timeout = self.web.request_header_timeout;
+        let idle_timeout = self.web.idle_timeout;
         let server = HttpServer::new(move || {
             let mut app = App::new()
                 .wrap(Compress::default())
@@ -192,10 +190,10 @@ impl<E: Exporter> Server<E> {
                 let _ = tcp.set_nodelay(true);
             }
             if !request_header_timeout.is_zero() {
-                crate::server_conn::watch(conn, data, KEEP_ALIVE + request_header_timeout);
+                crate::server_conn::watch(conn, data, idle_timeout + request_header_timeout);
             }
         })
-        .keep_alive(KEEP_ALIVE)
+        .keep_alive(idle_timeout)
         .client_request_timeout(request_header_timeout)
         .disable_signals()
         .shutdown_timeout(10);
