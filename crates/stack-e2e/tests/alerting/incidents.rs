@@ -10,6 +10,12 @@
 //!   never for the minute ServiceHealthCheckFailing waits for. The rule counts changes over
 //!   15 minutes, so it resolves 15 minutes after the first change: the flapping starts early
 //!   ([`start_flapping`]) and its notifications are awaited at the end ([`FlappingDrill::finish`]).
+//! - ContainerCPUThrottled: a busybox container limited to a tenth of a core runs a busy loop, so
+//!   nearly every CFS period it runs in ends throttled. The rule wants over half of the periods
+//!   throttled over 5 minutes, for 10 minutes, so it fires about 11 minutes after the loop starts:
+//!   the loop starts early too ([`start_throttling`]), in the same window as the flapping, and
+//!   [`ThrottlingDrill::finish`] awaits the firing notification, raises the limit as an operator
+//!   would and awaits the resolved one before the flapping's resolution is due.
 
 use std::time::{Duration, Instant};
 
@@ -36,6 +42,30 @@ const OOM_FIRING_LIMIT: Duration = Duration::from_secs(240);
 /// From the last kill to the resolved notification: the one-minute window, an evaluation and
 /// `group_interval`, about 2 min.
 const OOM_RESOLVED_LIMIT: Duration = Duration::from_secs(240);
+
+/// The throttled container's CPU limit: a tenth of a core (10 ms of every 100 ms CFS period), so
+/// the one-thread busy loop, which would take a whole core, is throttled in nearly every period.
+const THROTTLED_CPUS: &str = "0.1";
+
+/// The operator's repair: a limit above the one core a one-thread loop can use. Raising the limit
+/// rather than stopping the loop is what makes the alert resolve soon: the loop goes on, so CFS
+/// periods keep counting (10 a second) with none throttled, and the 5-minute ratio falls below
+/// 0.5 once more than half of the window is after the repair, about 2.5 minutes. Stopping the
+/// loop (or removing the quota) would stop the periods counting as well: the ratio of what is
+/// left in the window stays near 1 until the window is empty, 5 minutes. Not exactly one core:
+/// a loop that uses all of a one-core quota can still run out of it at the end of a period
+/// (Docker refuses more CPUs than the machine has: this needs two, as CI's machine has).
+const REPAIRED_CPUS: &str = "1.5";
+
+/// From the start of the loop to ContainerCPUThrottled's notification: two scrapes of
+/// container-exporter (10 s each) for a rate, an evaluation (15 s), `for: 10m`, an evaluation and
+/// `group_wait` (10 s), about 11 min; more for a slow machine.
+const THROTTLING_FIRING_LIMIT: Duration = Duration::from_secs(15 * 60);
+
+/// From the repair to the resolved notification: half of the 5-minute window (2.5 min), a scrape
+/// (10 s), an evaluation (15 s) and `group_interval` (30 s), about 3.5 min; more for a slow
+/// machine.
+const THROTTLING_RESOLVED_LIMIT: Duration = Duration::from_secs(7 * 60);
 
 /// The flapping container, started and flapping.
 pub struct FlappingDrill {
@@ -126,6 +156,118 @@ impl FlappingDrill {
             "ContainerHealthFlapping fired and resolved {:.1?} after the flapping began",
             self.started.elapsed()
         );
+    }
+}
+
+/// The throttled container, its busy loop running under [`THROTTLED_CPUS`].
+pub struct ThrottlingDrill {
+    container: Container,
+    started: Instant,
+}
+
+/// Starts a container limited to [`THROTTLED_CPUS`] that runs a busy loop until `/stop` exists,
+/// and waits until the stack's Prometheus has its CFS period count (container-exporter).
+pub fn start_throttling(stack: &Stack) -> ThrottlingDrill {
+    let container = Container::run(
+        &["--cpus", THROTTLED_CPUS],
+        "while [ ! -f /stop ]; do :; done; exec sleep 7200",
+    );
+    let started = Instant::now();
+    let periods = format!(
+        r#"container_cpu_cfs_periods_total{{name="{}"}}"#,
+        container.name
+    );
+    super::super::wait_for(
+        "the throttled container's CFS periods in the stack's Prometheus (container-exporter)",
+        Duration::from_secs(120),
+        || match stack.query(&periods)? {
+            0 => Err(format!("no series for {periods}")),
+            _ => Ok(()),
+        },
+    );
+    ThrottlingDrill { container, started }
+}
+
+impl ThrottlingDrill {
+    fn expected(&self) -> Expected {
+        Expected {
+            alertname: "ContainerCPUThrottled",
+            labels: vec![("name", self.container.name.clone())],
+        }
+    }
+
+    fn diagnostics(&self) -> Vec<String> {
+        let name = &self.container.name;
+        let rate = |counter: &str| format!(r#"rate({counter}{{name="{name}"}}[5m])"#);
+        vec![
+            rate("container_cpu_cfs_periods_total"),
+            rate("container_cpu_cfs_throttled_periods_total"),
+            format!(
+                "{} / {}",
+                rate("container_cpu_cfs_throttled_periods_total"),
+                rate("container_cpu_cfs_periods_total")
+            ),
+            self.expected().prometheus_selector(&[]),
+        ]
+    }
+
+    /// Waits for ContainerCPUThrottled's firing notification, raises the container's limit to
+    /// [`REPAIRED_CPUS`] (`docker update`), then waits for the resolved notification.
+    pub fn finish(self, stack: &Stack, alerting: &Alerting) {
+        let origin = alerting.origin();
+        let expected = self.expected();
+        let name = &self.container.name;
+        let waited = Instant::now();
+        let firing = wait_for_notifications(
+            stack,
+            (alerting.webhook, &origin),
+            "firing",
+            &[&expected],
+            THROTTLING_FIRING_LIMIT.saturating_sub(self.started.elapsed()),
+            &self.diagnostics(),
+        );
+        let (notification, alert) = &firing[0];
+        // A notification that came before this call is found at once: then the alert's startsAt
+        // (when Prometheus fired it) against the container's start says when it fired.
+        eprintln!(
+            "ContainerCPUThrottled firing notification seen {:.1?} after the loop began (waited \
+             {:.1?} for it); fired at {} for a container started at {}",
+            self.started.elapsed(),
+            waited.elapsed(),
+            alert["startsAt"],
+            self.container.inspect("{{.State.StartedAt}}")
+        );
+        assert_alert(
+            notification,
+            alert,
+            (&["alertname", "name", "severity"], "warning"),
+            &format!("Container {name} is throttled by its CPU limit"),
+            "CPU periods were throttled over the last 5 minutes",
+        );
+
+        let repaired = Instant::now();
+        super::super::docker(&["update", "--cpus", REPAIRED_CPUS, name]);
+        assert_eq!(
+            self.container.inspect("{{.HostConfig.NanoCpus}}"),
+            "1500000000",
+            "docker update --cpus {REPAIRED_CPUS} took effect"
+        );
+        wait_for_notifications(
+            stack,
+            (alerting.webhook, &origin),
+            "resolved",
+            &[&expected],
+            THROTTLING_RESOLVED_LIMIT,
+            &self.diagnostics(),
+        );
+        eprintln!(
+            "ContainerCPUThrottled resolved {:.1?} after `docker update --cpus {REPAIRED_CPUS}` \
+             ({:.1?} after the loop began)",
+            repaired.elapsed(),
+            self.started.elapsed()
+        );
+        // The loop would otherwise take a whole core until the container is removed.
+        self.container.exec("touch /stop");
     }
 }
 

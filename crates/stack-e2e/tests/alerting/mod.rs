@@ -307,7 +307,9 @@ pub fn alert_drills(stack: &Stack, alerting: &Alerting, redis: &str, checked: &C
 }
 
 /// Waits until the webhook has a notification with `status` for each of `expected`; returns
-/// (notification, alert) for each, in order. Fails listing what arrived and what Prometheus has.
+/// (notification, alert) for each, in order. The receiver keeps every notification, so one that
+/// arrived before this call counts: drills awaited at the end may be awaited in any order. Fails
+/// listing what arrived and what Prometheus has.
 fn wait_for_notifications(
     stack: &Stack,
     (webhook, origin): (&WebhookReceiver, &str),
