@@ -9,9 +9,10 @@
 //! (`tests/alerting`) every Grafana panel query returning data from the stack's Prometheus, and
 //! RedisDown and ServiceHealthCheckFailing reaching a webhook receiver on the host's port 9095
 //! through the stack's Alertmanager, then resolving; likewise issue 22's ContainerOOMKilled (a
-//! container whose children the kernel OOM-kills), ContainerCPUThrottled (a busy loop under a
-//! tenth of a core, then given more) and ContainerHealthFlapping (a health check going unhealthy
-//! and back twice; `tests/alerting/incidents.rs`). The stack is torn down with
+//! container whose children the kernel OOM-kills), ContainerCPUThrottled and HighCPUUsage (a busy
+//! loop under a tenth of a core, then given more) and ContainerHealthFlapping (a health check
+//! going unhealthy and back twice; `tests/alerting/incidents.rs`), HighMemoryUsage and
+//! ContainerRestarting (`tests/alerting/limits.rs`). The stack is torn down with
 //! its volumes when the test ends, whether it passed or not.
 //!
 //! The stack is the secure default (issue 19, `tests/secure`): every target UP over TLS with
@@ -315,6 +316,10 @@ fn offline_stack_comes_up_with_every_target_up_within_30s() {
     // the end, in the same window.
     let throttling = alerting::incidents::start_throttling(&stack);
     let flapping = alerting::incidents::start_flapping(&stack);
+    // HighMemoryUsage waits 5 minutes; ContainerRestarting resolves 15 minutes after the loop's
+    // restarts: the same window.
+    let memory = alerting::limits::start_memory_pressure(&stack);
+    let restarting = alerting::limits::start_restart_loop();
 
     // What docker inspect reports for our services: limits, user, read-only root, capabilities.
     let secret = std::fs::read_to_string(compose_dir.join("secrets/postgres_password"))
@@ -528,8 +533,10 @@ fn offline_stack_comes_up_with_every_target_up_within_30s() {
     // resolution (about 14 minutes after the start) comes before the flapping's (about 16); the
     // other order would hold the repair back until then.
     alerting::incidents::oom_drill(&stack, &stack_alerting);
+    memory.finish(&stack, &stack_alerting);
     throttling.finish(&stack, &stack_alerting);
     flapping.finish(&stack, &stack_alerting);
+    restarting.finish(&stack, &stack_alerting);
 }
 
 /// Issue 22's history and Grafana link through the dashboard: a container's and the cluster's
@@ -603,7 +610,7 @@ fn dashboard_history_and_links(
         .find_map(|l| l.trim().strip_prefix("DASHBOARD_GRAFANA__URL:"))
         .map(str::trim)
         .unwrap_or_else(|| panic!("no Grafana link in the full stack:\n{full}"));
-    assert_eq!(link, format!("http://localhost:{grafana_port}"));
+    assert_eq!(link, format!("https://localhost:{grafana_port}"));
     // docker-compose 1.29 renders a port as 127.0.0.1:P:3000/tcp, Compose v2 as a mapping.
     let published = format!("127.0.0.1:{grafana_port}:3000");
     assert!(

@@ -208,21 +208,34 @@ impl ThrottlingDrill {
                 rate("container_cpu_cfs_periods_total")
             ),
             self.expected().prometheus_selector(&[]),
+            self.expected_high_cpu().prometheus_selector(&[]),
         ]
     }
 
-    /// Waits for ContainerCPUThrottled's firing notification, raises the container's limit to
-    /// [`REPAIRED_CPUS`] (`docker update`), then waits for the resolved notification.
+    /// HighCPUUsage for the same container: its usage is its whole quota (over the rule's 90 %
+    /// of the limit for 5 minutes, so it fires before the throttling alert); under
+    /// [`REPAIRED_CPUS`] the one-thread loop uses two thirds of the limit and it resolves.
+    fn expected_high_cpu(&self) -> Expected {
+        Expected {
+            alertname: "HighCPUUsage",
+            labels: vec![("name", self.container.name.clone())],
+        }
+    }
+
+    /// Waits for ContainerCPUThrottled's and HighCPUUsage's firing notifications, raises the
+    /// container's limit to [`REPAIRED_CPUS`] (`docker update`), then waits for the resolved
+    /// notifications.
     pub fn finish(self, stack: &Stack, alerting: &Alerting) {
         let origin = alerting.origin();
         let expected = self.expected();
+        let high_cpu = self.expected_high_cpu();
         let name = &self.container.name;
         let waited = Instant::now();
         let firing = wait_for_notifications(
             stack,
             (alerting.webhook, &origin),
             "firing",
-            &[&expected],
+            &[&expected, &high_cpu],
             THROTTLING_FIRING_LIMIT.saturating_sub(self.started.elapsed()),
             &self.diagnostics(),
         );
@@ -244,6 +257,13 @@ impl ThrottlingDrill {
             &format!("Container {name} is throttled by its CPU limit"),
             "CPU periods were throttled over the last 5 minutes",
         );
+        let (notification, alert) = &firing[1];
+        super::limits::assert_limit_alert(
+            notification,
+            alert,
+            &format!("Container {name} is using "),
+            " of its CPU limit",
+        );
 
         let repaired = Instant::now();
         super::super::docker(&["update", "--cpus", REPAIRED_CPUS, name]);
@@ -256,7 +276,7 @@ impl ThrottlingDrill {
             stack,
             (alerting.webhook, &origin),
             "resolved",
-            &[&expected],
+            &[&expected, &high_cpu],
             THROTTLING_RESOLVED_LIMIT,
             &self.diagnostics(),
         );

@@ -27,6 +27,7 @@ use stack_e2e::Stack;
 use testkit::docker::Container;
 
 pub mod incidents;
+pub mod limits;
 
 /// Where the stack's Alertmanager finds the test's webhook receiver (host.docker.internal:9095).
 const WEBHOOK_ADDRESS: &str = "0.0.0.0:9095";
