@@ -104,10 +104,7 @@ pub fn start_flapping(stack: &Stack) -> FlappingDrill {
 
 impl FlappingDrill {
     fn expected(&self) -> Expected {
-        Expected {
-            alertname: "ContainerHealthFlapping",
-            labels: vec![("name", self.container.name.clone())],
-        }
+        Expected::for_container("ContainerHealthFlapping", &self.container)
     }
 
     fn diagnostics(&self) -> Vec<String> {
@@ -190,10 +187,7 @@ pub fn start_throttling(stack: &Stack) -> ThrottlingDrill {
 
 impl ThrottlingDrill {
     fn expected(&self) -> Expected {
-        Expected {
-            alertname: "ContainerCPUThrottled",
-            labels: vec![("name", self.container.name.clone())],
-        }
+        Expected::for_container("ContainerCPUThrottled", &self.container)
     }
 
     fn diagnostics(&self) -> Vec<String> {
@@ -216,10 +210,7 @@ impl ThrottlingDrill {
     /// of the limit for 5 minutes, so it fires before the throttling alert); under
     /// [`REPAIRED_CPUS`] the one-thread loop uses two thirds of the limit and it resolves.
     fn expected_high_cpu(&self) -> Expected {
-        Expected {
-            alertname: "HighCPUUsage",
-            labels: vec![("name", self.container.name.clone())],
-        }
+        Expected::for_container("HighCPUUsage", &self.container)
     }
 
     /// Waits for ContainerCPUThrottled's and HighCPUUsage's firing notifications, raises the

@@ -83,10 +83,7 @@ pub fn start_memory_pressure(stack: &Stack) -> MemoryPressureDrill {
 
 impl MemoryPressureDrill {
     fn expected(&self) -> Expected {
-        Expected {
-            alertname: "HighMemoryUsage",
-            labels: vec![("name", self.container.name.clone())],
-        }
+        Expected::for_container("HighMemoryUsage", &self.container)
     }
 
     /// Waits for HighMemoryUsage's firing notification, deletes the file, waits for the
@@ -166,10 +163,7 @@ pub fn start_restart_loop() -> RestartLoopDrill {
 
 impl RestartLoopDrill {
     fn expected(&self) -> Expected {
-        Expected {
-            alertname: "ContainerRestarting",
-            labels: vec![("name", self.container.name.clone())],
-        }
+        Expected::for_container("ContainerRestarting", &self.container)
     }
 
     /// Waits for ContainerRestarting's firing notification, then (the loop having ended by

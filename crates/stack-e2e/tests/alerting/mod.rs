@@ -143,6 +143,14 @@ struct Expected {
 }
 
 impl Expected {
+    /// `alertname` about one container (its `name` label), as every incident rule has it.
+    fn for_container(alertname: &'static str, container: &Container) -> Self {
+        Self {
+            alertname,
+            labels: vec![("name", container.name.clone())],
+        }
+    }
+
     fn labels(&self) -> Vec<(&str, &str)> {
         self.labels.iter().map(|(k, v)| (*k, v.as_str())).collect()
     }
