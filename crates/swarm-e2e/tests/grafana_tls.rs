@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_yaml::Value;
-use testkit::{free_port, Client, ServiceProcess};
+use testkit::Client;
 
 const TLS_NAME: &str = "cluster-grafana";
 
@@ -123,26 +123,7 @@ fn stack_secret_path(
 /// Serves `cert` and `key` over TLS (host-exporter's web config) and asks it as the Swarm
 /// checks and Prometheus would: checked against `ca` under cluster-grafana, at 127.0.0.1.
 fn handshake_as_cluster_grafana(ca: &Path, cert: &Path, key: &Path, dir: &Path) {
-    let web = dir.join("grafana-web.yml");
-    std::fs::write(
-        &web,
-        format!(
-            "tls_server_config:\n  cert_file: {}\n  key_file: {}\n",
-            cert.display(),
-            key.display()
-        ),
-    )
-    .unwrap();
-    let binary = testkit::workspace::workspace_binary("host-exporter", "host-exporter").unwrap();
-    let port = free_port();
-    let _server = ServiceProcess::start(
-        binary,
-        &[
-            format!("--web.listen-address=127.0.0.1:{port}"),
-            format!("--web.config.file={}", web.display()),
-        ],
-        port,
-    );
+    let (_server, port) = testkit::tls::serve_pair(cert, key, dir, "127.0.0.1");
     let client = Client::new(ca, None).unwrap().with_server_name(TLS_NAME);
     let response = client
         .get(&format!("https://127.0.0.1:{port}/health"))

@@ -3,33 +3,14 @@
 //! serving TLS with a certificate for localhost and 127.0.0.1 only, reached at 127.0.0.2.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use testkit::{free_port, Client, ServiceProcess};
+use testkit::Client;
 
 #[test]
 fn a_certificate_is_checked_under_the_given_name_not_the_address() {
     let dir = tempfile::tempdir().unwrap();
     let (ca, cert, key) = testkit::postgres::certificates(dir.path(), "server-name");
-    let web = dir.path().join("web.yml");
-    std::fs::write(
-        &web,
-        format!(
-            "tls_server_config:\n  cert_file: {}\n  key_file: {}\n",
-            cert.display(),
-            key.display()
-        ),
-    )
-    .unwrap();
-    let binary = testkit::workspace::workspace_binary("host-exporter", "host-exporter").unwrap();
-    let port = free_port();
     // Every loopback address (127.0.0.2 too), TLS only.
-    let _server = ServiceProcess::start(
-        binary,
-        &[
-            format!("--web.listen-address=0.0.0.0:{port}"),
-            format!("--web.config.file={}", web.display()),
-        ],
-        port,
-    );
+    let (_server, port) = testkit::tls::serve_pair(&cert, &key, dir.path(), "0.0.0.0");
     let client = Client::new(&ca, None).unwrap();
     let unnamed = format!("https://127.0.0.2:{port}/health");
     let refused = client.get(&unnamed);

@@ -61,3 +61,30 @@ fn write(dir: &Path, name: &str, contents: &str) -> PathBuf {
     std::fs::write(&path, contents).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
     path
 }
+
+/// A real host-exporter serving TLS with `cert` and `key` (its web config written in `dir`) on
+/// `ip` and a free port: a TLS server to check a certificate pair against. Returns the running
+/// process and its port.
+pub fn serve_pair(cert: &Path, key: &Path, dir: &Path, ip: &str) -> (crate::ServiceProcess, u16) {
+    let web = write(
+        dir,
+        "serve-pair-web.yml",
+        &format!(
+            "tls_server_config:\n  cert_file: {}\n  key_file: {}\n",
+            cert.display(),
+            key.display()
+        ),
+    );
+    let binary = crate::workspace::workspace_binary("host-exporter", "host-exporter")
+        .unwrap_or_else(|e| panic!("host-exporter to serve {}: {e}", cert.display()));
+    let port = crate::free_port();
+    let server = crate::ServiceProcess::start(
+        binary,
+        &[
+            format!("--web.listen-address={ip}:{port}"),
+            format!("--web.config.file={}", web.display()),
+        ],
+        port,
+    );
+    (server, port)
+}
