@@ -119,14 +119,7 @@ fn containers_of_every_node(lab: &Lab, url: &str) -> anyhow::Result<String> {
         reachable == wanted,
         "{url}: reachable nodes {reachable:?}, want {wanted:?}; nodes[]: {entries:?}"
     );
-    let tagged: BTreeSet<String> = list["containers"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|c| c["node"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
+    let tagged = container_nodes(&list);
     ensure!(
         tagged == wanted,
         "{url}: containers carry nodes {tagged:?}, want {wanted:?}"
@@ -136,6 +129,18 @@ fn containers_of_every_node(lab: &Lab, url: &str) -> anyhow::Result<String> {
         list["containers"].as_array().map_or(0, Vec::len),
         wanted.len()
     ))
+}
+
+/// The nodes that an answer's `containers[]` carry.
+fn container_nodes(answer: &serde_json::Value) -> BTreeSet<String> {
+    answer["containers"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|c| c["node"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn aggregate_matches_engines(lab: &Lab, url: &str) -> anyhow::Result<String> {
@@ -164,14 +169,7 @@ fn aggregate_matches_engines(lab: &Lab, url: &str) -> anyhow::Result<String> {
         running == sum_running,
         "{url}: running {running} is not the nodes' sum {sum_running}"
     );
-    let listed: BTreeSet<String> = aggregate["containers"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|c| c["node"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
+    let listed = container_nodes(&aggregate);
     let nodes: BTreeSet<String> = lab.node_names().into_iter().collect();
     ensure!(
         listed == nodes,
